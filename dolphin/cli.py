@@ -1,0 +1,279 @@
+"""The `dolphin` command: serve, load, query, audience, status, reload, health, demo.
+
+The composition root: the only module that wires the engine, the server, the client and the loaders.
+Exit status: 0 ok, 1 a data or request error (one `error:` line), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import pathlib
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dolphin import __version__
+from dolphin.config import Settings, env_name, flag_name, load_settings, settings_table
+from dolphin.errors import DolphinError
+
+QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain")
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+    for f in settings_table():
+        if names is None or f.name in names:
+            parser.add_argument(flag_name(f.name), dest=f.name, default=None,
+                                help=f"{f.metadata['help']} (default {f.default}; env {env_name(f.name)})")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings({f.name: getattr(args, f.name, None) for f in settings_table()})
+
+
+def _progress_printer() -> Callable[[int, int, str], None]:
+    tty = sys.stderr.isatty()
+
+    def show(done: int, total: int, message: str) -> None:
+        if tty:
+            filled = int(30 * done / max(total, 1))
+            end = "\n" if done >= total else ""
+            print(f"\r[{'#' * filled}{' ' * (30 - filled)}] {done}/{total} {message:<40}", end=end, file=sys.stderr)
+        else:
+            print(f"load: {done}/{total} {message}", file=sys.stderr, flush=True)
+
+    return show
+
+
+# -- commands -------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dolphin.server import serve
+
+    return serve(_settings(args))
+
+
+def cmd_load_tags(args: argparse.Namespace) -> int:
+    from loaders.batch import load_tags
+
+    settings = _settings(args)
+    report = load_tags(args.files, settings.data_dir, layout=args.layout, id_column=args.id_column,
+                       shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer())
+    print(f"loaded version {report.version}: {report.rows} rows, {report.users} users ({report.new_users} new), "
+          f"{len(report.dimensions)} dimensions, {report.tags} tags, {report.memberships} memberships "
+          f"in {report.seconds:.2f} s")
+    if args.reload:
+        from dolphin.client import Client
+
+        with Client(args.reload) as client:
+            result = client.reload()
+        print(f"server {args.reload} now serves version {result.snapshot_version}")
+    return 0
+
+
+def _print(obj: Any, as_json: bool) -> None:
+    if as_json:
+        from google.protobuf.json_format import MessageToDict
+
+        print(json.dumps(MessageToDict(obj) if hasattr(obj, "DESCRIPTOR") else obj, ensure_ascii=False, indent=1))
+    else:
+        print(obj)
+
+
+def _print_profile(response: Any) -> None:
+    print(f"audience {response.audience_count} of {response.population_count} users")
+    for dim in response.dimensions:
+        print(f"\n{dim.dimension} ({dim.value_count} values)")
+        print(f"  {'value':<24} {'count':>10} {'share':>8} {'pop.share':>9} {'tgi':>7}")
+        for v in dim.values:
+            print(f"  {v.value:<24} {v.count:>10} {v.share:>8.2%} {v.population_share:>9.2%} {v.tgi:>7.1f}")
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from dolphin.client import Client
+
+    with Client(args.target or _settings(args).target, timeout=args.timeout) as client:
+        if args.what == "count":
+            _print(client.count(args.expressions[0]), args.json)
+        elif args.what == "batch":
+            _print(client.batch_count(args.expressions), args.json)
+        elif args.what == "profile":
+            response = client.profile(args.expressions[0], dimensions=args.dimension, top_k=args.top_k)
+            _print(response, True) if args.json else _print_profile(response)
+        elif args.what == "export":
+            for user_id in client.export(args.expressions[0], page_size=args.page_size):
+                print(user_id)
+        elif args.what == "overlap":
+            response = client.overlap(args.expressions)
+            _print(response, True) if args.json else _print_overlap(args.expressions, response)
+        else:
+            _print(client.explain(args.expressions[0]), True)
+    return 0
+
+
+def _print_overlap(expressions: list[str], response: Any) -> None:
+    for expression, count in zip(expressions, response.counts, strict=True):
+        print(f"{count:>12}  {expression}")
+    for pair in response.intersections:
+        print(f"{pair.count:>12}  #{pair.first + 1} AND #{pair.second + 1}")
+
+
+def cmd_audience(args: argparse.Namespace) -> int:
+    from dolphin.client import Client
+
+    with Client(args.target or _settings(args).target) as client:
+        if args.action == "save":
+            _print(client.save_audience(args.name, args.expression, overwrite=args.overwrite), True)
+        elif args.action == "get":
+            _print(client.get_audience(args.name), True)
+        elif args.action == "delete":
+            client.delete_audience(args.name)
+            print(f"deleted @{args.name}")
+        else:
+            for audience in client.list_audiences():
+                print(f"@{audience.name}\t{audience.count}\t{audience.expression}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dolphin.client import Client
+
+    with Client(args.target or _settings(args).target) as client:
+        _print(client.reload() if args.command == "reload" else client.status(), True)
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(args.target or _settings(args).target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = stub.Check(health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
+        except grpc.RpcError as exc:
+            print(f"error: health check failed: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    print(status)
+    return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dolphin.demo import generate
+    from dolphin.server import serve
+    from loaders.batch import load_tags
+
+    settings = _settings(args)
+    data_dir = pathlib.Path(settings.data_dir if args.data_dir else "./demo-data")
+    print(f"generating {args.users} demo users (Zipf cities and interests) ...", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "demo-users.parquet"
+        generate(args.users, seed=args.seed).write_parquet(path)
+        report = load_tags([str(path)], data_dir, shard_bits=settings.shard_bits, keep=settings.keep)
+    print(f"loaded version {report.version} into {data_dir}: {report.users} users, {report.tags} tags",
+          file=sys.stderr)
+    target = f"{settings.host}:{settings.port}"
+    print(f"try:  dolphin query count 'gender=F AND city IN (Hangzhou, Shanghai) AND interest=tennis "
+          f"AND NOT vip=true' --target {target}", file=sys.stderr)
+    print(f"      grpcurl -plaintext {target} list", file=sys.stderr)
+    if args.no_serve:
+        return 0
+    return serve(load_settings({**_flags(args), "data_dir": str(data_dir)}))
+
+
+def _flags(args: argparse.Namespace) -> dict[str, object]:
+    return {f.name: getattr(args, f.name, None) for f in settings_table()}
+
+
+# -- parser -----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the `dolphin` command."""
+    parser = argparse.ArgumentParser(prog="dolphin", description="Dolphin audience analytics engine")
+    parser.add_argument("--version", action="version", version=f"dolphin {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the gRPC server over a data directory")
+    _add_setting_flags(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    load = sub.add_parser("load", help="load data into a new snapshot version")
+    load_sub = load.add_subparsers(dest="kind", required=True, metavar="KIND")
+    tags = load_sub.add_parser("tags", help="load user tags from Parquet or CSV files (paths or globs)")
+    tags.add_argument("files", nargs="+", metavar="FILE")
+    tags.add_argument("--layout", choices=["wide", "long"], default="wide",
+                      help="wide: one row per user, a column per dimension; long: user_id, dimension, value")
+    tags.add_argument("--id-column", default="user_id", help="column holding the external user ID")
+    tags.add_argument("--reload", metavar="TARGET", help="after loading, ask the server at TARGET to reload")
+    _add_setting_flags(tags, ["data_dir", "shard_bits", "keep"])
+    tags.set_defaults(func=cmd_load_tags)
+
+    query = sub.add_parser("query", help="ask a running server: " + ", ".join(QUERY_COMMANDS))
+    query.add_argument("what", choices=QUERY_COMMANDS)
+    query.add_argument("expressions", nargs="+", metavar="EXPR")
+    query.add_argument("--dimension", action="append", help="profile: a dimension to profile (repeatable)")
+    query.add_argument("--top-k", type=int, default=0, help="profile: values per dimension (default 20)")
+    query.add_argument("--page-size", type=int, default=0, help="export: IDs per page (default 1000)")
+    query.add_argument("--timeout", type=float, default=30.0, help="deadline of the call, seconds")
+    query.add_argument("--json", action="store_true", help="print JSON")
+    _add_setting_flags(query, ["target"])
+    query.set_defaults(func=cmd_query)
+
+    audience = sub.add_parser("audience", help="save, get, list or delete saved audiences")
+    audience.add_argument("action", choices=["save", "get", "list", "delete"])
+    audience.add_argument("name", nargs="?", default="")
+    audience.add_argument("expression", nargs="?", default="")
+    audience.add_argument("--overwrite", action="store_true")
+    _add_setting_flags(audience, ["target"])
+    audience.set_defaults(func=cmd_audience)
+
+    for name, text in (("status", "show the server's status"), ("reload", "make the server load the newest snapshot")):
+        cmd = sub.add_parser(name, help=text)
+        _add_setting_flags(cmd, ["target"])
+        cmd.set_defaults(func=cmd_status)
+
+    health = sub.add_parser("health", help="gRPC health check; exit 0 when SERVING (for probes)")
+    health.add_argument("--service", default="", help="service name; empty checks the whole server")
+    health.add_argument("--timeout", type=float, default=3.0)
+    _add_setting_flags(health, ["target"])
+    health.set_defaults(func=cmd_health)
+
+    demo = sub.add_parser("demo", help="generate a sample dataset, load it and serve it")
+    demo.add_argument("--users", type=int, default=200_000, help="number of demo users")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-serve", action="store_true", help="only generate and load")
+    _add_setting_flags(demo)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except DolphinError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `dolphin query export ... | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""dolphin.Client: a synchronous Python client for Dolphin's gRPC API.
+
+Imports only grpc, the generated stubs and dolphin.errors, so apps that only query stay light.
+Every call has a deadline; read-only calls are retried on UNAVAILABLE; errors come back as the same
+DolphinError subclasses the engine raises in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+
+from dolphin import errors
+from dolphin.v1 import admin_service_pb2 as admin_pb
+from dolphin.v1 import admin_service_pb2_grpc as admin_grpc
+from dolphin.v1 import audience_service_pb2 as aud_pb
+from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
+from dolphin.v1 import catalog_service_pb2 as cat_pb
+from dolphin.v1 import catalog_service_pb2_grpc as cat_grpc
+
+T = TypeVar("T")
+ERROR_METADATA_KEY = "dolphin-error"
+CODE_ERRORS: dict[grpc.StatusCode, type[errors.DolphinError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: errors.NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: errors.AudienceExistsError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.QueryLimitError,
+    grpc.StatusCode.UNAVAILABLE: errors.NotReadyError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineError,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.StalePageTokenError,
+}
+
+
+class ServerError(errors.DolphinError):
+    """An error the server reported without a Dolphin error type (INTERNAL, UNKNOWN, transport errors)."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def to_dolphin_error(exc: grpc.RpcError) -> errors.DolphinError:
+    """Return the DolphinError an RpcError stands for (the server names the class in trailing metadata)."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
+    trailing = dict(exc.trailing_metadata() or ()) if hasattr(exc, "trailing_metadata") else {}
+    cls = getattr(errors, str(trailing.get(ERROR_METADATA_KEY, "")), None)
+    if isinstance(cls, type) and issubclass(cls, errors.DolphinError):
+        return cls.from_message(details)
+    if code in CODE_ERRORS and code is not grpc.StatusCode.UNAVAILABLE:
+        return CODE_ERRORS[code].from_message(details)
+    return ServerError(f"{code.name if code else 'error'}: {details}", code)
+
+
+class Client:
+    """Talks to one Dolphin server: `with Client("localhost:50051") as c: c.count("gender=F")`."""
+
+    def __init__(self, target: str = "localhost:50051", *, timeout: float = 10.0, retries: int = 2) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.retries = retries
+        self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 16 << 20)])
+        self.audiences = aud_grpc.AudienceServiceStub(self.channel)
+        self.catalog = cat_grpc.CatalogServiceStub(self.channel)
+        self.admin = admin_grpc.AdminServiceStub(self.channel)
+
+    @staticmethod
+    def from_env() -> Client:
+        """Return a client for $DOLPHIN_TARGET (default localhost:50051)."""
+        return Client(os.environ.get("DOLPHIN_TARGET", "localhost:50051"))
+
+    def __repr__(self) -> str:
+        return f"Client({self.target!r}, timeout={self.timeout})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def _call(self, method: Callable[..., T], request: Any, *, timeout: float | None, idempotent: bool) -> T:
+        attempts = self.retries + 1 if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                return method(request, timeout=timeout or self.timeout)
+            except grpc.RpcError as exc:
+                retry = exc.code() is grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts  # type: ignore[attr-defined]
+                if not retry:
+                    raise to_dolphin_error(exc) from None
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    # -- audiences ---------------------------------------------------------
+    def count(self, expression: str, *, timeout: float | None = None) -> int:
+        """Return the number of users matching an expression."""
+        return self._call(self.audiences.Count, aud_pb.CountRequest(expression=expression),
+                          timeout=timeout, idempotent=True).count
+
+    def batch_count(self, expressions: list[str], *, timeout: float | None = None) -> list[int]:
+        """Return the counts of many expressions, on one snapshot version."""
+        response = self._call(self.audiences.BatchCount, aud_pb.BatchCountRequest(expressions=expressions),
+                              timeout=timeout, idempotent=True)
+        return list(response.counts)
+
+    def export_pages(
+        self, expression: str, *, page_size: int = 0, page_token: str = "", max_pages: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[aud_pb.ExportResponse]:
+        """Yield pages of external IDs; each page's next_page_token resumes after it."""
+        request = aud_pb.ExportRequest(expression=expression, page_size=page_size, page_token=page_token,
+                                       max_pages=max_pages)
+        try:
+            yield from self.audiences.Export(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise to_dolphin_error(exc) from None
+
+    def export(self, expression: str, *, page_size: int = 0, timeout: float | None = None) -> Iterator[str]:
+        """Yield every external user ID of an audience, in a stable order."""
+        for page in self.export_pages(expression, page_size=page_size, timeout=timeout):
+            yield from page.user_ids
+
+    def profile(
+        self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0, timeout: float | None = None
+    ) -> aud_pb.ProfileResponse:
+        """Return the TGI profile of an audience."""
+        request = aud_pb.ProfileRequest(expression=expression, dimensions=dimensions or [], top_k=top_k)
+        return self._call(self.audiences.Profile, request, timeout=timeout, idempotent=True)
+
+    def overlap(self, expressions: list[str], *, timeout: float | None = None) -> aud_pb.OverlapResponse:
+        """Return sizes and pairwise intersections of several audiences."""
+        return self._call(self.audiences.Overlap, aud_pb.OverlapRequest(expressions=expressions),
+                          timeout=timeout, idempotent=True)
+
+    def explain(self, expression: str, *, timeout: float | None = None) -> aud_pb.ExplainResponse:
+        """Return the evaluated plan of an expression."""
+        return self._call(self.audiences.Explain, aud_pb.ExplainRequest(expression=expression),
+                          timeout=timeout, idempotent=True)
+
+    def save_audience(self, name: str, expression: str, *, overwrite: bool = False) -> aud_pb.Audience:
+        """Save an expression's users as @name."""
+        request = aud_pb.SaveAudienceRequest(name=name, expression=expression, overwrite=overwrite)
+        return self._call(self.audiences.SaveAudience, request, timeout=None, idempotent=False)
+
+    def get_audience(self, name: str) -> aud_pb.Audience:
+        """Return a saved audience."""
+        return self._call(self.audiences.GetAudience, aud_pb.GetAudienceRequest(name=name),
+                          timeout=None, idempotent=True)
+
+    def list_audiences(self) -> Iterator[aud_pb.Audience]:
+        """Yield every saved audience, by name."""
+        token = ""
+        while True:
+            page = self._call(self.audiences.ListAudiences, aud_pb.ListAudiencesRequest(page_token=token),
+                              timeout=None, idempotent=True)
+            yield from page.audiences
+            token = page.next_page_token
+            if not token:
+                return
+
+    def delete_audience(self, name: str) -> None:
+        """Delete a saved audience."""
+        self._call(self.audiences.DeleteAudience, aud_pb.DeleteAudienceRequest(name=name),
+                   timeout=None, idempotent=False)
+
+    # -- catalog and admin ---------------------------------------------------
+    def list_dimensions(self, *, max_values: int = 0, dimension: str = "") -> Iterator[cat_pb.Dimension]:
+        """Yield every dimension with its largest values."""
+        token = ""
+        while True:
+            request = cat_pb.ListDimensionsRequest(page_token=token, max_values=max_values, dimension=dimension)
+            page = self._call(self.catalog.ListDimensions, request, timeout=None, idempotent=True)
+            yield from page.dimensions
+            token = page.next_page_token
+            if not token:
+                return
+
+    def status(self) -> admin_pb.StatusResponse:
+        """Return the server's status."""
+        return self._call(self.admin.Status, admin_pb.StatusRequest(), timeout=None, idempotent=True)
+
+    def reload(self, *, timeout: float | None = None) -> admin_pb.ReloadResponse:
+        """Make the server switch to the newest snapshot on disk."""
+        return self._call(self.admin.Reload, admin_pb.ReloadRequest(), timeout=timeout or 120.0, idempotent=True)

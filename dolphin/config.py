@@ -1,0 +1,91 @@
+"""Settings: one table; each setting is a flag (--data-dir), an env var (DOLPHIN_DATA_DIR) or a default.
+
+Precedence: flag, then environment, then default. A value that does not cast names its setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dolphin.errors import InvalidArgumentError
+
+
+def _setting(default: Any, help: str, minimum: float | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "minimum": minimum})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the server, the loader and the engine, with its default."""
+
+    data_dir: str = _setting("./data", "data directory holding snapshot versions and saved audiences")
+    host: str = _setting("127.0.0.1", "address the gRPC server listens on")
+    port: int = _setting(50051, "gRPC listen port (0 picks a free port)", 0)
+    target: str = _setting("localhost:50051", "server address used by `dolphin query` and the client")
+    shard_bits: int = _setting(20, "snapshot files hold dense-ID ranges of 2^shard_bits users", 1)
+    keep: int = _setting(3, "snapshot versions kept on disk after a load (older ones are pruned)", 1)
+    watch_seconds: float = _setting(
+        5.0, "how often the server looks for a newer snapshot on disk; 0 turns it off", 0
+    )
+    max_expression_length: int = _setting(8192, "longest expression accepted, characters", 1)
+    max_terms: int = _setting(500, "most tag terms in one expression", 1)
+    max_depth: int = _setting(32, "deepest nesting of parentheses and NOT in one expression", 1)
+    max_batch_expressions: int = _setting(256, "most expressions in one BatchCount", 1)
+    max_overlap_expressions: int = _setting(32, "most expressions in one Overlap", 2)
+    max_page_size: int = _setting(10000, "largest Export page, IDs", 1)
+    max_profile_dimensions: int = _setting(50, "most dimensions in one Profile", 1)
+    max_top_k: int = _setting(1000, "largest Profile top_k", 1)
+    max_call_seconds: float = _setting(30.0, "server-side budget of one call, seconds", 0.001)
+    default_call_seconds: float = _setting(10.0, "budget of a call whose client sent no deadline, seconds", 0.001)
+    max_expensive_calls: int = _setting(
+        4, "concurrent Profile/Export/Overlap/BatchCount calls; more get RESOURCE_EXHAUSTED", 1
+    )
+    shutdown_grace: float = _setting(20.0, "seconds in-flight calls get to finish on SIGTERM", 0)
+
+
+def settings_table() -> list[dataclasses.Field[Any]]:
+    """Return the settings' fields, in declaration order."""
+    return list(dataclasses.fields(Settings))
+
+
+def env_name(name: str) -> str:
+    """Return the environment variable of a setting."""
+    return "DOLPHIN_" + name.upper()
+
+
+def flag_name(name: str) -> str:
+    """Return the command-line flag of a setting."""
+    return "--" + name.replace("_", "-")
+
+
+def _cast(f: dataclasses.Field[Any], raw: object, source: str) -> Any:
+    kind = type(f.default)
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"{source}: cannot read {raw!r} as {kind.__name__} for setting {f.name}"
+        ) from None
+    minimum = f.metadata["minimum"]
+    if minimum is not None and value < minimum:
+        raise InvalidArgumentError(f"{source}: setting {f.name} must be at least {minimum}, got {value}")
+    if f.name == "port" and value > 65535:
+        raise InvalidArgumentError(f"{source}: setting port must be at most 65535, got {value}")
+    return value
+
+
+def load_settings(flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from flags (None means not given), then DOLPHIN_* environment, then defaults."""
+    flags = flags or {}
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in settings_table():
+        if flags.get(f.name) is not None:
+            values[f.name] = _cast(f, flags[f.name], flag_name(f.name))
+        elif env_name(f.name) in env:
+            values[f.name] = _cast(f, env[env_name(f.name)], env_name(f.name))
+    return Settings(**values)

@@ -1,0 +1,117 @@
+"""Saved audiences: materialised bitmaps of dense IDs, one file each, outside snapshot versions.
+
+Dense IDs are stable across loads, so a saved audience stays valid after every batch load and restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+from pyroaring import AbstractBitMap, FrozenBitMap
+
+from dolphin.engine.results import AudienceInfo
+from dolphin.errors import AudienceExistsError, AudienceNotFoundError, InvalidArgumentError, SnapshotError
+from dolphin.storage import layout
+from dolphin.storage.audience_file import decode_audience, encode_audience
+from dolphin.storage.fsutil import atomic_write, fsync_dir
+
+log = logging.getLogger("dolphin.engine")
+NAME_RULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+SUFFIX = ".audience"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedAudience:
+    """A saved audience and its bitmap."""
+
+    info: AudienceInfo
+    bitmap: FrozenBitMap
+
+
+def check_name(name: str) -> str:
+    """Return name if it is a valid audience name, else raise InvalidArgumentError."""
+    if not NAME_RULE.fullmatch(name):
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise InvalidArgumentError(
+            f'audience name "{shown}" is not valid: use 1-128 letters, digits, "_", "-", "." '
+            'and do not start with "." or "-"'
+        )
+    return name
+
+
+class AudienceStore:
+    """All saved audiences of a data dir, held in memory and persisted one file per audience."""
+
+    def __init__(self, data_dir: pathlib.Path) -> None:
+        self.root = layout.audiences_dir(data_dir)
+        self._lock = threading.Lock()
+        self._items: dict[str, SavedAudience] = {}
+        self._load_all()
+
+    def _load_all(self) -> None:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob(f"*{SUFFIX}")):
+            try:
+                meta, bitmap = decode_audience(path.read_bytes(), str(path))
+            except (OSError, SnapshotError, ValueError) as exc:
+                log.error("skipping damaged saved audience %s: %s", path, exc)
+                continue
+            info = AudienceInfo(**meta)
+            self._items[info.name] = SavedAudience(info, bitmap)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def bitmap(self, name: str) -> AbstractBitMap:
+        """Return the bitmap of a saved audience."""
+        item = self._items.get(name)
+        if item is None:
+            raise AudienceNotFoundError(name)
+        return item.bitmap
+
+    def get(self, name: str) -> AudienceInfo:
+        """Return a saved audience's description."""
+        item = self._items.get(name)
+        if item is None:
+            raise AudienceNotFoundError(name)
+        return item.info
+
+    def names(self) -> list[str]:
+        """Return all names, sorted."""
+        return sorted(self._items)
+
+    def save(
+        self, name: str, expression: str, bitmap: AbstractBitMap, version: int, *, overwrite: bool
+    ) -> AudienceInfo:
+        """Persist a materialised audience (fsynced) and make it visible as @name."""
+        check_name(name)
+        frozen = bitmap if isinstance(bitmap, FrozenBitMap) else FrozenBitMap(bitmap)
+        info = AudienceInfo(name, expression, len(frozen), version, time.time())
+        with self._lock:
+            if name in self._items and not overwrite:
+                raise AudienceExistsError(name)
+            self.root.mkdir(parents=True, exist_ok=True)
+            meta = {f: getattr(info, f) for f in info.__slots__}  # type: ignore[attr-defined]
+            atomic_write(self.root / f"{name}{SUFFIX}", encode_audience(meta, frozen))
+            self._items[name] = SavedAudience(info, frozen)
+        return info
+
+    def delete(self, name: str) -> AudienceInfo:
+        """Remove a saved audience from disk and memory."""
+        with self._lock:
+            item = self._items.get(name)
+            if item is None:
+                raise AudienceNotFoundError(name)
+            path = self.root / f"{name}{SUFFIX}"
+            if path.exists():
+                os.unlink(path)
+                fsync_dir(self.root)
+            del self._items[name]
+        return item.info

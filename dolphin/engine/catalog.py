@@ -1,0 +1,46 @@
+"""Listings: dimensions with their values and sizes, saved audiences; name-ordered, paged."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from dolphin.engine.results import DimensionInfo
+from dolphin.engine.snapshot import Snapshot
+from dolphin.errors import InvalidPageTokenError, NotFoundError
+
+
+def name_token(last_name: str) -> str:
+    """Return a token that resumes a name-ordered listing after last_name."""
+    return base64.urlsafe_b64encode(last_name.encode()).decode()
+
+
+def read_name_token(token: str) -> str:
+    """Return the name a listing token resumes after ("" for the first page)."""
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidPageTokenError("it is not a listing token") from None
+
+
+def page_of_names(names: list[str], page_size: int, page_token: str) -> tuple[list[str], str]:
+    """Return (names on this page, next token) from sorted names."""
+    after = read_name_token(page_token)
+    remaining = [n for n in names if n > after] if after else names
+    page = remaining[:page_size]
+    more = len(remaining) > page_size
+    return page, name_token(page[-1]) if more and page else ""
+
+
+def describe_dimension(snap: Snapshot, name: str, max_values: int) -> DimensionInfo:
+    """Return a dimension's kind, size and its largest values."""
+    if not snap.has_dimension(name):
+        suggestion = snap.suggest_dimension(name)
+        hint = f'; did you mean "{suggestion}"?' if suggestion else ""
+        raise NotFoundError(f'dimension "{name}" not found{hint}')
+    tags = snap.tags[name]
+    ranked = sorted(((v, len(bm)) for v, bm in tags.items()), key=lambda item: (-item[1], item[0]))
+    users = len(snap.any_of(name))
+    return DimensionInfo(name, str(snap.kinds[name]), len(tags), users, ranked[:max_values])

@@ -1,0 +1,283 @@
+"""The Engine facade: every question Dolphin answers, as plain Python calls on one served snapshot.
+
+Each call reads the current snapshot once, so it sees one version even while a reload swaps it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import pathlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from pyroaring import AbstractBitMap
+
+from dolphin.config import Settings
+from dolphin.engine import catalog, paging
+from dolphin.engine.audiences import AudienceStore, check_name
+from dolphin.engine.evaluate import Budget, count, materialize, trace
+from dolphin.engine.planner import Node, plan
+from dolphin.engine.profile import profile_dimensions
+from dolphin.engine.results import (
+    AudienceInfo,
+    AudiencePage,
+    BatchCountResult,
+    CountResult,
+    DimensionPage,
+    ExplainResult,
+    ExportPage,
+    OverlapResult,
+    ProfileResult,
+    ReloadResult,
+    StatusInfo,
+)
+from dolphin.engine.snapshot import Snapshot, SnapshotRef
+from dolphin.errors import InvalidArgumentError, QueryLimitError, UnknownDimensionError
+from dolphin.query import Expr, QueryLimits, format_expr, parse
+from dolphin.storage import open_newest_snapshot
+
+log = logging.getLogger("dolphin.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    """Per-request limits; see dolphin.config for their settings."""
+
+    query: QueryLimits = QueryLimits()
+    max_batch_expressions: int = 256
+    max_overlap_expressions: int = 32
+    max_page_size: int = 10000
+    max_profile_dimensions: int = 50
+    max_top_k: int = 1000
+
+    @staticmethod
+    def from_settings(settings: Settings) -> EngineLimits:
+        """Return the limits configured in settings."""
+        return EngineLimits(
+            query=QueryLimits(settings.max_expression_length, settings.max_terms, settings.max_depth),
+            max_batch_expressions=settings.max_batch_expressions,
+            max_overlap_expressions=settings.max_overlap_expressions,
+            max_page_size=settings.max_page_size,
+            max_profile_dimensions=settings.max_profile_dimensions,
+            max_top_k=settings.max_top_k,
+        )
+
+
+def _bounded(value: int, default: int, limit: int, what: str, setting: str) -> int:
+    if value < 0:
+        raise InvalidArgumentError(f"{what} must not be negative, got {value}")
+    value = value or default
+    if value > limit:
+        raise QueryLimitError(what, value, limit, setting)
+    return value
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class ExportCursor:
+    """Pages through one evaluated audience; each next_page() is a short, separate step."""
+
+    def __init__(self, snap: Snapshot, subject: str, audience: AbstractBitMap, page_size: int, start: int) -> None:
+        self.snap = snap
+        self.subject = subject
+        self.audience = audience
+        self.page_size = page_size
+        self.index = audience.rank(start - 1) if start > 0 else 0
+        self.total = len(audience)
+
+    @property
+    def done(self) -> bool:
+        """True when every ID has been returned."""
+        return self.index >= self.total
+
+    def next_page(self) -> ExportPage:
+        """Return the next page of external IDs, ascending by dense ID."""
+        piece = self.audience[self.index : self.index + self.page_size]
+        dense = np.frombuffer(piece.to_array(), dtype=np.uint32)
+        self.index += len(dense)
+        token = ""
+        if not self.done and len(dense):
+            manifest = self.snap.data.manifest
+            token = paging.make_token(self.snap.version, manifest.built_at, self.subject, int(dense[-1]) + 1)
+        return ExportPage(self.snap.ids.decode(dense), token, self.snap.version, self.total)
+
+
+class Engine:
+    """Dolphin's query engine over a data directory; thread-safe for concurrent readers."""
+
+    def __init__(
+        self, data_dir: str | os.PathLike[str], *, limits: EngineLimits | None = None, load: bool = True
+    ) -> None:
+        self.data_dir = pathlib.Path(data_dir)
+        self.limits = limits or EngineLimits()
+        self.ref = SnapshotRef()
+        self.audiences = AudienceStore(self.data_dir)
+        self._reload_lock = threading.Lock()
+        self._parse = functools.lru_cache(maxsize=4096)(self._parse_uncached)
+        if load:
+            self.reload()
+
+    # -- state -----------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """True once a snapshot is served."""
+        return self.ref.loaded
+
+    def reload(self) -> ReloadResult:
+        """Switch to the newest valid snapshot on disk, if it is newer; the swap is atomic."""
+        with self._reload_lock:
+            previous = self.ref.current.version if self.ref.loaded else 0
+            data = open_newest_snapshot(self.data_dir, newer_than=previous)
+            if data is None:
+                return ReloadResult(previous, previous, False)
+            self.ref.swap(Snapshot(data))
+            log.info("serving snapshot version %d (%d users)", data.version, len(data.population))
+            return ReloadResult(previous, data.version, True)
+
+    def _parse_uncached(self, expression: str) -> Expr:
+        return parse(expression, self.limits.query)
+
+    def _plan(self, snap: Snapshot, expression: str) -> Node:
+        return plan(self._parse(expression), snap, self.audiences.bitmap)
+
+    # -- audience questions ---------------------------------------------
+    def count(self, expression: str, *, deadline: float | None = None) -> CountResult:
+        """Return the number of users matching an expression."""
+        snap = self.ref.current
+        return CountResult(count(self._plan(snap, expression), Budget("count", deadline)), snap.version)
+
+    def batch_count(self, expressions: list[str], *, deadline: float | None = None) -> BatchCountResult:
+        """Return the counts of many expressions on one version."""
+        if len(expressions) > self.limits.max_batch_expressions:
+            raise QueryLimitError(
+                "BatchCount expression count", len(expressions), self.limits.max_batch_expressions,
+                "max_batch_expressions",
+            )
+        snap = self.ref.current
+        budget = Budget("batch count", deadline)
+        counts = []
+        for expression in expressions:
+            budget.check()
+            counts.append(count(self._plan(snap, expression), budget))
+        return BatchCountResult(counts, snap.version)
+
+    def audience(self, expression: str, *, deadline: float | None = None) -> tuple[Snapshot, AbstractBitMap]:
+        """Return the snapshot and the bitmap of an expression (do not mutate the bitmap)."""
+        snap = self.ref.current
+        return snap, materialize(self._plan(snap, expression), Budget("evaluation", deadline))
+
+    def export_cursor(
+        self, expression: str, *, page_size: int = 0, page_token: str = "", deadline: float | None = None
+    ) -> ExportCursor:
+        """Evaluate an expression once and return a cursor over its external IDs."""
+        size = _bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
+        snap = self.ref.current
+        subject = format_expr(self._parse(expression))
+        start = paging.read_token(page_token, snap.version, snap.data.manifest.built_at, subject) if page_token else 0
+        audience = materialize(self._plan(snap, expression), Budget("export", deadline))
+        return ExportCursor(snap, subject, audience, size, start)
+
+    def export_pages(self, expression: str, *, page_size: int = 0, page_token: str = "") -> Iterator[ExportPage]:
+        """Yield every page of an audience's external IDs from page_token on."""
+        cursor = self.export_cursor(expression, page_size=page_size, page_token=page_token)
+        while True:
+            page = cursor.next_page()
+            yield page
+            if not page.next_page_token:
+                return
+
+    def profile(
+        self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0, deadline: float | None = None
+    ) -> ProfileResult:
+        """Return the TGI profile of an audience over the given dimensions (all when empty)."""
+        top_k = _bounded(top_k, 20, self.limits.max_top_k, "profile top_k", "max_top_k")
+        snap = self.ref.current
+        names = list(dict.fromkeys(dimensions)) if dimensions else sorted(snap.tags)
+        if len(names) > self.limits.max_profile_dimensions:
+            raise QueryLimitError(
+                "profile dimension count", len(names), self.limits.max_profile_dimensions, "max_profile_dimensions"
+            )
+        for name in names:
+            if not snap.has_dimension(name):
+                raise UnknownDimensionError(name, snap.suggest_dimension(name))
+        budget = Budget("profile", deadline)
+        audience = materialize(self._plan(snap, expression), budget)
+        profiles = profile_dimensions(snap, audience, names, top_k, budget)
+        return ProfileResult(len(audience), len(snap.population), profiles, snap.version)
+
+    def overlap(self, expressions: list[str], *, deadline: float | None = None) -> OverlapResult:
+        """Return audience sizes and all pairwise intersection sizes."""
+        limit = self.limits.max_overlap_expressions
+        if len(expressions) > limit:
+            raise QueryLimitError("Overlap expression count", len(expressions), limit, "max_overlap_expressions")
+        if len(expressions) < 2:
+            raise InvalidArgumentError(f"Overlap needs at least 2 expressions, got {len(expressions)}")
+        snap = self.ref.current
+        budget = Budget("overlap", deadline)
+        bitmaps = [materialize(self._plan(snap, e), budget) for e in expressions]
+        pairs = []
+        for i, a in enumerate(bitmaps):
+            budget.check()
+            pairs.extend((i, j, a.intersection_cardinality(b)) for j, b in enumerate(bitmaps) if j > i)
+        return OverlapResult([len(b) for b in bitmaps], pairs, snap.version)
+
+    def explain(self, expression: str, *, deadline: float | None = None) -> ExplainResult:
+        """Evaluate an expression and return its plan with each node's cardinality and time."""
+        snap = self.ref.current
+        expr = self._parse(expression)
+        result, root = trace(plan(expr, snap, self.audiences.bitmap), Budget("explain", deadline))
+        return ExplainResult(root, len(result), snap.version, format_expr(expr))
+
+    # -- saved audiences ---------------------------------------------------
+    def save_audience(self, name: str, expression: str, *, overwrite: bool = False) -> AudienceInfo:
+        """Materialise an expression and save it as @name."""
+        check_name(name)
+        snap, bitmap = self.audience(expression)
+        return self.audiences.save(name, expression, bitmap, snap.version, overwrite=overwrite)
+
+    def get_audience(self, name: str) -> AudienceInfo:
+        """Return a saved audience."""
+        return self.audiences.get(name)
+
+    def list_audiences(self, *, page_size: int = 0, page_token: str = "") -> AudiencePage:
+        """Return a page of saved audiences, by name."""
+        size = _bounded(page_size, 100, 1000, "audience page size", "page_size")
+        names, token = catalog.page_of_names(self.audiences.names(), size, page_token)
+        return AudiencePage([self.audiences.get(n) for n in names], token)
+
+    def delete_audience(self, name: str) -> AudienceInfo:
+        """Delete a saved audience."""
+        return self.audiences.delete(name)
+
+    # -- catalog and status ----------------------------------------------------
+    def list_dimensions(
+        self, *, page_size: int = 0, page_token: str = "", max_values: int = 0, dimension: str = ""
+    ) -> DimensionPage:
+        """Return a page of dimensions, by name, each with its largest values."""
+        size = _bounded(page_size, 100, 1000, "dimension page size", "page_size")
+        values = _bounded(max_values, 100, 10000, "max_values", "max_values")
+        snap = self.ref.current
+        names = [dimension] if dimension else sorted(snap.tags)
+        page, token = catalog.page_of_names(names, size, page_token)
+        return DimensionPage([catalog.describe_dimension(snap, n, values) for n in page], token, snap.version)
+
+    def status(self) -> StatusInfo:
+        """Return what is served and how much memory it takes."""
+        if not self.ref.loaded:
+            return StatusInfo(0, 0, 0, 0, 0, _rss_bytes(), 0.0, 0.0, str(self.data_dir), len(self.audiences))
+        snap = self.ref.current
+        return StatusInfo(
+            snap.version, len(snap.population), snap.tag_count, len(snap.tags), snap.data.serialized_bytes,
+            _rss_bytes(), snap.data.manifest.built_at, snap.loaded_at, str(self.data_dir), len(self.audiences),
+        )
+

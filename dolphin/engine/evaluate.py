@@ -1,0 +1,110 @@
+"""Plan -> bitmap or count. Counts use the cardinality-only operations; stored bitmaps are never copied."""
+
+from __future__ import annotations
+
+import time
+
+from pyroaring import AbstractBitMap, BitMap
+
+from dolphin.engine.planner import Complement, Intersect, Leaf, Node, Union
+from dolphin.engine.results import PlanTrace
+from dolphin.errors import DeadlineError
+
+
+class Budget:
+    """An absolute deadline (time.monotonic), checked between plan steps."""
+
+    def __init__(self, what: str, deadline: float | None) -> None:
+        self.what = what
+        self.deadline = deadline
+        self.started = time.monotonic()
+        self.steps = 0
+
+    def check(self) -> None:
+        """Raise DeadlineError when the deadline has passed."""
+        self.steps += 1
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DeadlineError(self.what, time.monotonic() - self.started, f"step {self.steps}")
+
+
+def _union(bitmaps: list[AbstractBitMap]) -> AbstractBitMap:
+    return bitmaps[0] if len(bitmaps) == 1 else BitMap.union(*bitmaps)
+
+
+def _intersect_positives(node: Intersect, budget: Budget, upto: int) -> AbstractBitMap:
+    acc = materialize(node.positives[0], budget)
+    for child in node.positives[1:upto]:
+        if not acc:
+            break
+        budget.check()
+        acc = acc & materialize(child, budget)
+    return acc
+
+
+def materialize(node: Node, budget: Budget) -> AbstractBitMap:
+    """Return the users of a plan node (a stored bitmap itself for a leaf: do not mutate the result)."""
+    match node:
+        case Leaf(bitmap=bm):
+            return bm
+        case Union(children=cs):
+            return _union([materialize(c, budget) for c in cs])
+        case Intersect(positives=ps, negatives=ns):
+            acc = _intersect_positives(node, budget, len(ps))
+            if ns and acc:
+                budget.check()
+                acc = acc - _union([materialize(c, budget) for c in ns])
+            return acc
+        case Complement(child=c, population=pop):
+            return pop.bitmap - materialize(c, budget)
+    raise TypeError(f"not a plan node: {node!r}")
+
+
+def count(node: Node, budget: Budget) -> int:
+    """Return the number of users of a plan node without building the final bitmap."""
+    match node:
+        case Leaf(bitmap=bm):
+            return len(bm)
+        case Union(children=[a, b]):
+            return materialize(a, budget).union_cardinality(materialize(b, budget))
+        case Union():
+            return len(materialize(node, budget))
+        case Intersect(positives=ps, negatives=[]):
+            if len(ps) == 1:
+                return count(ps[0], budget)
+            acc = _intersect_positives(node, budget, len(ps) - 1)
+            budget.check()
+            return acc.intersection_cardinality(materialize(ps[-1], budget)) if acc else 0
+        case Intersect(negatives=ns):
+            acc = _intersect_positives(node, budget, len(node.positives))
+            if not acc:
+                return 0
+            budget.check()
+            return acc.difference_cardinality(_union([materialize(c, budget) for c in ns]))
+        case Complement(child=c, population=pop):
+            return pop.bitmap.difference_cardinality(materialize(c, budget))
+    raise TypeError(f"not a plan node: {node!r}")
+
+
+def _describe(node: Node) -> tuple[str, str, list[Node]]:
+    match node:
+        case Leaf(op=op, detail=detail):
+            return op, detail, []
+        case Union(op=op, children=cs):
+            return op, "", list(cs)
+        case Intersect(positives=ps, negatives=ns):
+            return ("andnot" if ns else "and"), "", [*ps, *ns]
+        case Complement(child=c):
+            return "not", "", [c]
+    raise TypeError(f"not a plan node: {node!r}")
+
+
+def trace(node: Node, budget: Budget) -> tuple[AbstractBitMap, PlanTrace]:
+    """Materialize a plan node, recording each node's cardinality and time (for Explain)."""
+    started = time.perf_counter()
+    op, detail, children = _describe(node)
+    child_traces = [trace(c, budget)[1] for c in children]
+    result = materialize(node, budget)
+    elapsed = (time.perf_counter() - started) * 1e6
+    if isinstance(node, Intersect) and node.negatives:
+        detail = f"{len(node.positives)} kept, {len(node.negatives)} removed"
+    return result, PlanTrace(op, detail, len(result), round(elapsed, 1), child_traces)

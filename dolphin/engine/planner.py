@@ -1,0 +1,139 @@
+"""Expression -> plan: resolve every term to a bitmap, flatten, and order intersections smallest first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyroaring import AbstractBitMap
+
+from dolphin.engine.snapshot import EMPTY, Snapshot
+from dolphin.errors import UnknownDimensionError
+from dolphin.query import All, And, Expr, In, Not, NotIn, Or, Saved, Tag
+from dolphin.query.ast import quote
+
+
+@dataclass(slots=True)
+class Leaf:
+    """A stored bitmap, read and never copied."""
+
+    op: str
+    detail: str
+    bitmap: AbstractBitMap
+
+    @property
+    def estimate(self) -> int:
+        return len(self.bitmap)
+
+
+@dataclass(slots=True)
+class Union:
+    """Users in any child."""
+
+    op: str
+    children: list[Node]
+    population: int
+
+    @property
+    def estimate(self) -> int:
+        return min(self.population, sum(c.estimate for c in self.children))
+
+
+@dataclass(slots=True)
+class Intersect:
+    """Users in every positive and in no negative; positives sorted by estimate, smallest first."""
+
+    positives: list[Node]
+    negatives: list[Node] = field(default_factory=list)
+
+    @property
+    def estimate(self) -> int:
+        return min(c.estimate for c in self.positives)
+
+
+@dataclass(slots=True)
+class Complement:
+    """Known users not in child."""
+
+    child: Node
+    population: Leaf
+
+    @property
+    def estimate(self) -> int:
+        return max(0, self.population.estimate - self.child.estimate)
+
+
+Node = Leaf | Union | Intersect | Complement
+SavedLookup = Callable[[str], AbstractBitMap]
+
+
+class _Planner:
+    def __init__(self, snapshot: Snapshot, saved: SavedLookup) -> None:
+        self.snap = snapshot
+        self.saved = saved
+        self.population = Leaf("all", "ALL", snapshot.population)
+
+    def check_dimension(self, name: str, expr: Tag | In | NotIn) -> None:
+        if not self.snap.has_dimension(name):
+            raise UnknownDimensionError(name, self.snap.suggest_dimension(name), expr.position)
+
+    def tag_leaf(self, dimension: str, value: str) -> Leaf:
+        return Leaf("tag", f"{quote(dimension)}={quote(value)}", self.snap.tag(dimension, value))
+
+    def values_union(self, dimension: str, values: tuple[str, ...]) -> Node:
+        leaves: list[Node] = [self.tag_leaf(dimension, v) for v in dict.fromkeys(values)]
+        leaves = [leaf for leaf in leaves if leaf.estimate]
+        if not leaves:
+            return Leaf("empty", f"{quote(dimension)} IN ()", EMPTY)
+        return leaves[0] if len(leaves) == 1 else Union("in", leaves, len(self.snap.population))
+
+    def plan(self, expr: Expr) -> Node:
+        match expr:
+            case Tag(dimension=d, value=v):
+                self.check_dimension(d, expr)
+                return self.tag_leaf(d, v)
+            case In(dimension=d, values=vs):
+                self.check_dimension(d, expr)
+                return self.values_union(d, vs)
+            case NotIn(dimension=d, values=vs):
+                self.check_dimension(d, expr)
+                has_any = Leaf("any", f"{quote(d)} has a value", self.snap.any_of(d))
+                return Intersect([has_any], [self.values_union(d, vs)])
+            case Saved(name=n):
+                return Leaf("saved", f"@{n}", self.saved(n))
+            case All():
+                return self.population
+            case Not(child=c):
+                return Complement(self.plan(c), self.population)
+            case And(children=cs):
+                return self.intersect([self.plan(c) for c in cs])
+            case Or(children=cs):
+                return self.union([self.plan(c) for c in cs])
+        raise TypeError(f"not an expression: {expr!r}")
+
+    def intersect(self, children: list[Node]) -> Node:
+        positives: list[Node] = []
+        negatives: list[Node] = []
+        for child in children:
+            if isinstance(child, Complement):
+                negatives.append(child.child)
+            elif isinstance(child, Intersect):
+                positives.extend(child.positives)
+                negatives.extend(child.negatives)
+            else:
+                positives.append(child)
+        if not positives:
+            positives = [self.population]
+        positives.sort(key=lambda n: n.estimate)
+        return Intersect(positives, negatives)
+
+    def union(self, children: list[Node]) -> Node:
+        flat: list[Node] = []
+        for child in children:
+            flat.extend(child.children if isinstance(child, Union) and child.op == "or" else [child])
+        return Union("or", flat, len(self.snap.population))
+
+
+def plan(expr: Expr, snapshot: Snapshot, saved: SavedLookup) -> Node:
+    """Return the plan of an expression on a snapshot; raises UnknownDimensionError, AudienceNotFoundError."""
+    return _Planner(snapshot, saved).plan(expr)

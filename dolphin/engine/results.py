@@ -1,0 +1,155 @@
+"""Values the Engine returns: plain frozen dataclasses, never protobuf messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CountResult:
+    """Size of one audience."""
+
+    count: int
+    snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCountResult:
+    """Sizes of several audiences, on one version."""
+
+    counts: list[int]
+    snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPage:
+    """One page of external user IDs."""
+
+    user_ids: list[str]
+    next_page_token: str
+    snapshot_version: int
+    total_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileValue:
+    """One value of a profiled dimension."""
+
+    value: str
+    count: int
+    share: float
+    population_share: float
+    tgi: float
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionProfile:
+    """The values of one dimension inside an audience, largest first."""
+
+    dimension: str
+    values: list[ProfileValue]
+    value_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileResult:
+    """A TGI profile of an audience."""
+
+    audience_count: int
+    population_count: int
+    dimensions: list[DimensionProfile]
+    snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverlapResult:
+    """Audience sizes and pairwise intersections: pairs[(i, j)] for i < j."""
+
+    counts: list[int]
+    pairs: list[tuple[int, int, int]]
+    snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTrace:
+    """One evaluated plan node."""
+
+    op: str
+    detail: str
+    cardinality: int
+    elapsed_us: float
+    children: list[PlanTrace]
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainResult:
+    """An evaluated plan."""
+
+    root: PlanTrace
+    count: int
+    snapshot_version: int
+    normalized_expression: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudienceInfo:
+    """A saved audience, without its bitmap."""
+
+    name: str
+    expression: str
+    count: int
+    snapshot_version: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AudiencePage:
+    """One page of saved audiences."""
+
+    audiences: list[AudienceInfo]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionInfo:
+    """A dimension with its largest values."""
+
+    name: str
+    kind: str
+    value_count: int
+    user_count: int
+    values: list[tuple[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionPage:
+    """One page of dimensions."""
+
+    dimensions: list[DimensionInfo]
+    next_page_token: str
+    snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusInfo:
+    """What the engine serves."""
+
+    snapshot_version: int
+    users: int
+    tags: int
+    dimensions: int
+    bitmap_bytes: int
+    rss_bytes: int
+    snapshot_built_at: float
+    loaded_at: float
+    data_dir: str
+    saved_audiences: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """What a reload did."""
+
+    previous_version: int
+    snapshot_version: int
+    changed: bool

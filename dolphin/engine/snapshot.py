@@ -1,0 +1,104 @@
+"""The served state: one immutable snapshot, with lazily built read caches, and the reference to it."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import time
+
+import numpy as np
+from pyroaring import BitMap, FrozenBitMap
+
+from dolphin.errors import NotReadyError
+from dolphin.storage import DimensionKind, SnapshotData
+
+EMPTY = FrozenBitMap()
+CODES_MIN_VALUES = 32  # below this, one intersection per value beats a bincount over the audience
+
+
+class Snapshot:
+    """Population, ID dictionary and tag bitmaps of one version; never mutated once published."""
+
+    def __init__(self, data: SnapshotData) -> None:
+        self.data = data
+        self.version = data.version
+        self.population = data.population
+        self.ids = data.ids
+        self.kinds: dict[str, DimensionKind] = data.dimensions
+        self.tags = data.tags
+        self.loaded_at = time.time()
+        self.tag_count = sum(len(v) for v in data.tags.values())
+        self._lock = threading.Lock()
+        self._any: dict[str, FrozenBitMap] = {}
+        self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+    def has_dimension(self, name: str) -> bool:
+        """True when the dimension exists."""
+        return name in self.tags
+
+    def tag(self, dimension: str, value: str) -> FrozenBitMap:
+        """Return the bitmap of dimension=value (empty for an unknown value of a known dimension)."""
+        return self.tags[dimension].get(value, EMPTY)
+
+    def suggest_dimension(self, name: str) -> str | None:
+        """Return the known dimension closest to name, if any is close."""
+        folded = {d.casefold(): d for d in self.tags}
+        if name.casefold() in folded:
+            return folded[name.casefold()]
+        close = difflib.get_close_matches(name, list(self.tags), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def any_of(self, dimension: str) -> FrozenBitMap:
+        """Return the users with at least one value of a dimension (cached)."""
+        cached = self._any.get(dimension)
+        if cached is None:
+            values = list(self.tags[dimension].values())
+            union = BitMap.union(*values) if values else BitMap()
+            cached = FrozenBitMap(union)
+            with self._lock:
+                self._any[dimension] = cached
+        return cached
+
+    def value_codes(self, dimension: str) -> tuple[np.ndarray, list[str]] | None:
+        """Return (per-user value code, code -> value) of a single-valued dimension with many values.
+
+        Code 0 means no value; code i+1 is values[i]. None when intersections are the better plan.
+        """
+        if self.kinds[dimension] is not DimensionKind.SINGLE or len(self.tags[dimension]) < CODES_MIN_VALUES:
+            return None
+        cached = self._codes.get(dimension)
+        if cached is None:
+            values = sorted(self.tags[dimension])
+            dtype = np.uint16 if len(values) < 65535 else np.uint32
+            codes = np.zeros(len(self.ids), dtype=dtype)
+            for i, value in enumerate(values):
+                codes[np.frombuffer(self.tags[dimension][value].to_array(), dtype=np.uint32)] = i + 1
+            cached = (codes, values)
+            with self._lock:
+                self._codes[dimension] = cached
+        return cached
+
+
+class SnapshotRef:
+    """The one mutable thing: the current snapshot, swapped by a single assignment."""
+
+    def __init__(self) -> None:
+        self._current: Snapshot | None = None
+
+    @property
+    def current(self) -> Snapshot:
+        """Return the served snapshot, or raise NotReadyError before the first one."""
+        snap = self._current
+        if snap is None:
+            raise NotReadyError()
+        return snap
+
+    @property
+    def loaded(self) -> bool:
+        """True once a snapshot is served."""
+        return self._current is not None
+
+    def swap(self, snapshot: Snapshot) -> Snapshot | None:
+        """Publish a new snapshot; return the previous one."""
+        previous, self._current = self._current, snapshot
+        return previous

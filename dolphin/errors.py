@@ -1,0 +1,159 @@
+"""Dolphin's error tree; the server maps each class to one gRPC status code.
+
+    DolphinError
+    ├── QueryError                  a bad audience expression
+    │   ├── QuerySyntaxError        position, expected, found
+    │   └── UnknownDimensionError   name, suggestion
+    ├── QueryLimitError             limit, value (an expression or request too large)
+    ├── InvalidArgumentError        any other bad request field
+    ├── InvalidPageTokenError       reason
+    ├── StalePageTokenError         token_version, current_version
+    ├── NotFoundError
+    │   └── AudienceNotFoundError   name
+    ├── AudienceExistsError         name
+    ├── NotReadyError               no snapshot loaded yet
+    ├── DeadlineError               elapsed
+    ├── LoadError                   the batch loader cannot use its input
+    └── SnapshotError               a snapshot on disk is damaged or missing
+
+This module imports nothing from Dolphin and nothing from gRPC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A 1-based line and column in an expression."""
+
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.column}"
+
+
+class DolphinError(Exception):
+    """Base of every error Dolphin raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    @classmethod
+    def from_message(cls, message: str) -> DolphinError:
+        """Rebuild an error from its rendered message (used by the client)."""
+        err = cls.__new__(cls)
+        DolphinError.__init__(err, message)
+        return err
+
+
+class QueryError(DolphinError):
+    """An audience expression that cannot be evaluated."""
+
+
+class QuerySyntaxError(QueryError):
+    """An expression that does not parse."""
+
+    def __init__(self, position: Position, expected: str, found: str) -> None:
+        super().__init__(f"{position}: expected {expected}{found}")
+        self.position = position
+        self.expected = expected
+        self.found = found
+
+
+class UnknownDimensionError(QueryError):
+    """A dimension name that the snapshot does not have."""
+
+    def __init__(self, name: str, suggestion: str | None, position: Position | None = None) -> None:
+        where = f"{position}: " if position else ""
+        hint = f'; did you mean "{suggestion}"?' if suggestion else "; list them with ListDimensions"
+        super().__init__(f'{where}unknown dimension "{name}"{hint}')
+        self.name = name
+        self.suggestion = suggestion
+        self.position = position
+
+
+class QueryLimitError(DolphinError):
+    """A request over one of the configured limits."""
+
+    def __init__(self, what: str, value: int, limit: int, setting: str) -> None:
+        super().__init__(f"{what} is {value}; the limit is {limit} (--{setting.replace('_', '-')})")
+        self.what = what
+        self.value = value
+        self.limit = limit
+        self.setting = setting
+
+
+class InvalidArgumentError(DolphinError):
+    """A request field with a value Dolphin cannot use."""
+
+
+class InvalidPageTokenError(DolphinError):
+    """A page token that was not issued for this request."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid page token: {reason}; restart without a page token")
+        self.reason = reason
+
+
+class StalePageTokenError(DolphinError):
+    """A page token from a snapshot version that is no longer served."""
+
+    def __init__(self, token_version: int, current_version: int) -> None:
+        super().__init__(
+            f"page token is from snapshot {token_version}; current is {current_version}; restart the export"
+        )
+        self.token_version = token_version
+        self.current_version = current_version
+
+
+class NotFoundError(DolphinError):
+    """Something named in the request does not exist."""
+
+
+class AudienceNotFoundError(NotFoundError):
+    """A saved audience name that does not exist."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f'audience "@{name}" not found')
+        self.name = name
+
+
+class AudienceExistsError(DolphinError):
+    """SaveAudience with a taken name and no overwrite."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f'audience "@{name}" exists; pass overwrite=true to replace it')
+        self.name = name
+
+
+class NotReadyError(DolphinError):
+    """No snapshot is loaded yet."""
+
+    def __init__(self, message: str = 'no snapshot loaded yet; run "dolphin load tags" first') -> None:
+        super().__init__(message)
+
+
+class DeadlineError(DolphinError):
+    """The call's time budget ran out inside the engine."""
+
+    def __init__(self, what: str, elapsed: float, step: str = "") -> None:
+        at = f" at {step}" if step else ""
+        super().__init__(
+            f"{what} timed out after {elapsed:.3f} s{at}; narrow the expression or raise the deadline"
+        )
+        self.elapsed = elapsed
+
+
+class LoadError(DolphinError):
+    """The batch loader cannot use its input."""
+
+
+class SnapshotError(DolphinError):
+    """A snapshot version on disk is damaged or incomplete."""

@@ -1,0 +1,40 @@
+"""AdminService: status and reloads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from dolphin.engine import Engine
+from dolphin.server import convert
+from dolphin.server.run_engine import run_engine
+from dolphin.server.status import maps_errors
+from dolphin.v1 import admin_service_pb2 as pb
+from dolphin.v1 import admin_service_pb2_grpc as pb_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class AdminServicer(pb_grpc.AdminServiceServicer):
+    """Reports on and reloads the served snapshot."""
+
+    def __init__(self, engine: Engine, on_reload: Callable[[], Awaitable[None]], version: str) -> None:
+        self.engine = engine
+        self.on_reload = on_reload
+        self.started = time.monotonic()
+        self.version = version
+
+    @maps_errors
+    async def Status(self, request: pb.StatusRequest, context: Context) -> pb.StatusResponse:
+        info = await run_engine(self.engine.status)
+        return convert.status(info, time.monotonic() - self.started, self.version)
+
+    @maps_errors
+    async def Reload(self, request: pb.ReloadRequest, context: Context) -> pb.ReloadResponse:
+        result = await run_engine(self.engine.reload)
+        await self.on_reload()
+        return pb.ReloadResponse(previous_version=result.previous_version, snapshot_version=result.snapshot_version,
+                                 changed=result.changed)

@@ -1,0 +1,111 @@
+"""Build and run the gRPC server: services, health, reflection, snapshot watching, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import grpc
+
+from dolphin import __version__
+from dolphin.config import Settings
+from dolphin.engine import Engine, EngineLimits
+from dolphin.server.admin_service import AdminServicer
+from dolphin.server.audience_service import AudienceServicer
+from dolphin.server.catalog_service import CatalogServicer
+from dolphin.server.maintenance import add_health, add_reflection, set_serving
+from dolphin.server.run_engine import ExpensiveCalls, run_engine
+from dolphin.v1 import admin_service_pb2_grpc, audience_service_pb2_grpc, catalog_service_pb2_grpc
+
+log = logging.getLogger("dolphin.server")
+MAX_RECEIVE_BYTES = 4 * 1024 * 1024
+MAX_SEND_BYTES = 16 * 1024 * 1024
+
+
+class DolphinServer:
+    """A running server: the grpc.aio server, its engine and its health state."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
+            ("grpc.so_reuseport", 0),
+        ])
+        expensive = ExpensiveCalls(settings.max_expensive_calls)
+        audience_service_pb2_grpc.add_AudienceServiceServicer_to_server(
+            AudienceServicer(engine, settings, expensive), self.server)
+        catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(engine), self.server)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(engine, self.publish_health, __version__), self.server)
+        self.health = add_health(self.server)
+        add_reflection(self.server)
+        self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
+        if not self.port:
+            raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+
+    async def publish_health(self) -> None:
+        """Set health from whether the engine serves a snapshot."""
+        await set_serving(self.health, self.engine.ready)
+
+    async def watch_snapshots(self) -> None:
+        """Reload whenever a newer snapshot version appears on disk."""
+        while self.settings.watch_seconds > 0:
+            await asyncio.sleep(self.settings.watch_seconds)
+            try:
+                result = await run_engine(self.engine.reload)
+            except Exception:
+                log.exception("snapshot reload failed; still serving the previous version")
+                continue
+            if result.changed:
+                await self.publish_health()
+
+    async def start(self) -> None:
+        """Start serving; the first snapshot loads after the port is open, so health shows progress."""
+        await self.server.start()
+        await self.publish_health()
+
+    async def stop(self, grace: float) -> None:
+        """Go NOT_SERVING, then let in-flight calls finish within grace seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+def build_server(engine: Engine, settings: Settings) -> DolphinServer:
+    """Return a server for an engine, bound but not started."""
+    return DolphinServer(engine, settings)
+
+
+async def _serve(settings: Settings) -> None:
+    engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False)
+    server = build_server(engine, settings)
+    await server.start()
+    print(f"dolphin listening on {settings.host}:{server.port}", flush=True)
+    await run_engine(engine.reload)
+    await server.publish_health()
+    if engine.ready:
+        log.info("serving snapshot %d", engine.ref.current.version)
+    else:
+        log.warning("no snapshot in %s yet; queries get UNAVAILABLE until one is loaded", settings.data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(server.watch_snapshots())
+    await stop.wait()
+    log.info("shutting down: draining in-flight calls for up to %.0f s", settings.shutdown_grace)
+    watcher.cancel()
+    await server.stop(settings.shutdown_grace)
+
+
+def serve(settings: Settings) -> int:
+    """Run the server until SIGTERM or SIGINT; returns the exit status."""
+    try:
+        asyncio.run(_serve(settings))
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,97 @@
+"""AudienceService: one engine call per RPC."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from dolphin.config import Settings
+from dolphin.engine import Engine
+from dolphin.errors import InvalidArgumentError
+from dolphin.server import convert
+from dolphin.server.run_engine import ExpensiveCalls, call_deadline, run_engine
+from dolphin.server.status import maps_errors, maps_stream_errors
+from dolphin.v1 import audience_service_pb2 as pb
+from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class AudienceServicer(pb_grpc.AudienceServiceServicer):
+    """Counts, exports, profiles, overlaps, plans and saved audiences."""
+
+    def __init__(self, engine: Engine, settings: Settings, expensive: ExpensiveCalls) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.expensive = expensive
+
+    def deadline(self, context: Context) -> float:
+        return call_deadline(context, self.settings.default_call_seconds, self.settings.max_call_seconds)
+
+    @maps_errors
+    async def Count(self, request: pb.CountRequest, context: Context) -> pb.CountResponse:
+        result = await run_engine(self.engine.count, request.expression, deadline=self.deadline(context))
+        return pb.CountResponse(count=result.count, snapshot_version=result.snapshot_version)
+
+    @maps_errors
+    async def BatchCount(self, request: pb.BatchCountRequest, context: Context) -> pb.BatchCountResponse:
+        with self.expensive.slot("BatchCount"):
+            result = await run_engine(self.engine.batch_count, list(request.expressions),
+                                      deadline=self.deadline(context))
+        return pb.BatchCountResponse(counts=result.counts, snapshot_version=result.snapshot_version)
+
+    @maps_stream_errors
+    async def Export(self, request: pb.ExportRequest, context: Context) -> AsyncIterator[pb.ExportResponse]:
+        if request.max_pages < 0:
+            raise InvalidArgumentError(f"max_pages must not be negative, got {request.max_pages}")
+        with self.expensive.slot("Export"):
+            cursor = await run_engine(self.engine.export_cursor, request.expression, page_size=request.page_size,
+                                      page_token=request.page_token, deadline=self.deadline(context))
+            pages = 0
+            while True:
+                page = await run_engine(cursor.next_page)
+                yield convert.export_page(page)
+                pages += 1
+                if not page.next_page_token or pages == request.max_pages:
+                    return
+
+    @maps_errors
+    async def Profile(self, request: pb.ProfileRequest, context: Context) -> pb.ProfileResponse:
+        with self.expensive.slot("Profile"):
+            result = await run_engine(self.engine.profile, request.expression, dimensions=list(request.dimensions),
+                                      top_k=request.top_k, deadline=self.deadline(context))
+        return convert.profile(result)
+
+    @maps_errors
+    async def Overlap(self, request: pb.OverlapRequest, context: Context) -> pb.OverlapResponse:
+        with self.expensive.slot("Overlap"):
+            result = await run_engine(self.engine.overlap, list(request.expressions), deadline=self.deadline(context))
+        return convert.overlap(result)
+
+    @maps_errors
+    async def Explain(self, request: pb.ExplainRequest, context: Context) -> pb.ExplainResponse:
+        result = await run_engine(self.engine.explain, request.expression, deadline=self.deadline(context))
+        return convert.explain(result)
+
+    @maps_errors
+    async def SaveAudience(self, request: pb.SaveAudienceRequest, context: Context) -> pb.Audience:
+        info = await run_engine(self.engine.save_audience, request.name, request.expression,
+                                overwrite=request.overwrite)
+        return convert.audience(info)
+
+    @maps_errors
+    async def GetAudience(self, request: pb.GetAudienceRequest, context: Context) -> pb.Audience:
+        return convert.audience(self.engine.get_audience(request.name))
+
+    @maps_errors
+    async def ListAudiences(self, request: pb.ListAudiencesRequest, context: Context) -> pb.ListAudiencesResponse:
+        page = self.engine.list_audiences(page_size=request.page_size, page_token=request.page_token)
+        return pb.ListAudiencesResponse(audiences=[convert.audience(a) for a in page.audiences],
+                                        next_page_token=page.next_page_token)
+
+    @maps_errors
+    async def DeleteAudience(self, request: pb.DeleteAudienceRequest, context: Context) -> pb.DeleteAudienceResponse:
+        info = await run_engine(self.engine.delete_audience, request.name)
+        return pb.DeleteAudienceResponse(name=info.name)

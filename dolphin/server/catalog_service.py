@@ -1,0 +1,30 @@
+"""CatalogService: dimension listings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from dolphin.engine import Engine
+from dolphin.server import convert
+from dolphin.server.run_engine import run_engine
+from dolphin.server.status import maps_errors
+from dolphin.v1 import catalog_service_pb2 as pb
+from dolphin.v1 import catalog_service_pb2_grpc as pb_grpc
+
+
+class CatalogServicer(pb_grpc.CatalogServiceServicer):
+    """Lists dimensions and values of the served snapshot."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @maps_errors
+    async def ListDimensions(
+        self, request: pb.ListDimensionsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListDimensionsResponse:
+        page = await run_engine(self.engine.list_dimensions, page_size=request.page_size,
+                                page_token=request.page_token, max_values=request.max_values,
+                                dimension=request.dimension)
+        return convert.dimensions(page)

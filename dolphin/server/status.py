@@ -1,0 +1,83 @@
+"""The one table from Dolphin errors to gRPC status codes, and the decorator that applies it."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from dolphin import errors
+
+log = logging.getLogger("dolphin.server")
+ERROR_METADATA_KEY = "dolphin-error"
+
+ERROR_CODES: dict[type[errors.DolphinError], grpc.StatusCode] = {
+    errors.QueryError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InvalidPageTokenError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.StalePageTokenError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.QueryLimitError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
+    errors.AudienceExistsError: grpc.StatusCode.ALREADY_EXISTS,
+    errors.NotReadyError: grpc.StatusCode.UNAVAILABLE,
+    errors.DeadlineError: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.LoadError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.SnapshotError: grpc.StatusCode.DATA_LOSS,
+}
+
+
+def status_code(exc: errors.DolphinError) -> grpc.StatusCode:
+    """Return the status code of a Dolphin error (the nearest class in the table)."""
+    for cls in type(exc).__mro__:
+        if cls in ERROR_CODES:
+            return ERROR_CODES[cls]  # type: ignore[index]
+    return grpc.StatusCode.INTERNAL
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
+    """Abort the call with the status of exc; unexpected errors are logged and become INTERNAL."""
+    if isinstance(exc, errors.DolphinError):
+        await context.abort(status_code(exc), str(exc), trailing_metadata=((ERROR_METADATA_KEY, type(exc).__name__),))
+    request_id = uuid.uuid4().hex[:12]
+    log.error("internal error (request %s)", request_id, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error; the server log has request {request_id}")
+
+
+R = TypeVar("R")
+Handler = Callable[..., Awaitable[R]]
+
+
+def maps_errors(method: Handler[R]) -> Handler[R]:
+    """Wrap a unary handler so that every exception becomes the right status."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> R:
+        try:
+            return await method(self, request, context)
+        except Exception as exc:  # the single outermost handler
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            await abort_with(context, exc)
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+def maps_stream_errors(method: Callable[..., AsyncIterator[R]]) -> Callable[..., AsyncIterator[R]]:
+    """Wrap a server-streaming handler; errors are mapped around each message (interceptors cannot)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[R]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            await abort_with(context, exc)
+
+    return wrapper

@@ -1,0 +1,87 @@
+"""The manifest of a snapshot version: what it holds and the checksum of every file."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dolphin.errors import SnapshotError
+
+FORMAT = 1
+
+
+class DimensionKind(enum.StrEnum):
+    """How many values of a dimension one user may have."""
+
+    SINGLE = "single"
+    MULTI = "multi"
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """Size and crc32 of one file of a version."""
+
+    bytes: int
+    crc32: int
+
+
+@dataclass(frozen=True, slots=True)
+class TagEntry:
+    """One tag; its position in this list is its entry index in every shard file (after the population)."""
+
+    dimension: str
+    value: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """Everything a reader needs to verify and open a version."""
+
+    version: int
+    built_at: float
+    shard_bits: int
+    shards: int
+    users: int
+    id_count: int
+    id_type: str
+    dimensions: dict[str, DimensionKind]
+    tags: list[TagEntry]
+    files: dict[str, FileEntry]
+    build_seconds: float = 0.0
+    source: dict[str, Any] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def to_json(self) -> bytes:
+        """Return the manifest as JSON bytes."""
+        data = asdict(self)
+        data["dimensions"] = {k: str(v) for k, v in self.dimensions.items()}
+        return json.dumps(data, ensure_ascii=False, indent=1).encode()
+
+    @staticmethod
+    def from_json(raw: bytes, where: str) -> Manifest:
+        """Parse manifest JSON; raises SnapshotError naming where it came from."""
+        try:
+            data = json.loads(raw)
+            if data.get("format") != FORMAT:
+                raise SnapshotError(f"{where}: unsupported snapshot format {data.get('format')!r}")
+            return Manifest(
+                version=int(data["version"]),
+                built_at=float(data["built_at"]),
+                shard_bits=int(data["shard_bits"]),
+                shards=int(data["shards"]),
+                users=int(data["users"]),
+                id_count=int(data["id_count"]),
+                id_type=str(data["id_type"]),
+                dimensions={k: DimensionKind(v) for k, v in data["dimensions"].items()},
+                tags=[TagEntry(**t) for t in data["tags"]],
+                files={k: FileEntry(**v) for k, v in data["files"].items()},
+                build_seconds=float(data.get("build_seconds", 0.0)),
+                source=dict(data.get("source", {})),
+            )
+        except SnapshotError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SnapshotError(f"{where}: manifest is not valid: {exc}") from exc

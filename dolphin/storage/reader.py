@@ -1,0 +1,126 @@
+"""Open a snapshot version: verify every file against the manifest, then deserialize the bitmaps."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyroaring import BitMap, FrozenBitMap
+
+from dolphin.errors import SnapshotError
+from dolphin.storage import layout
+from dolphin.storage.fsutil import file_crc32
+from dolphin.storage.ids import IdDictionary
+from dolphin.storage.manifest import DimensionKind, Manifest
+from dolphin.storage.writer import SHARD_HEADER, SHARD_MAGIC
+
+log = logging.getLogger("dolphin.storage")
+
+
+@dataclass(slots=True)
+class SnapshotData:
+    """The contents of one version: population, ID dictionary and one bitmap per tag."""
+
+    manifest: Manifest
+    ids: IdDictionary
+    population: FrozenBitMap
+    dimensions: dict[str, DimensionKind]
+    tags: dict[str, dict[str, FrozenBitMap]]
+    serialized_bytes: int = 0
+    skipped_versions: list[str] = field(default_factory=list)
+
+    @property
+    def version(self) -> int:
+        """Return the version number."""
+        return self.manifest.version
+
+
+def read_manifest(path: pathlib.Path) -> Manifest:
+    """Read and parse the manifest of a version directory."""
+    manifest_path = path / layout.MANIFEST
+    try:
+        raw = manifest_path.read_bytes()
+    except OSError as exc:
+        raise SnapshotError(f"{manifest_path}: cannot read manifest: {exc.strerror}") from exc
+    return Manifest.from_json(raw, str(manifest_path))
+
+
+def verify_files(path: pathlib.Path, manifest: Manifest) -> None:
+    """Check every file's size and crc32 against the manifest."""
+    for name, entry in manifest.files.items():
+        try:
+            size, crc = file_crc32(path / name)
+        except OSError as exc:
+            raise SnapshotError(f"{path / name}: cannot read: {exc.strerror}") from exc
+        if (size, crc) != (entry.bytes, entry.crc32):
+            raise SnapshotError(
+                f"{path / name}: checksum mismatch (expected {entry.bytes} bytes crc32 {entry.crc32:08x}, "
+                f"found {size} bytes crc32 {crc:08x})"
+            )
+
+
+def _read_shard(file: pathlib.Path, shard: int, entries: int) -> list[bytes]:
+    raw = file.read_bytes()
+    magic, index, count = SHARD_HEADER.unpack_from(raw)
+    if magic != SHARD_MAGIC or index != shard or count != entries:
+        raise SnapshotError(f"{file}: header does not match the manifest")
+    start = SHARD_HEADER.size
+    offsets = np.frombuffer(raw, dtype="<u8", count=entries + 1, offset=start)
+    base = start + 8 * (entries + 1)
+    if base + int(offsets[-1]) != len(raw):
+        raise SnapshotError(f"{file}: offset table does not match the file size")
+    view = memoryview(raw)
+    return [bytes(view[base + int(offsets[i]) : base + int(offsets[i + 1])]) for i in range(entries)]
+
+
+def _merge(pieces: list[bytes]) -> FrozenBitMap:
+    bitmaps = [BitMap.deserialize(p) for p in pieces if p]
+    if not bitmaps:
+        return FrozenBitMap()
+    if len(bitmaps) == 1:
+        return FrozenBitMap(bitmaps[0])
+    return FrozenBitMap(BitMap.union(*bitmaps))
+
+
+def open_snapshot(path: pathlib.Path) -> SnapshotData:
+    """Open and verify one version directory; raises SnapshotError when anything is off."""
+    manifest = read_manifest(path)
+    verify_files(path, manifest)
+    entries = len(manifest.tags) + 1
+    try:
+        per_shard = [_read_shard(path / layout.shard_file(s), s, entries) for s in range(manifest.shards)]
+        ids = IdDictionary.load(path / layout.IDS_FILE, manifest.id_type)
+        bitmaps = [_merge([shard[i] for shard in per_shard]) for i in range(entries)]
+    except (OSError, ValueError, struct.error) as exc:
+        raise SnapshotError(f"{path}: cannot read snapshot: {exc}") from exc
+    tags: dict[str, dict[str, FrozenBitMap]] = {d: {} for d in manifest.dimensions}
+    for entry, bm in zip(manifest.tags, bitmaps[1:], strict=True):
+        if len(bm) != entry.count:
+            raise SnapshotError(
+                f"{path}: tag {entry.dimension}={entry.value} has {len(bm)} users; the manifest says {entry.count}"
+            )
+        tags[entry.dimension][entry.value] = bm
+    size = sum(e.bytes for n, e in manifest.files.items() if n.startswith("shard-"))
+    return SnapshotData(manifest, ids, bitmaps[0], dict(manifest.dimensions), tags, size)
+
+
+
+def open_newest_snapshot(data_dir: pathlib.Path, *, newer_than: int = 0) -> SnapshotData | None:
+    """Open the newest version that verifies, falling back to older ones loudly; None when none is newer."""
+    skipped: list[str] = []
+    for version in reversed(layout.list_versions(data_dir)):
+        if version <= newer_than:
+            break
+        path = layout.versions_dir(data_dir) / layout.version_name(version)
+        try:
+            data = open_snapshot(path)
+        except SnapshotError as exc:
+            log.error("snapshot version %d is damaged, falling back to an older one: %s", version, exc)
+            skipped.append(f"{version}: {exc}")
+            continue
+        data.skipped_versions = skipped
+        return data
+    return None

@@ -1,0 +1,201 @@
+"""SnapshotWriter: bitmaps built from NumPy arrays, committed as one new version, atomically.
+
+A version directory is written under a temporary name; every file is fsynced, the manifest is written
+last, the directory is fsynced and renamed to its version number, and the parent is fsynced. A crash at
+any point leaves the previous versions as they were. Bitmaps are split by dense-ID range into shard files,
+each holding all tags for its range behind an offset table (never one file per tag).
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import pathlib
+import shutil
+import struct
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from pyroaring import AbstractBitMap, BitMap
+
+from dolphin.errors import SnapshotError
+from dolphin.storage import layout
+from dolphin.storage.fsutil import file_crc32, fsync_dir, write_synced
+from dolphin.storage.ids import IdDictionary
+from dolphin.storage.manifest import DimensionKind, FileEntry, Manifest, TagEntry
+
+SHARD_MAGIC = b"DLPHSHD1"
+SHARD_HEADER = struct.Struct("<8sII")  # magic, shard index, entry count
+
+
+def bitmap_from_array(dense_ids: np.ndarray) -> BitMap:
+    """Build a BitMap from a uint32 array through array.array (about 10x faster than from a list)."""
+    buf = array.array("I")
+    buf.frombytes(np.ascontiguousarray(dense_ids, dtype=np.uint32).tobytes())
+    return BitMap(buf)
+
+
+def _shard_pieces(bitmaps: list[AbstractBitMap], lo: int, hi: int) -> Iterator[bytes]:
+    window = BitMap()
+    window.add_range(lo, hi)
+    for bm in bitmaps:
+        if not bm or bm.max() < lo or bm.min() >= hi:
+            yield b""
+        elif bm.min() >= lo and bm.max() < hi:
+            yield bm.serialize()
+        else:
+            yield (bm & window).serialize()
+
+
+def _shard_chunks(shard: int, pieces: list[bytes]) -> Iterator[bytes]:
+    offsets = np.zeros(len(pieces) + 1, dtype="<u8")
+    np.cumsum([len(p) for p in pieces], out=offsets[1:])
+    yield SHARD_HEADER.pack(SHARD_MAGIC, shard, len(pieces))
+    yield offsets.tobytes()
+    yield from pieces
+
+
+class SnapshotWriter:
+    """Collects a population, an ID dictionary and tag bitmaps, then commits them as a new version."""
+
+    def __init__(self, data_dir: pathlib.Path, *, shard_bits: int = 20) -> None:
+        self.data_dir = pathlib.Path(data_dir)
+        self.shard_bits = shard_bits
+        self.ids = IdDictionary.empty()
+        self.population = BitMap()
+        self.kinds: dict[str, DimensionKind] = {}
+        self.tags: dict[tuple[str, str], AbstractBitMap] = {}
+
+    def add(self, dimension: str, value: str, dense_ids: np.ndarray) -> None:
+        """Add the tag dimension=value from an array of dense IDs (duplicates are fine)."""
+        self.tags[(dimension, value)] = bitmap_from_array(dense_ids)
+
+    def add_bitmap(self, dimension: str, value: str, bitmap: AbstractBitMap) -> None:
+        """Add the tag dimension=value from a bitmap (not copied; do not mutate it afterwards)."""
+        self.tags[(dimension, value)] = bitmap
+
+    def set_kind(self, dimension: str, kind: DimensionKind) -> None:
+        """Record whether a dimension is single- or multi-valued."""
+        self.kinds[dimension] = kind
+
+    def _tag_entries(self) -> list[tuple[tuple[str, str], AbstractBitMap]]:
+        missing = {d for d, _ in self.tags} - set(self.kinds)
+        if missing:
+            raise SnapshotError(f"dimensions without a kind: {sorted(missing)}")
+        return sorted((k, bm) for k, bm in self.tags.items() if bm)
+
+    def commit(
+        self,
+        *,
+        source: dict[str, Any] | None = None,
+        started: float | None = None,
+        failpoint: Callable[[str], None] | None = None,
+    ) -> int:
+        """Write everything as the next version and return its number."""
+        started = started or time.time()
+        versions_root = layout.versions_dir(self.data_dir)
+        versions_root.mkdir(parents=True, exist_ok=True)
+        clean_stale_temporaries(versions_root)
+        tmp = versions_root / f"{layout.TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+        tmp.mkdir()
+        try:
+            files, shards = self._write_files(tmp)
+            entries = self._tag_entries()
+            if failpoint:
+                failpoint("load.before_manifest")
+            return self._publish(tmp, versions_root, files, shards, entries, source or {}, started)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _write_files(self, tmp: pathlib.Path) -> tuple[dict[str, FileEntry], int]:
+        files: dict[str, FileEntry] = {}
+        ids_path = tmp / layout.IDS_FILE
+        self.ids.save(ids_path)
+        with open(ids_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        files[layout.IDS_FILE] = FileEntry(*file_crc32(ids_path))
+        bitmaps = [self.population] + [bm for _, bm in self._tag_entries()]
+        width = 1 << self.shard_bits
+        shards = max(1, -(-len(self.ids) // width))
+        for shard in range(shards):
+            pieces = list(_shard_pieces(bitmaps, shard * width, (shard + 1) * width))
+            name = layout.shard_file(shard)
+            files[name] = FileEntry(*write_synced(tmp / name, _shard_chunks(shard, pieces)))
+        return files, shards
+
+    def _publish(
+        self,
+        tmp: pathlib.Path,
+        versions_root: pathlib.Path,
+        files: dict[str, FileEntry],
+        shards: int,
+        entries: list[tuple[tuple[str, str], AbstractBitMap]],
+        source: dict[str, Any],
+        started: float,
+    ) -> int:
+        version = (layout.list_versions(self.data_dir) or [0])[-1] + 1
+        while True:
+            manifest = Manifest(
+                version=version,
+                built_at=time.time(),
+                shard_bits=self.shard_bits,
+                shards=shards,
+                users=len(self.population),
+                id_count=len(self.ids),
+                id_type=self.ids.id_type,
+                dimensions=dict(sorted(self.kinds.items())),
+                tags=[TagEntry(d, v, len(bm)) for (d, v), bm in entries],
+                files=files,
+                build_seconds=round(time.time() - started, 3),
+                source=source,
+            )
+            manifest_path = tmp / layout.MANIFEST
+            manifest_path.unlink(missing_ok=True)
+            write_synced(manifest_path, [manifest.to_json()])
+            fsync_dir(tmp)
+            try:
+                os.rename(tmp, versions_root / layout.version_name(version))
+            except OSError:
+                version += 1  # another writer took this number; take the next
+                continue
+            fsync_dir(versions_root)
+            return version
+
+
+def clean_stale_temporaries(versions_root: pathlib.Path, older_than: float = 3600.0) -> list[str]:
+    """Remove temporary version directories left by crashed writers; returns their names."""
+    removed = []
+    now = time.time()
+    for path in versions_root.glob(f"{layout.TMP_PREFIX}*"):
+        pid_part = path.name[len(layout.TMP_PREFIX) :].split("-")[0]
+        alive = pid_part.isdigit() and _pid_alive(int(pid_part))
+        if not alive or now - path.stat().st_mtime > older_than:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune_versions(data_dir: pathlib.Path, keep: int) -> list[int]:
+    """Delete all but the newest `keep` versions; returns the deleted version numbers."""
+    versions = layout.list_versions(data_dir)
+    doomed = versions[:-keep] if keep > 0 else []
+    for version in doomed:
+        shutil.rmtree(layout.versions_dir(data_dir) / layout.version_name(version), ignore_errors=True)
+    if doomed:
+        fsync_dir(layout.versions_dir(data_dir))
+    return doomed

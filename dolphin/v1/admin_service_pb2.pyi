@@ -1,0 +1,55 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatusResponse(_message.Message):
+    __slots__ = ("snapshot_version", "users", "tags", "dimensions", "bitmap_bytes", "rss_bytes", "uptime_seconds", "snapshot_built_at", "loaded_at", "data_dir", "saved_audiences", "server_version")
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    BITMAP_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_BUILT_AT_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    DATA_DIR_FIELD_NUMBER: _ClassVar[int]
+    SAVED_AUDIENCES_FIELD_NUMBER: _ClassVar[int]
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    snapshot_version: int
+    users: int
+    tags: int
+    dimensions: int
+    bitmap_bytes: int
+    rss_bytes: int
+    uptime_seconds: float
+    snapshot_built_at: _timestamp_pb2.Timestamp
+    loaded_at: _timestamp_pb2.Timestamp
+    data_dir: str
+    saved_audiences: int
+    server_version: str
+    def __init__(self, snapshot_version: _Optional[int] = ..., users: _Optional[int] = ..., tags: _Optional[int] = ..., dimensions: _Optional[int] = ..., bitmap_bytes: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., snapshot_built_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_dir: _Optional[str] = ..., saved_audiences: _Optional[int] = ..., server_version: _Optional[str] = ...) -> None: ...
+
+class ReloadRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadResponse(_message.Message):
+    __slots__ = ("previous_version", "snapshot_version", "changed")
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    previous_version: int
+    snapshot_version: int
+    changed: bool
+    def __init__(self, previous_version: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., changed: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,224 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CountRequest(_message.Message):
+    __slots__ = ("expression",)
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    expression: str
+    def __init__(self, expression: _Optional[str] = ...) -> None: ...
+
+class CountResponse(_message.Message):
+    __slots__ = ("count", "snapshot_version")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    snapshot_version: int
+    def __init__(self, count: _Optional[int] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+
+class BatchCountRequest(_message.Message):
+    __slots__ = ("expressions",)
+    EXPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    expressions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, expressions: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BatchCountResponse(_message.Message):
+    __slots__ = ("counts", "snapshot_version")
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    snapshot_version: int
+    def __init__(self, counts: _Optional[_Iterable[int]] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+
+class ExportRequest(_message.Message):
+    __slots__ = ("expression", "page_size", "page_token", "max_pages")
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
+    expression: str
+    page_size: int
+    page_token: str
+    max_pages: int
+    def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_pages: _Optional[int] = ...) -> None: ...
+
+class ExportResponse(_message.Message):
+    __slots__ = ("user_ids", "next_page_token", "snapshot_version", "total_count")
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    next_page_token: str
+    snapshot_version: int
+    total_count: int
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_count: _Optional[int] = ...) -> None: ...
+
+class ProfileRequest(_message.Message):
+    __slots__ = ("expression", "dimensions", "top_k")
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    expression: str
+    dimensions: _containers.RepeatedScalarFieldContainer[str]
+    top_k: int
+    def __init__(self, expression: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class ProfileValue(_message.Message):
+    __slots__ = ("value", "count", "share", "population_share", "tgi")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    POPULATION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    TGI_FIELD_NUMBER: _ClassVar[int]
+    value: str
+    count: int
+    share: float
+    population_share: float
+    tgi: float
+    def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ..., share: _Optional[float] = ..., population_share: _Optional[float] = ..., tgi: _Optional[float] = ...) -> None: ...
+
+class DimensionProfile(_message.Message):
+    __slots__ = ("dimension", "values", "value_count")
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    VALUE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    dimension: str
+    values: _containers.RepeatedCompositeFieldContainer[ProfileValue]
+    value_count: int
+    def __init__(self, dimension: _Optional[str] = ..., values: _Optional[_Iterable[_Union[ProfileValue, _Mapping]]] = ..., value_count: _Optional[int] = ...) -> None: ...
+
+class ProfileResponse(_message.Message):
+    __slots__ = ("audience_count", "population_count", "dimensions", "snapshot_version")
+    AUDIENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    POPULATION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    audience_count: int
+    population_count: int
+    dimensions: _containers.RepeatedCompositeFieldContainer[DimensionProfile]
+    snapshot_version: int
+    def __init__(self, audience_count: _Optional[int] = ..., population_count: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[DimensionProfile, _Mapping]]] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+
+class OverlapRequest(_message.Message):
+    __slots__ = ("expressions",)
+    EXPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    expressions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, expressions: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Intersection(_message.Message):
+    __slots__ = ("first", "second", "count")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    second: int
+    count: int
+    def __init__(self, first: _Optional[int] = ..., second: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class OverlapResponse(_message.Message):
+    __slots__ = ("counts", "intersections", "snapshot_version")
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    INTERSECTIONS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    intersections: _containers.RepeatedCompositeFieldContainer[Intersection]
+    snapshot_version: int
+    def __init__(self, counts: _Optional[_Iterable[int]] = ..., intersections: _Optional[_Iterable[_Union[Intersection, _Mapping]]] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+
+class ExplainRequest(_message.Message):
+    __slots__ = ("expression",)
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    expression: str
+    def __init__(self, expression: _Optional[str] = ...) -> None: ...
+
+class PlanNode(_message.Message):
+    __slots__ = ("op", "detail", "cardinality", "elapsed_us", "children")
+    OP_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CARDINALITY_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_US_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_FIELD_NUMBER: _ClassVar[int]
+    op: str
+    detail: str
+    cardinality: int
+    elapsed_us: float
+    children: _containers.RepeatedCompositeFieldContainer[PlanNode]
+    def __init__(self, op: _Optional[str] = ..., detail: _Optional[str] = ..., cardinality: _Optional[int] = ..., elapsed_us: _Optional[float] = ..., children: _Optional[_Iterable[_Union[PlanNode, _Mapping]]] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("root", "count", "snapshot_version", "normalized_expression")
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZED_EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    root: PlanNode
+    count: int
+    snapshot_version: int
+    normalized_expression: str
+    def __init__(self, root: _Optional[_Union[PlanNode, _Mapping]] = ..., count: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., normalized_expression: _Optional[str] = ...) -> None: ...
+
+class SaveAudienceRequest(_message.Message):
+    __slots__ = ("name", "expression", "overwrite")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    expression: str
+    overwrite: bool
+    def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., overwrite: _Optional[bool] = ...) -> None: ...
+
+class Audience(_message.Message):
+    __slots__ = ("name", "expression", "count", "snapshot_version", "created_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    expression: str
+    count: int
+    snapshot_version: int
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., count: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetAudienceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListAudiencesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAudiencesResponse(_message.Message):
+    __slots__ = ("audiences", "next_page_token")
+    AUDIENCES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    audiences: _containers.RepeatedCompositeFieldContainer[Audience]
+    next_page_token: str
+    def __init__(self, audiences: _Optional[_Iterable[_Union[Audience, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteAudienceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteAudienceResponse(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...

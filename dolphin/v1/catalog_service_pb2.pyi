@@ -1,0 +1,61 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DimensionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIMENSION_KIND_UNSPECIFIED: _ClassVar[DimensionKind]
+    DIMENSION_KIND_SINGLE: _ClassVar[DimensionKind]
+    DIMENSION_KIND_MULTI: _ClassVar[DimensionKind]
+DIMENSION_KIND_UNSPECIFIED: DimensionKind
+DIMENSION_KIND_SINGLE: DimensionKind
+DIMENSION_KIND_MULTI: DimensionKind
+
+class ListDimensionsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "max_values", "dimension")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAX_VALUES_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    max_values: int
+    dimension: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_values: _Optional[int] = ..., dimension: _Optional[str] = ...) -> None: ...
+
+class DimensionValue(_message.Message):
+    __slots__ = ("value", "count")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    value: str
+    count: int
+    def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class Dimension(_message.Message):
+    __slots__ = ("name", "kind", "value_count", "user_count", "values")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    USER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: DimensionKind
+    value_count: int
+    user_count: int
+    values: _containers.RepeatedCompositeFieldContainer[DimensionValue]
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[DimensionKind, str]] = ..., value_count: _Optional[int] = ..., user_count: _Optional[int] = ..., values: _Optional[_Iterable[_Union[DimensionValue, _Mapping]]] = ...) -> None: ...
+
+class ListDimensionsResponse(_message.Message):
+    __slots__ = ("dimensions", "next_page_token", "snapshot_version")
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    dimensions: _containers.RepeatedCompositeFieldContainer[Dimension]
+    next_page_token: str
+    snapshot_version: int
+    def __init__(self, dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,63 @@
+"""Import rules between layers (see README: Layout of the code)."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def imports_of(package: str) -> list[tuple[str, str]]:
+    """Return (file, imported module) for every import in a package's own files (generated stubs excluded)."""
+    out = []
+    base = ROOT / package.replace(".", "/")
+    files = [base.with_suffix(".py")] if base.with_suffix(".py").exists() else sorted(base.rglob("*.py"))
+    for path in files:
+        if "/v1/" in str(path):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                out.extend((str(path.relative_to(ROOT)), alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                out.append((str(path.relative_to(ROOT)), node.module))
+    return out
+
+
+def starts(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+FORBIDDEN = {
+    "dolphin.query": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "dolphin.engine", "dolphin.storage",
+                      "asyncio", "pyroaring", "numpy", "polars", "loaders", "dolphin.client"),
+    "dolphin.storage": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "dolphin.engine", "dolphin.query",
+                        "asyncio", "loaders", "dolphin.client"),
+    "dolphin.engine": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
+                       "dolphin.client"),
+    "dolphin.server": ("loaders", "dolphin.storage", "dolphin.client", "dolphin.cli"),
+    "dolphin.client": ("dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
+                       "loaders", "numpy", "polars"),
+    "loaders": ("dolphin.engine", "dolphin.server", "grpc", "dolphin.v1"),
+    "dolphin.errors": ("dolphin", "grpc"),
+    "dolphin.config": ("dolphin.engine", "dolphin.server", "dolphin.storage", "grpc"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_layer_imports(package: str) -> None:
+    bad = [(f, m) for f, m in imports_of(package)
+           if starts(m, FORBIDDEN[package]) and not (package == "dolphin.errors" and m == "__future__")
+           and not (package == "dolphin.config" and m == "dolphin.errors")]
+    assert not bad, f"{package} imports what it must not: {bad}"
+
+
+def test_client_import_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, dolphin.client; print(sorted(m for m in ('pyroaring', 'polars', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

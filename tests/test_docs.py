@@ -1,0 +1,33 @@
+"""README documents every setting and every command; the public API is what it says."""
+
+from __future__ import annotations
+
+import pathlib
+
+import dolphin
+from dolphin.cli import build_parser
+from dolphin.config import env_name, flag_name, settings_table
+
+README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_every_setting_is_in_readme() -> None:
+    for f in settings_table():
+        assert f"`{flag_name(f.name)}`" in README and f"`{env_name(f.name)}`" in README, f.name
+
+
+def test_every_command_is_in_readme() -> None:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name in sub.choices:  # type: ignore[union-attr]
+        assert f"`dolphin {name}" in README, name
+
+
+def test_public_api() -> None:
+    assert sorted(dolphin.__all__) == sorted([
+        "AudienceExistsError", "AudienceNotFoundError", "Client", "DeadlineError", "DolphinError", "Engine",
+        "InvalidArgumentError", "InvalidPageTokenError", "LoadError", "NotFoundError", "NotReadyError", "QueryError",
+        "QueryLimitError", "QuerySyntaxError", "SnapshotError", "StalePageTokenError", "UnknownDimensionError",
+        "__version__",
+    ])
+    for name in dolphin.__all__:
+        assert getattr(dolphin, name) is not None
