@@ -1,4 +1,4 @@
-"""Regenerate dolphin/v1 stubs and dolphin.protoset from proto/ (run from anywhere)."""
+"""Regenerate dolphin/v1 stubs and dolphin/v1/dolphin.protoset (with comments) from proto/."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def main() -> int:
         f"--grpc_python_out={ROOT}",
         "--include_imports",
         "--include_source_info",
-        f"--descriptor_set_out={ROOT / 'proto' / 'dolphin.protoset'}",
+        f"--descriptor_set_out={ROOT / 'dolphin' / 'v1' / 'dolphin.protoset'}",
         *proto_files(),
     ]
     return protoc.main(args)

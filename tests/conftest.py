@@ -101,19 +101,25 @@ def engine(loaded_dir: pathlib.Path) -> Engine:
 class RunningServer:
     """A real `dolphin serve` process on a free loopback port."""
 
-    def __init__(self, data_dir: pathlib.Path, *extra: str) -> None:
+    def __init__(self, data_dir: pathlib.Path, *extra: str, wait: bool = True) -> None:
         self.data_dir = data_dir
+        self.log_path = data_dir.parent / f"server-{id(self)}.log"
         cmd = [sys.executable, "-m", "dolphin", "serve", "--data-dir", str(data_dir), "--port", "0",
                "--watch-seconds", "0.2", *extra]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "listening on" not in line:
-            self.proc.kill()
-            raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
+            self.stop()
+            raise RuntimeError(f"server did not start: {line!r} {self.log()}")
         self.target = line.strip().rsplit(" ", 1)[-1]
         self.port = int(self.target.rsplit(":", 1)[1])
-        self.wait_serving()
+        if wait:
+            self.wait_serving()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
 
     def wait_serving(self, timeout: float = 30.0) -> None:
         import time
@@ -141,6 +147,9 @@ class RunningServer:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+                self.proc.wait()
+            if self.proc.stdout:
+                self.proc.stdout.close()
 
 
 @pytest.fixture(scope="session")

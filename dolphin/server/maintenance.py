@@ -1,8 +1,16 @@
-"""Health (per service, NOT_SERVING until the first snapshot) and server reflection (v1alpha, for grpcurl)."""
+"""Health (per service, NOT_SERVING until the first snapshot) and server reflection (v1alpha, for grpcurl).
+
+Reflection serves Dolphin's files from the shipped dolphin.protoset, which keeps the .proto comments, so
+`grpcurl describe` shows the API documentation; the runtime descriptors drop comments.
+"""
 
 from __future__ import annotations
 
+from importlib import resources
+from typing import Any
+
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -19,7 +27,7 @@ DATA_SERVICES = SERVICE_NAMES[:2]
 
 
 def add_health(server: grpc.aio.Server) -> HealthServicer:
-    """Register the health service; every name starts NOT_SERVING except AdminService."""
+    """Register the health service."""
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     return health
@@ -33,7 +41,50 @@ async def set_serving(health: HealthServicer, ready: bool) -> None:
     await health.set(SERVICE_NAMES[2], health_pb2.HealthCheckResponse.SERVING)
 
 
+def documented_files() -> dict[str, descriptor_pb2.FileDescriptorProto]:
+    """Return the shipped FileDescriptorProtos, with source comments, by file name."""
+    raw = resources.files("dolphin.v1").joinpath("dolphin.protoset").read_bytes()
+    return {f.name: f for f in descriptor_pb2.FileDescriptorSet.FromString(raw).file}
+
+
+class _DocumentedFile:
+    """A runtime FileDescriptor whose CopyToProto includes the comments from the protoset."""
+
+    def __init__(self, descriptor: Any, sources: dict[str, descriptor_pb2.FileDescriptorProto]) -> None:
+        self._descriptor = descriptor
+        self._sources = sources
+        self.name = descriptor.name
+
+    @property
+    def dependencies(self) -> list[_DocumentedFile]:
+        return [_DocumentedFile(d, self._sources) for d in self._descriptor.dependencies]
+
+    def CopyToProto(self, proto: descriptor_pb2.FileDescriptorProto) -> None:  # noqa: N802 (protobuf's name)
+        source = self._sources.get(self.name)
+        if source is None:
+            self._descriptor.CopyToProto(proto)
+        else:
+            proto.CopyFrom(source)
+
+
+class _DocumentedPool:
+    """The default descriptor pool, answering file lookups with documented files."""
+
+    def __init__(self) -> None:
+        self._pool = descriptor_pool.Default()
+        self._sources = documented_files()
+
+    def FindFileByName(self, name: str) -> _DocumentedFile:  # noqa: N802
+        return _DocumentedFile(self._pool.FindFileByName(name), self._sources)
+
+    def FindFileContainingSymbol(self, symbol: str) -> _DocumentedFile:  # noqa: N802
+        return _DocumentedFile(self._pool.FindFileContainingSymbol(symbol), self._sources)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
 def add_reflection(server: grpc.aio.Server) -> None:
     """Register v1alpha server reflection (what grpcurl 1.8.6 asks for)."""
     names = [*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
-    reflection.enable_server_reflection(names, server)
+    reflection.enable_server_reflection(names, server, pool=_DocumentedPool())
