@@ -45,6 +45,9 @@ class Settings:
         4, "concurrent Profile/Export/Overlap/BatchCount calls; more get RESOURCE_EXHAUSTED", 1
     )
     shutdown_grace: float = _setting(20.0, "seconds in-flight calls get to finish on SIGTERM", 0)
+    workers: int = _setting(
+        1, "server processes sharing the port (SO_REUSEPORT); each holds its own copy of the snapshot", 1
+    )
 
 
 def settings_table() -> list[dataclasses.Field[Any]]:

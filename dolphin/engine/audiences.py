@@ -52,36 +52,56 @@ class AudienceStore:
         self.root = layout.audiences_dir(data_dir)
         self._lock = threading.Lock()
         self._items: dict[str, SavedAudience] = {}
-        self._load_all()
+        self._seen: dict[str, int] = {}
+        self.refresh()
 
-    def _load_all(self) -> None:
+    def refresh(self) -> None:
+        """Pick up audiences saved, replaced or deleted by other processes sharing the data dir."""
         if not self.root.is_dir():
             return
-        for path in sorted(self.root.glob(f"*{SUFFIX}")):
+        on_disk = {}
+        for path in self.root.glob(f"*{SUFFIX}"):
             try:
-                meta, bitmap = decode_audience(path.read_bytes(), str(path))
-            except (OSError, SnapshotError, ValueError) as exc:
-                log.error("skipping damaged saved audience %s: %s", path, exc)
+                on_disk[path.name[: -len(SUFFIX)]] = path.stat().st_mtime_ns
+            except FileNotFoundError:
                 continue
-            info = AudienceInfo(**meta)
-            self._items[info.name] = SavedAudience(info, bitmap)
+        with self._lock:
+            for name in set(self._items) - set(on_disk):
+                del self._items[name]
+            for name, mtime in on_disk.items():
+                if self._seen.get(name) != mtime or name not in self._items:
+                    self._read(name, mtime)
+            self._seen = on_disk
+
+    def _read(self, name: str, mtime: int) -> None:
+        path = self.root / f"{name}{SUFFIX}"
+        try:
+            meta, bitmap = decode_audience(path.read_bytes(), str(path))
+        except (OSError, SnapshotError, ValueError) as exc:
+            log.error("skipping damaged saved audience %s: %s", path, exc)
+            return
+        info = AudienceInfo(**meta)
+        self._items[info.name] = SavedAudience(info, bitmap)
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def bitmap(self, name: str) -> AbstractBitMap:
-        """Return the bitmap of a saved audience."""
+    def _item(self, name: str) -> SavedAudience:
         item = self._items.get(name)
+        if item is None and NAME_RULE.fullmatch(name) and (self.root / f"{name}{SUFFIX}").exists():
+            self.refresh()  # saved by another process since the last refresh
+            item = self._items.get(name)
         if item is None:
             raise AudienceNotFoundError(name)
-        return item.bitmap
+        return item
+
+    def bitmap(self, name: str) -> AbstractBitMap:
+        """Return the bitmap of a saved audience."""
+        return self._item(name).bitmap
 
     def get(self, name: str) -> AudienceInfo:
         """Return a saved audience's description."""
-        item = self._items.get(name)
-        if item is None:
-            raise AudienceNotFoundError(name)
-        return item.info
+        return self._item(name).info
 
     def names(self) -> list[str]:
         """Return all names, sorted."""
@@ -99,8 +119,10 @@ class AudienceStore:
                 raise AudienceExistsError(name)
             self.root.mkdir(parents=True, exist_ok=True)
             meta = {f: getattr(info, f) for f in info.__slots__}  # type: ignore[attr-defined]
-            atomic_write(self.root / f"{name}{SUFFIX}", encode_audience(meta, frozen))
+            path = self.root / f"{name}{SUFFIX}"
+            atomic_write(path, encode_audience(meta, frozen))
             self._items[name] = SavedAudience(info, frozen)
+            self._seen[name] = path.stat().st_mtime_ns
         return info
 
     def delete(self, name: str) -> AudienceInfo:
@@ -114,4 +136,5 @@ class AudienceStore:
                 os.unlink(path)
                 fsync_dir(self.root)
             del self._items[name]
+            self._seen.pop(name, None)
         return item.info

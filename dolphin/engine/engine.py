@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from pyroaring import AbstractBitMap
+from pyroaring import AbstractBitMap, BitMap
 
 from dolphin.config import Settings
 from dolphin.engine import catalog, paging
 from dolphin.engine.audiences import AudienceStore, check_name
-from dolphin.engine.evaluate import Budget, count, materialize, trace
+from dolphin.engine.evaluate import Budget, count, materialize, restrict, trace
 from dolphin.engine.planner import Node, plan
 from dolphin.engine.profile import profile_dimensions
 from dolphin.engine.results import (
@@ -85,28 +85,46 @@ def _rss_bytes() -> int:
 
 
 class ExportCursor:
-    """Pages through one evaluated audience; each next_page() is a short, separate step."""
+    """Pages through an audience in dense-ID order, evaluating it window by window.
 
-    def __init__(self, snap: Snapshot, subject: str, audience: AbstractBitMap, page_size: int, start: int) -> None:
+    The first page of a large audience then costs a fraction of evaluating the whole audience; windows
+    double in size, so a full export does about the work of one evaluation.
+    """
+
+    FIRST_WINDOW = 1 << 20
+
+    def __init__(self, snap: Snapshot, subject: str, plan: Node, page_size: int, start: int, total: int) -> None:
         self.snap = snap
         self.subject = subject
-        self.audience = audience
+        self.plan = plan
         self.page_size = page_size
-        self.index = audience.rank(start - 1) if start > 0 else 0
-        self.total = len(audience)
+        self.position = start  # next dense ID not yet evaluated
+        self.end = len(snap.ids)
+        self.window = self.FIRST_WINDOW
+        self.buffer: np.ndarray = np.empty(0, dtype=np.uint32)
+        self.total = total
 
-    @property
-    def done(self) -> bool:
-        """True when every ID has been returned."""
-        return self.index >= self.total
+    def _fill(self, need: int) -> None:
+        """Evaluate windows until the buffer holds more than `need` IDs or the audience is exhausted."""
+        chunks = [self.buffer]
+        have = len(self.buffer)
+        while have <= need and self.position < self.end:
+            hi = min(self.end, self.position + self.window)
+            window = BitMap()
+            window.add_range(self.position, hi)
+            part = materialize(restrict(self.plan, window), Budget("export", None))
+            chunks.append(np.frombuffer(part.to_array(), dtype=np.uint32))
+            have += len(part)
+            self.position = hi
+            self.window *= 2
+        self.buffer = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
     def next_page(self) -> ExportPage:
         """Return the next page of external IDs, ascending by dense ID."""
-        piece = self.audience[self.index : self.index + self.page_size]
-        dense = np.frombuffer(piece.to_array(), dtype=np.uint32)
-        self.index += len(dense)
+        self._fill(self.page_size)
+        dense, self.buffer = self.buffer[: self.page_size], self.buffer[self.page_size :]
         token = ""
-        if not self.done and len(dense):
+        if len(self.buffer):
             manifest = self.snap.data.manifest
             token = paging.make_token(self.snap.version, manifest.built_at, self.subject, int(dense[-1]) + 1)
         return ExportPage(self.snap.ids.decode(dense), token, self.snap.version, self.total)
@@ -135,6 +153,7 @@ class Engine:
 
     def reload(self) -> ReloadResult:
         """Switch to the newest valid snapshot on disk, if it is newer; the swap is atomic."""
+        self.audiences.refresh()
         with self._reload_lock:
             previous = self.ref.current.version if self.ref.loaded else 0
             data = open_newest_snapshot(self.data_dir, newer_than=previous)
@@ -184,8 +203,9 @@ class Engine:
         snap = self.ref.current
         subject = format_expr(self._parse(expression))
         start = paging.read_token(page_token, snap.version, snap.data.manifest.built_at, subject) if page_token else 0
-        audience = materialize(self._plan(snap, expression), Budget("export", deadline))
-        return ExportCursor(snap, subject, audience, size, start)
+        node = self._plan(snap, expression)
+        total = count(node, Budget("export", deadline))
+        return ExportCursor(snap, subject, node, size, start, total)
 
     def export_pages(self, expression: str, *, page_size: int = 0, page_token: str = "") -> Iterator[ExportPage]:
         """Yield every page of an audience's external IDs from page_token on."""

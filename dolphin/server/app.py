@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import subprocess
 import sys
 
 import grpc
@@ -22,6 +24,7 @@ from dolphin.v1 import admin_service_pb2_grpc, audience_service_pb2_grpc, catalo
 log = logging.getLogger("dolphin.server")
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 MAX_SEND_BYTES = 16 * 1024 * 1024
+REUSE_PORT_ENV = "DOLPHIN_INTERNAL_REUSE_PORT"
 
 
 class DolphinServer:
@@ -33,7 +36,7 @@ class DolphinServer:
         self.server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if os.environ.get(REUSE_PORT_ENV) == "1" else 0),
         ])
         expensive = ExpensiveCalls(settings.max_expensive_calls)
         audience_service_pb2_grpc.add_AudienceServiceServicer_to_server(
@@ -56,7 +59,7 @@ class DolphinServer:
         while self.settings.watch_seconds > 0:
             await asyncio.sleep(self.settings.watch_seconds)
             try:
-                result = await run_engine(self.engine.reload)
+                result = await run_engine(self.engine.reload)  # also refreshes saved audiences
             except Exception:
                 log.exception("snapshot reload failed; still serving the previous version")
                 continue
@@ -101,8 +104,31 @@ async def _serve(settings: Settings) -> None:
     await server.stop(settings.shutdown_grace)
 
 
+def _serve_workers(settings: Settings) -> int:
+    """Run `workers` server processes on one port (SO_REUSEPORT); forward SIGTERM; return the worst status."""
+    if settings.port == 0:
+        print("error: --workers above 1 needs a fixed --port", file=sys.stderr)
+        return 2
+    env = {**os.environ, REUSE_PORT_ENV: "1", "DOLPHIN_WORKERS": "1"}
+    for name in settings.__dataclass_fields__:
+        env[f"DOLPHIN_{name.upper()}"] = str(getattr(settings, name))
+    env["DOLPHIN_WORKERS"] = "1"
+    children = [subprocess.Popen([sys.executable, "-m", "dolphin", "serve"], env=env)
+                for _ in range(settings.workers)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(child.wait() for child in children)
+
+
 def serve(settings: Settings) -> int:
     """Run the server until SIGTERM or SIGINT; returns the exit status."""
+    if settings.workers > 1:
+        return _serve_workers(settings)
     try:
         asyncio.run(_serve(settings))
     except OSError as exc:

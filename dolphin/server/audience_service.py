@@ -11,7 +11,7 @@ from dolphin.config import Settings
 from dolphin.engine import Engine
 from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
-from dolphin.server.run_engine import ExpensiveCalls, call_deadline, run_engine
+from dolphin.server.run_engine import ExpensiveCalls, call_deadline, run_engine, run_inline
 from dolphin.server.status import maps_errors, maps_stream_errors
 from dolphin.v1 import audience_service_pb2 as pb
 from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
@@ -32,7 +32,7 @@ class AudienceServicer(pb_grpc.AudienceServiceServicer):
 
     @maps_errors
     async def Count(self, request: pb.CountRequest, context: Context) -> pb.CountResponse:
-        result = await run_engine(self.engine.count, request.expression, deadline=self.deadline(context))
+        result = run_inline(self.engine.count, request.expression, deadline=self.deadline(context))
         return pb.CountResponse(count=result.count, snapshot_version=result.snapshot_version)
 
     @maps_errors
