@@ -92,7 +92,7 @@ class Client:
             try:
                 return method(request, timeout=timeout or self.timeout)
             except grpc.RpcError as exc:
-                retry = exc.code() is grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts  # type: ignore[attr-defined]
+                retry = exc.code() is grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts
                 if not retry:
                     raise to_dolphin_error(exc) from None
                 time.sleep(0.05 * 2**attempt)

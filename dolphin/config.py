@@ -66,7 +66,7 @@ def flag_name(name: str) -> str:
 
 
 def _cast(f: dataclasses.Field[Any], raw: object, source: str) -> Any:
-    kind = type(f.default)
+    kind: Any = type(f.default)
     try:
         value = kind(raw)
     except (TypeError, ValueError):

@@ -61,7 +61,7 @@ DIMENSIONS = [
 
 def _zipf_probabilities(n: int, exponent: float) -> np.ndarray:
     weights = 1.0 / np.arange(1, n + 1) ** exponent
-    return weights / weights.sum()
+    return np.asarray(weights / weights.sum(), dtype=np.float64)
 
 
 def _single(rng: np.random.Generator, dim: Dim, n_users: int) -> pa.Array:

@@ -231,9 +231,9 @@ def load_tags(
         for dim, kind in previous.dimensions.items():
             if dim not in dims:
                 writer.set_kind(dim, kind)
-                for value, bm in previous.tags[dim].items():
-                    writer.add_bitmap(dim, value, bm)
-    writer.population = population  # type: ignore[assignment]
+                for value, kept in previous.tags[dim].items():
+                    writer.add_bitmap(dim, value, kept)
+    writer.population = population
     memberships = 0
     for dim, (kind, tags) in dims.items():
         writer.set_kind(dim, kind)

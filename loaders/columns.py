@@ -30,5 +30,5 @@ def value_text(value: Any) -> str:
 
 def usable_dtype(dtype: pl.DataType) -> bool:
     """True for column types that can become tags (scalars, or lists of scalars)."""
-    inner = dtype.inner if isinstance(dtype, pl.List | pl.Array) else dtype  # type: ignore[union-attr]
+    inner = dtype.inner if isinstance(dtype, pl.List | pl.Array) else dtype
     return not isinstance(inner, pl.List | pl.Array | pl.Struct | pl.Object | pl.Binary)

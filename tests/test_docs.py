@@ -31,3 +31,11 @@ def test_public_api() -> None:
     ])
     for name in dolphin.__all__:
         assert getattr(dolphin, name) is not None
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    root = pathlib.Path(__file__).resolve().parent.parent
+    block = README.split("# 2. install and run the tests", 1)[1].split("```", 1)[0]
+    command = block.strip().splitlines()[-1].strip()
+    assert command.startswith("python3 -m venv .venv") and "pytest" in command
+    assert command in (root / ".ci" / "run").read_text()

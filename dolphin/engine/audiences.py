@@ -118,7 +118,7 @@ class AudienceStore:
             if name in self._items and not overwrite:
                 raise AudienceExistsError(name)
             self.root.mkdir(parents=True, exist_ok=True)
-            meta = {f: getattr(info, f) for f in info.__slots__}  # type: ignore[attr-defined]
+            meta = {f: getattr(info, f) for f in info.__slots__}
             path = self.root / f"{name}{SUFFIX}"
             atomic_write(path, encode_audience(meta, frozen))
             self._items[name] = SavedAudience(info, frozen)

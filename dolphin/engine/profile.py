@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from pyroaring import AbstractBitMap
 
@@ -16,7 +18,7 @@ def _counts_by_codes(audience_ids: np.ndarray, codes: np.ndarray, values: list[s
     return {values[i]: int(counts[i + 1]) for i in nonzero}
 
 
-def _counts_by_intersection(audience: AbstractBitMap, tags: dict[str, AbstractBitMap]) -> dict[str, int]:
+def _counts_by_intersection(audience: AbstractBitMap, tags: Mapping[str, AbstractBitMap]) -> dict[str, int]:
     counts = {value: audience.intersection_cardinality(bm) for value, bm in tags.items()}
     return {v: c for v, c in counts.items() if c}
 

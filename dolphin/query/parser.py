@@ -50,6 +50,10 @@ class _Parser:
         self.index += 1
         return tok
 
+    def at(self, kind: Kind) -> bool:
+        """True when the current token is of this kind."""
+        return self.current.kind is kind
+
     def is_keyword(self, word: str, tok: Token | None = None) -> bool:
         tok = tok or self.current
         return tok.kind is Kind.WORD and tok.text.upper() == word
@@ -109,7 +113,7 @@ class _Parser:
             self.enter()
             inner = self.parse_or()
             self.depth -= 1
-            if self.current.kind is not Kind.RPAREN:
+            if not self.at(Kind.RPAREN):
                 raise self.fail("')'")
             self.take()
             return inner
@@ -156,11 +160,11 @@ class _Parser:
         self.take()
         values = [self.parse_value()]
         self.count_terms(1)
-        while self.current.kind is Kind.COMMA:
+        while self.at(Kind.COMMA):
             self.take()
             values.append(self.parse_value())
             self.count_terms(1)
-        if self.current.kind is not Kind.RPAREN:
+        if not self.at(Kind.RPAREN):
             raise self.fail("',' or ')' in the value list")
         self.take()
         return tuple(values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -15,7 +15,7 @@ from dolphin.server.status import maps_errors
 from dolphin.v1 import admin_service_pb2 as pb
 from dolphin.v1 import admin_service_pb2_grpc as pb_grpc
 
-Context = grpc.aio.ServicerContext[Any, Any]
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -16,7 +16,7 @@ from dolphin.server.status import maps_errors, maps_stream_errors
 from dolphin.v1 import audience_service_pb2 as pb
 from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
 
-Context = grpc.aio.ServicerContext[Any, Any]
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class AudienceServicer(pb_grpc.AudienceServiceServicer):

@@ -34,7 +34,7 @@ def status_code(exc: errors.DolphinError) -> grpc.StatusCode:
     """Return the status code of a Dolphin error (the nearest class in the table)."""
     for cls in type(exc).__mro__:
         if cls in ERROR_CODES:
-            return ERROR_CODES[cls]  # type: ignore[index]
+            return ERROR_CODES[cls]
     return grpc.StatusCode.INTERNAL
 
 

@@ -64,7 +64,7 @@ class SnapshotWriter:
         self.data_dir = pathlib.Path(data_dir)
         self.shard_bits = shard_bits
         self.ids = IdDictionary.empty()
-        self.population = BitMap()
+        self.population: AbstractBitMap = BitMap()
         self.kinds: dict[str, DimensionKind] = {}
         self.tags: dict[tuple[str, str], AbstractBitMap] = {}
 
