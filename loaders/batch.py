@@ -100,9 +100,10 @@ def scan_inputs(files: list[pathlib.Path]) -> pl.LazyFrame:
 def _grouped_rows(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
     """Group rows by keys; return (key columns, rows of all groups back to back, group start/end offsets)."""
     groups = frame.group_by(keys).agg(pl.col(ROW))
-    ends = np.cumsum(groups[ROW].list.len().to_numpy().astype(np.int64))
+    lengths = groups[ROW].list.len().to_numpy().astype(np.int64)
+    ends = np.cumsum(lengths)
     rows = groups[ROW].explode().to_numpy().astype(np.int64, copy=False)
-    bounds = np.stack([np.concatenate((np.zeros(1, np.int64), ends[:-1])), ends], axis=1)
+    bounds = np.stack([ends - lengths, ends], axis=1)
     return groups.select(keys), rows, bounds
 
 
