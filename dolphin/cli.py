@@ -20,7 +20,7 @@ from dolphin import __version__
 from dolphin.config import Settings, env_name, flag_name, load_settings, settings_table
 from dolphin.errors import DolphinError
 
-QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain")
+QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain", "lookalike")
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
@@ -73,6 +73,24 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load_embeddings(args: argparse.Namespace) -> int:
+    from loaders.embeddings import load_embeddings
+
+    settings = _settings(args)
+    report = load_embeddings(args.files, settings.data_dir, id_column=args.id_column, vector_column=args.vector_column,
+                             metric=args.metric, index=args.index, nlist=args.nlist, shard_bits=settings.shard_bits,
+                             keep=settings.keep, progress=_progress_printer())
+    print(f"loaded version {report.version}: {report.vectors} vectors of {report.dim} dimensions "
+          f"({report.new_users} new users), {report.index} index"
+          + (f" with {report.nlist} lists" if report.nlist else "") + f" in {report.seconds:.2f} s")
+    if args.reload:
+        from dolphin.client import Client
+
+        with Client(args.reload) as client:
+            print(f"server {args.reload} now serves version {client.reload().snapshot_version}")
+    return 0
+
+
 def _print(obj: Any, as_json: bool) -> None:
     if as_json:
         from google.protobuf.json_format import MessageToDict
@@ -108,9 +126,21 @@ def cmd_query(args: argparse.Namespace) -> int:
         elif args.what == "overlap":
             response = client.overlap(args.expressions)
             _print(response, True) if args.json else _print_overlap(args.expressions, response)
+        elif args.what == "lookalike":
+            response = client.lookalike(args.expressions[0], candidate_expression=args.candidates or "", k=args.k,
+                                        method=args.method, exclude_seed=not args.include_seed,
+                                        save_as=args.save_as or "")
+            _print(response, True) if args.json else _print_lookalike(response)
         else:
             _print(client.explain(args.expressions[0]), True)
     return 0
+
+
+def _print_lookalike(response: Any) -> None:
+    print(f"# seed {response.seed_count} users ({response.seed_with_vectors} with vectors), "
+          f"{response.candidates_count} candidates, {response.elapsed_ms:.1f} ms")
+    for user in response.users:
+        print(f"{user.user_id}\t{user.score:.4f}")
 
 
 def _print_overlap(expressions: list[str], response: Any) -> None:
@@ -211,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(tags, ["data_dir", "shard_bits", "keep"])
     tags.set_defaults(func=cmd_load_tags)
 
+    embeddings = load_sub.add_parser("embeddings", help="load user embeddings (Parquet) and build the vector index")
+    embeddings.add_argument("files", nargs="+", metavar="FILE")
+    embeddings.add_argument("--id-column", default="user_id", help="column holding the external user ID")
+    embeddings.add_argument("--vector-column", default="embedding", help="list or array column of floats")
+    embeddings.add_argument("--metric", choices=["cosine", "ip"], default="cosine",
+                            help="cosine normalises vectors; ip keeps them as they are")
+    embeddings.add_argument("--index", choices=["auto", "flat", "ivf"], default="auto",
+                            help="auto: exact below 100,000 vectors, IVF above")
+    embeddings.add_argument("--nlist", type=int, default=0, help="IVF lists; 0 means about 4*sqrt(n)")
+    embeddings.add_argument("--reload", metavar="TARGET", help="after loading, ask the server at TARGET to reload")
+    _add_setting_flags(embeddings, ["data_dir", "shard_bits", "keep"])
+    embeddings.set_defaults(func=cmd_load_embeddings)
+
     query = sub.add_parser("query", help="ask a running server: " + ", ".join(QUERY_COMMANDS))
     query.add_argument("what", choices=QUERY_COMMANDS)
     query.add_argument("expressions", nargs="+", metavar="EXPR")
@@ -219,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--page-size", type=int, default=0, help="export: IDs per page (default 1000)")
     query.add_argument("--timeout", type=float, default=30.0, help="deadline of the call, seconds")
     query.add_argument("--json", action="store_true", help="print JSON")
+    query.add_argument("--candidates", help="lookalike: expression of the users that may be returned")
+    query.add_argument("--k", type=int, default=1000, help="lookalike: users to return")
+    query.add_argument("--method", choices=["centroid", "multi_centroid", "knn_vote"], default="centroid")
+    query.add_argument("--include-seed", action="store_true", help="lookalike: allow seed users in the result")
+    query.add_argument("--save-as", help="lookalike: save the result as this audience")
     _add_setting_flags(query, ["target"])
     query.set_defaults(func=cmd_query)
 

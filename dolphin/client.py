@@ -21,6 +21,8 @@ from dolphin.v1 import audience_service_pb2 as aud_pb
 from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
 from dolphin.v1 import catalog_service_pb2 as cat_pb
 from dolphin.v1 import catalog_service_pb2_grpc as cat_grpc
+from dolphin.v1 import lookalike_service_pb2 as look_pb
+from dolphin.v1 import lookalike_service_pb2_grpc as look_grpc
 
 T = TypeVar("T")
 ERROR_METADATA_KEY = "dolphin-error"
@@ -67,6 +69,7 @@ class Client:
         self.audiences = aud_grpc.AudienceServiceStub(self.channel)
         self.catalog = cat_grpc.CatalogServiceStub(self.channel)
         self.admin = admin_grpc.AdminServiceStub(self.channel)
+        self.lookalikes = look_grpc.LookalikeServiceStub(self.channel)
 
     @staticmethod
     def from_env() -> Client:
@@ -169,6 +172,17 @@ class Client:
         """Delete a saved audience."""
         self._call(self.audiences.DeleteAudience, aud_pb.DeleteAudienceRequest(name=name),
                    timeout=None, idempotent=False)
+
+    def lookalike(
+        self, seed_expression: str, *, candidate_expression: str = "", k: int = 1000, exclude_seed: bool = True,
+        method: str = "centroid", nprobe: int = 0, save_as: str = "", timeout: float | None = None,
+    ) -> look_pb.LookalikeResponse:
+        """Return the k users most like the seed audience (method: centroid, multi_centroid or knn_vote)."""
+        request = look_pb.LookalikeRequest(
+            seed_expression=seed_expression, candidate_expression=candidate_expression, k=k,
+            exclude_seed=exclude_seed, method=look_pb.LookalikeMethod.Value(f"LOOKALIKE_METHOD_{method.upper()}"),
+            nprobe_or_ef=nprobe, save_as=save_as)
+        return self._call(self.lookalikes.Lookalike, request, timeout=timeout, idempotent=not save_as)
 
     # -- catalog and admin ---------------------------------------------------
     def list_dimensions(self, *, max_values: int = 0, dimension: str = "") -> Iterator[cat_pb.Dimension]:

@@ -11,6 +11,7 @@
     ├── NotFoundError
     │   └── AudienceNotFoundError   name
     ├── AudienceExistsError         name
+    ├── PreconditionError           the data cannot answer this yet (no embeddings, seed without vectors)
     ├── NotReadyError               no snapshot loaded yet
     ├── DeadlineError               elapsed
     ├── LoadError                   the batch loader cannot use its input
@@ -131,6 +132,10 @@ class AudienceExistsError(DolphinError):
     def __init__(self, name: str) -> None:
         super().__init__(f'audience "@{name}" exists; pass overwrite=true to replace it')
         self.name = name
+
+
+class PreconditionError(DolphinError):
+    """The request is valid but the data cannot answer it (no embeddings loaded, a seed without vectors)."""
 
 
 class NotReadyError(DolphinError):

@@ -224,17 +224,7 @@ def load_tags(
     old_ids = previous.ids if previous else IdDictionary.empty()
     dense, ids = job.encode_ids(old_ids)
     dims = job.long_dimensions(dense) if layout == "long" else job.wide_dimensions(dense)
-    writer = SnapshotWriter(data_dir, shard_bits=shard_bits)
-    writer.ids = ids
-    population: AbstractBitMap = bitmap_from_array(dense)
-    if previous:
-        population = previous.population | population
-        for dim, kind in previous.dimensions.items():
-            if dim not in dims:
-                writer.set_kind(dim, kind)
-                for value, kept in previous.tags[dim].items():
-                    writer.add_bitmap(dim, value, kept)
-    writer.population = population
+    writer = writer_after(previous, data_dir, shard_bits, ids, dense, replaced=set(dims))
     memberships = 0
     for dim, (kind, tags) in dims.items():
         writer.set_kind(dim, kind)
@@ -245,10 +235,42 @@ def load_tags(
     version = writer.commit(source=source, started=started)
     pruned = prune_versions(data_dir, keep)
     return LoadReport(
-        version=version, rows=len(dense), users=len(population), new_users=len(ids) - len(old_ids),
+        version=version, rows=len(dense), users=len(writer.population), new_users=len(ids) - len(old_ids),
         dimensions={d: str(k) for d, (k, _) in dims.items()}, tags=sum(len(t) for _, t in dims.values()),
         memberships=memberships, seconds=round(time.time() - started, 3), pruned=pruned,
     )
+
+
+def writer_after(
+    previous: SnapshotData | None,
+    data_dir: pathlib.Path,
+    shard_bits: int,
+    ids: IdDictionary,
+    dense: np.ndarray,
+    *,
+    replaced: set[str],
+    carry_attachments: bool = True,
+) -> SnapshotWriter:
+    """Return a writer holding the previous version (minus `replaced` dimensions) plus the new users."""
+    writer = SnapshotWriter(data_dir, shard_bits=shard_bits)
+    writer.ids = ids
+    population: AbstractBitMap = bitmap_from_array(dense)
+    if previous:
+        population = previous.population | population
+        if carry_attachments and previous.path is not None:
+            writer.carry_attachments(previous.path, previous.manifest)
+        for dim, kind in previous.dimensions.items():
+            if dim not in replaced:
+                writer.set_kind(dim, kind)
+                for value, kept in previous.tags[dim].items():
+                    writer.add_bitmap(dim, value, kept)
+    writer.population = population
+    return writer
+
+
+def previous_snapshot(data_dir: pathlib.Path) -> SnapshotData | None:
+    """Return the newest valid version of data_dir, or None; LoadError when it cannot be read."""
+    return _previous_snapshot(data_dir)
 
 
 def _previous_snapshot(data_dir: pathlib.Path) -> SnapshotData | None:

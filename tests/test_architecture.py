@@ -37,6 +37,8 @@ FORBIDDEN = {
                         "asyncio", "loaders", "dolphin.client"),
     "dolphin.engine": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
                        "dolphin.client"),
+    "dolphin.lookalike": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
+                          "dolphin.client"),
     "dolphin.server": ("loaders", "dolphin.storage", "dolphin.client", "dolphin.cli"),
     "dolphin.client": ("dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
                        "loaders", "numpy", "polars"),

@@ -25,7 +25,8 @@ def test_every_command_is_in_readme() -> None:
 def test_public_api() -> None:
     assert sorted(dolphin.__all__) == sorted([
         "AudienceExistsError", "AudienceNotFoundError", "Client", "DeadlineError", "DolphinError", "Engine",
-        "InvalidArgumentError", "InvalidPageTokenError", "LoadError", "NotFoundError", "NotReadyError", "QueryError",
+        "InvalidArgumentError", "InvalidPageTokenError", "LoadError", "NotFoundError", "NotReadyError",
+        "PreconditionError", "QueryError",
         "QueryLimitError", "QuerySyntaxError", "SnapshotError", "StalePageTokenError", "UnknownDimensionError",
         "__version__",
     ])

@@ -14,12 +14,19 @@ import grpc
 from dolphin import __version__
 from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
+from dolphin.lookalike import Lookalike
 from dolphin.server.admin_service import AdminServicer
 from dolphin.server.audience_service import AudienceServicer
 from dolphin.server.catalog_service import CatalogServicer
+from dolphin.server.lookalike_service import LookalikeServicer
 from dolphin.server.maintenance import add_health, add_reflection, set_serving
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
-from dolphin.v1 import admin_service_pb2_grpc, audience_service_pb2_grpc, catalog_service_pb2_grpc
+from dolphin.v1 import (
+    admin_service_pb2_grpc,
+    audience_service_pb2_grpc,
+    catalog_service_pb2_grpc,
+    lookalike_service_pb2_grpc,
+)
 
 log = logging.getLogger("dolphin.server")
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024
@@ -44,6 +51,8 @@ class DolphinServer:
         catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(engine), self.server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(engine, self.publish_health, __version__), self.server)
+        lookalike_service_pb2_grpc.add_LookalikeServiceServicer_to_server(
+            LookalikeServicer(Lookalike(engine, max_k=settings.max_lookalike_k), expensive), self.server)
         self.health = add_health(self.server)
         add_reflection(self.server)
         self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")

@@ -15,15 +15,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from dolphin.v1 import admin_service_pb2, audience_service_pb2, catalog_service_pb2
+from dolphin.v1 import admin_service_pb2, audience_service_pb2, catalog_service_pb2, lookalike_service_pb2
 
 SERVICE_NAMES = [
     audience_service_pb2.DESCRIPTOR.services_by_name["AudienceService"].full_name,
     catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    lookalike_service_pb2.DESCRIPTOR.services_by_name["LookalikeService"].full_name,
 ]
+ADMIN_SERVICE = SERVICE_NAMES[2]
 # AdminService answers before the first snapshot (Status, Reload); the others need data.
-DATA_SERVICES = SERVICE_NAMES[:2]
+DATA_SERVICES = [name for name in SERVICE_NAMES if name != ADMIN_SERVICE]
 
 
 def add_health(server: grpc.aio.Server) -> HealthServicer:
@@ -38,7 +40,7 @@ async def set_serving(health: HealthServicer, ready: bool) -> None:
     state = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *DATA_SERVICES]:
         await health.set(name, state)
-    await health.set(SERVICE_NAMES[2], health_pb2.HealthCheckResponse.SERVING)
+    await health.set(ADMIN_SERVICE, health_pb2.HealthCheckResponse.SERVING)
 
 
 def documented_files() -> dict[str, descriptor_pb2.FileDescriptorProto]:

@@ -24,6 +24,7 @@ ERROR_CODES: dict[type[errors.DolphinError], grpc.StatusCode] = {
     errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
     errors.AudienceExistsError: grpc.StatusCode.ALREADY_EXISTS,
     errors.NotReadyError: grpc.StatusCode.UNAVAILABLE,
+    errors.PreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.DeadlineError: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.LoadError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.SnapshotError: grpc.StatusCode.DATA_LOSS,

@@ -52,6 +52,7 @@ class Manifest:
     files: dict[str, FileEntry]
     build_seconds: float = 0.0
     source: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT
 
     def to_json(self) -> bytes:
@@ -80,6 +81,7 @@ class Manifest:
                 files={k: FileEntry(**v) for k, v in data["files"].items()},
                 build_seconds=float(data.get("build_seconds", 0.0)),
                 source=dict(data.get("source", {})),
+                extras=dict(data.get("extras", {})),
             )
         except SnapshotError:
             raise

@@ -31,6 +31,7 @@ class SnapshotData:
     tags: dict[str, dict[str, FrozenBitMap]]
     serialized_bytes: int = 0
     skipped_versions: list[str] = field(default_factory=list)
+    path: pathlib.Path | None = None
 
     @property
     def version(self) -> int:
@@ -104,7 +105,7 @@ def open_snapshot(path: pathlib.Path) -> SnapshotData:
             )
         tags[entry.dimension][entry.value] = bm
     size = sum(e.bytes for n, e in manifest.files.items() if n.startswith("shard-"))
-    return SnapshotData(manifest, ids, bitmaps[0], dict(manifest.dimensions), tags, size)
+    return SnapshotData(manifest, ids, bitmaps[0], dict(manifest.dimensions), tags, size, path=path)
 
 
 

@@ -67,6 +67,19 @@ class SnapshotWriter:
         self.population: AbstractBitMap = BitMap()
         self.kinds: dict[str, DimensionKind] = {}
         self.tags: dict[tuple[str, str], AbstractBitMap] = {}
+        self.attachments: dict[str, pathlib.Path] = {}
+        self.extras: dict[str, Any] = {}
+
+    def attach(self, name: str, source: pathlib.Path) -> None:
+        """Include a ready-made file (an embedding array, a vector index) in the version, checksummed."""
+        self.attachments[name] = source
+
+    def carry_attachments(self, previous: pathlib.Path, manifest: Manifest) -> None:
+        """Keep the previous version's attachments (and their extras) in the new version."""
+        for key, meta in manifest.extras.items():
+            self.extras.setdefault(key, meta)
+            for name in meta.get("files", []):
+                self.attachments.setdefault(name, previous / name)
 
     def add(self, dimension: str, value: str, dense_ids: np.ndarray) -> None:
         """Add the tag dimension=value from an array of dense IDs (duplicates are fine)."""
@@ -117,6 +130,15 @@ class SnapshotWriter:
         with open(ids_path, "rb+") as fh:
             os.fsync(fh.fileno())
         files[layout.IDS_FILE] = FileEntry(*file_crc32(ids_path))
+        for name, source in self.attachments.items():
+            target = tmp / name
+            try:
+                os.link(source, target)  # versions are immutable, so sharing the inode is safe
+            except OSError:
+                shutil.copyfile(source, target)
+            with open(target, "rb+") as fh:
+                os.fsync(fh.fileno())
+            files[name] = FileEntry(*file_crc32(target))
         bitmaps = [self.population] + [bm for _, bm in self._tag_entries()]
         width = 1 << self.shard_bits
         shards = max(1, -(-len(self.ids) // width))
@@ -151,6 +173,7 @@ class SnapshotWriter:
                 files=files,
                 build_seconds=round(time.time() - started, 3),
                 source=source,
+                extras=self.extras,
             )
             manifest_path = tmp / layout.MANIFEST
             manifest_path.unlink(missing_ok=True)

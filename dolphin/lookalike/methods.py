@@ -1,0 +1,83 @@
+"""The three ways to turn seed vectors into ranked candidates, each over a `search` function.
+
+`search(queries, k)` returns (scores, dense ids) as FAISS does: one row per query, -1 for missing results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+KNN_VOTE_MAX_SEEDS = 1000
+
+
+def _unit(vectors: np.ndarray, normalise: bool) -> np.ndarray:
+    if not normalise:
+        return vectors
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.where(norms == 0, 1, norms), dtype=np.float32)
+
+
+def ranked(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the top k (ids, scores): by descending score, ties by ascending ID, -1 ids dropped."""
+    keep = ids >= 0
+    ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))[:k]
+    return ids[order], scores[order]
+
+
+def best_per_user(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Collapse repeated ids to their highest score."""
+    keep = ids >= 0
+    ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((-scores, ids))
+    ids, scores = ids[order], scores[order]
+    first = np.ones(len(ids), dtype=bool)
+    first[1:] = ids[1:] != ids[:-1]
+    return ids[first], scores[first]
+
+
+def centroid(seed: np.ndarray, k: int, search: Search, normalise: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One search from the mean of the seed vectors."""
+    query = _unit(seed.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32), normalise)
+    scores, ids = search(query, k)
+    return ranked(ids[0], scores[0], k)
+
+
+def cluster_count(seed_size: int) -> int:
+    """Return how many centroids a seed gets: about sqrt(n/20), between 2 and 8."""
+    return max(2, min(8, round(math.sqrt(seed_size / 20))))
+
+
+def multi_centroid(seed: np.ndarray, k: int, search: Search, normalise: bool) -> tuple[np.ndarray, np.ndarray]:
+    """k-means of the seed into a few centroids; one search each; a user's score is its best similarity."""
+    import faiss
+
+    clusters = cluster_count(len(seed))
+    if len(seed) < 2 * clusters:
+        return centroid(seed, k, search, normalise)
+    kmeans = faiss.Kmeans(seed.shape[1], clusters, niter=20, seed=1, spherical=normalise, verbose=False)
+    kmeans.train(np.ascontiguousarray(seed, dtype=np.float32))
+    scores, ids = search(_unit(np.asarray(kmeans.centroids, dtype=np.float32), normalise), k)
+    unique_ids, best = best_per_user(ids.ravel(), scores.ravel())
+    return ranked(unique_ids, best, k)
+
+
+def knn_vote(seed: np.ndarray, k: int, search: Search) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed user's nearest neighbours vote with their similarity; candidates ranked by the summed votes.
+
+    Seeds above KNN_VOTE_MAX_SEEDS are sampled (deterministically) to bound the work.
+    """
+    if len(seed) > KNN_VOTE_MAX_SEEDS:
+        rows = np.random.default_rng(0).choice(len(seed), KNN_VOTE_MAX_SEEDS, replace=False)
+        seed = seed[np.sort(rows)]
+    per_seed = max(10, min(1000, math.ceil(3 * k / len(seed))))
+    scores, ids = search(np.ascontiguousarray(seed), per_seed)
+    flat_ids, flat_scores = ids.ravel(), scores.ravel()
+    keep = flat_ids >= 0
+    unique_ids, inverse = np.unique(flat_ids[keep], return_inverse=True)
+    votes = np.bincount(inverse, weights=flat_scores[keep]).astype(np.float32)
+    return ranked(unique_ids, votes, k)

@@ -1,0 +1,183 @@
+"""Lookalike facade: evaluate seed and candidate expressions, pick the search path, run a method, save."""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pyroaring import AbstractBitMap
+
+from dolphin.engine import Engine
+from dolphin.engine.snapshot import Snapshot
+from dolphin.errors import InvalidArgumentError, PreconditionError
+from dolphin.lookalike import methods
+from dolphin.storage.vectors import VectorSet, open_vector_set
+from dolphin.storage.writer import bitmap_from_array
+
+EXACT_POOL_MAX = 50_000  # at or below this many candidates, scoring them all with NumPy beats the index
+
+
+class Method(enum.StrEnum):
+    """How a seed becomes queries."""
+
+    CENTROID = "centroid"
+    MULTI_CENTROID = "multi_centroid"
+    KNN_VOTE = "knn_vote"
+
+
+@dataclass(frozen=True, slots=True)
+class LookalikeResult:
+    """Recalled users, best first, with the figures a caller needs to judge them."""
+
+    user_ids: list[str]
+    scores: list[float]
+    dense_ids: np.ndarray
+    seed_count: int
+    seed_with_vectors: int
+    candidates_count: int
+    elapsed_ms: float
+    method: Method
+    search_path: str
+    nprobe: int
+    index_type: str
+    snapshot_version: int
+
+
+class _Vectors:
+    """The embeddings of one snapshot version, with the bitmap of users that have a vector."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        meta = snap.data.manifest.extras.get("vectors")
+        if meta is None or snap.data.path is None:
+            raise PreconditionError('no embeddings are loaded; run "dolphin load embeddings" first')
+        self.version = snap.version
+        self.set: VectorSet = open_vector_set(snap.data.path, meta)
+        self.users = bitmap_from_array(self.set.ids)
+        self.normalised = meta["metric"] == "cosine"
+
+
+class Lookalike:
+    """Lookalike recall over an Engine's current snapshot."""
+
+    def __init__(self, engine: Engine, *, max_k: int = 100_000) -> None:
+        self.engine = engine
+        self.max_k = max_k
+        self._lock = threading.Lock()
+        self._vectors: _Vectors | None = None
+
+    def vectors(self, snap: Snapshot) -> _Vectors:
+        """Return the embeddings of a snapshot (opened once per version)."""
+        with self._lock:
+            if self._vectors is None or self._vectors.version != snap.version:
+                self._vectors = _Vectors(snap)
+            return self._vectors
+
+    def run(
+        self,
+        seed_expression: str,
+        *,
+        candidate_expression: str = "",
+        k: int = 1000,
+        exclude_seed: bool = True,
+        method: Method = Method.CENTROID,
+        nprobe: int = 0,
+        save_as: str = "",
+    ) -> LookalikeResult:
+        """Return the k users most similar to the seed among the candidates."""
+        started = time.perf_counter()
+        if not 1 <= k <= self.max_k:
+            raise InvalidArgumentError(f"k must be between 1 and {self.max_k} (--max-lookalike-k), got {k}")
+        if nprobe < 0:
+            raise InvalidArgumentError(f"nprobe_or_ef must not be negative, got {nprobe}")
+        snap, seed = self.engine.audience(seed_expression)
+        vectors = self.vectors(snap)
+        seed_rows = vectors.set.rows_of(np.frombuffer(seed.to_array(), dtype=np.uint32))
+        if not len(seed_rows):
+            raise PreconditionError(f"the seed audience has {len(seed)} users and none of them has a vector; "
+                                    "lookalike needs seed users with embeddings")
+        pool = self._pool(snap, vectors, seed, candidate_expression, exclude_seed)
+        search, path, used_nprobe = self._searcher(vectors, pool, k, nprobe)
+        seed_vectors = np.asarray(vectors.set.vectors[seed_rows], dtype=np.float32)
+        ids, scores = self._recall(method, seed_vectors, k, search, vectors.normalised) if pool else (
+            np.empty(0, np.int64), np.empty(0, np.float32))
+        dense = ids.astype(np.uint32)
+        if save_as:
+            self.engine.audiences.save(save_as, f"lookalike of ({seed_expression}) k={k} method={method}",
+                                       bitmap_from_array(dense), snap.version, overwrite=True)
+        return LookalikeResult(
+            snap.ids.decode(dense), [float(s) for s in scores], dense, len(seed), len(seed_rows), len(pool),
+            round((time.perf_counter() - started) * 1e3, 3), method, path, used_nprobe,
+            vectors.set.meta["index"], snap.version,
+        )
+
+    def _pool(self, snap: Snapshot, vectors: _Vectors, seed: AbstractBitMap, candidates: str,
+              exclude_seed: bool) -> AbstractBitMap:
+        pool: AbstractBitMap = vectors.users
+        if candidates.strip():
+            pool = self.engine.audience(candidates)[1] & pool
+        return pool - seed if exclude_seed else pool
+
+    def _searcher(self, vectors: _Vectors, pool: AbstractBitMap, k: int,
+                  nprobe: int) -> tuple[methods.Search, str, int]:
+        index_type = vectors.set.meta["index"]
+        if index_type == "flat" or len(pool) <= EXACT_POOL_MAX or 4 * k >= len(pool):
+            return self._exact_search(vectors, pool), "exact", 0
+        nlist = int(vectors.set.meta["nlist"])
+        share = len(pool) / len(vectors.users)
+        base = max(8, nlist // 16)
+        needed = math.ceil(3 * k * nlist / len(pool))  # enough probed lists to hold k pool members
+        used = nprobe or min(nlist, max(math.ceil(base / math.sqrt(share)), needed))
+        return self._ivf_search(vectors, pool, used), "approximate", used
+
+    @staticmethod
+    def _exact_search(vectors: _Vectors, pool: AbstractBitMap) -> methods.Search:
+        rows = vectors.set.rows_of(np.frombuffer(pool.to_array(), dtype=np.uint32))
+        matrix = np.asarray(vectors.set.vectors[rows], dtype=np.float32)
+        ids = vectors.set.ids[rows].astype(np.int64)
+
+        def search(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            k = min(k, len(ids))
+            out_scores = np.empty((len(queries), k), dtype=np.float32)
+            out_ids = np.empty((len(queries), k), dtype=np.int64)
+            for start in range(0, len(queries), 256):  # bounds the score matrix to 256 x pool
+                scores = queries[start : start + 256] @ matrix.T
+                top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(ids) else np.argsort(-scores, axis=1)
+                out_scores[start : start + 256] = np.take_along_axis(scores, top, axis=1)
+                out_ids[start : start + 256] = ids[top]
+            return out_scores, out_ids
+
+        return search
+
+    @staticmethod
+    def _ivf_search(vectors: _Vectors, pool: AbstractBitMap, nprobe: int) -> methods.Search:
+        import faiss
+
+        size = int(vectors.set.ids[-1]) + 1
+        member = np.zeros(size, dtype=bool)
+        member[np.frombuffer(pool.to_array(), dtype=np.uint32)] = True
+        packed = np.packbits(member, bitorder="little")
+        selector = faiss.IDSelectorBitmap(size, faiss.swig_ptr(packed))
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)  # type: ignore[call-arg]
+        index: Any = vectors.set.index
+
+        def search(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            _ = packed  # the selector reads this buffer: keep it alive while searching
+            scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+            return scores, ids
+
+        return search
+
+    @staticmethod
+    def _recall(method: Method, seed: np.ndarray, k: int, search: methods.Search,
+                normalised: bool) -> tuple[np.ndarray, np.ndarray]:
+        if method is Method.CENTROID:
+            return methods.centroid(seed, k, search, normalised)
+        if method is Method.MULTI_CENTROID:
+            return methods.multi_centroid(seed, k, search, normalised)
+        return methods.knn_vote(seed, k, search)
+
