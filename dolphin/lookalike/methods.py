@@ -12,6 +12,7 @@ import numpy as np
 
 Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 KNN_VOTE_MAX_SEEDS = 1000
+KNN_VOTE_RESULTS = 2_000_000
 
 
 def _unit(vectors: np.ndarray, normalise: bool) -> np.ndarray:
@@ -66,18 +67,27 @@ def multi_centroid(seed: np.ndarray, k: int, search: Search, normalise: bool) ->
     return ranked(unique_ids, best, k)
 
 
+def _sample(seed: np.ndarray, limit: int) -> np.ndarray:
+    if len(seed) <= limit:
+        return seed
+    return seed[np.sort(np.random.default_rng(0).choice(len(seed), limit, replace=False))]
+
+
 def knn_vote(seed: np.ndarray, k: int, search: Search) -> tuple[np.ndarray, np.ndarray]:
     """Each seed user's nearest neighbours vote with their similarity; candidates ranked by the summed votes.
 
-    Seeds above KNN_VOTE_MAX_SEEDS are sampled (deterministically) to bound the work.
+    A tight seed shares its neighbours, so the neighbourhood widens (x4) until k distinct users have votes.
+    Seeds are sampled (deterministically) so that one round asks for at most KNN_VOTE_RESULTS neighbours.
     """
-    if len(seed) > KNN_VOTE_MAX_SEEDS:
-        rows = np.random.default_rng(0).choice(len(seed), KNN_VOTE_MAX_SEEDS, replace=False)
-        seed = seed[np.sort(rows)]
-    per_seed = max(10, min(1000, math.ceil(3 * k / len(seed))))
-    scores, ids = search(np.ascontiguousarray(seed), per_seed)
-    flat_ids, flat_scores = ids.ravel(), scores.ravel()
-    keep = flat_ids >= 0
-    unique_ids, inverse = np.unique(flat_ids[keep], return_inverse=True)
-    votes = np.bincount(inverse, weights=flat_scores[keep]).astype(np.float32)
-    return ranked(unique_ids, votes, k)
+    per_seed = max(10, math.ceil(3 * k / min(len(seed), KNN_VOTE_MAX_SEEDS)))
+    while True:
+        voters = _sample(seed, max(1, min(KNN_VOTE_MAX_SEEDS, KNN_VOTE_RESULTS // per_seed)))
+        scores, ids = search(np.ascontiguousarray(voters), per_seed)
+        flat_ids, flat_scores = ids.ravel(), scores.ravel()
+        keep = flat_ids >= 0
+        unique_ids, inverse = np.unique(flat_ids[keep], return_inverse=True)
+        exhausted = keep.sum() < ids.size  # the pool had fewer users than asked for
+        if len(unique_ids) >= k or exhausted or per_seed >= k:
+            votes = np.bincount(inverse, weights=flat_scores[keep]).astype(np.float32)
+            return ranked(unique_ids, votes, k)
+        per_seed = min(k, per_seed * 4)

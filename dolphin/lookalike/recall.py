@@ -64,9 +64,10 @@ class _Vectors:
 class Lookalike:
     """Lookalike recall over an Engine's current snapshot."""
 
-    def __init__(self, engine: Engine, *, max_k: int = 100_000) -> None:
+    def __init__(self, engine: Engine, *, max_k: int = 100_000, exact_pool_max: int = EXACT_POOL_MAX) -> None:
         self.engine = engine
         self.max_k = max_k
+        self.exact_pool_max = exact_pool_max
         self._lock = threading.Lock()
         self._vectors: _Vectors | None = None
 
@@ -125,7 +126,7 @@ class Lookalike:
     def _searcher(self, vectors: _Vectors, pool: AbstractBitMap, k: int,
                   nprobe: int) -> tuple[methods.Search, str, int]:
         index_type = vectors.set.meta["index"]
-        if index_type == "flat" or len(pool) <= EXACT_POOL_MAX or 4 * k >= len(pool):
+        if index_type == "flat" or len(pool) <= self.exact_pool_max or 4 * k >= len(pool):
             return self._exact_search(vectors, pool), "exact", 0
         nlist = int(vectors.set.meta["nlist"])
         share = len(pool) / len(vectors.users)
