@@ -6,11 +6,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
-Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+class Search(Protocol):
+    """search(queries, k, narrow=False) -> (scores, dense ids); narrow: queries are data points, probe less."""
+
+    def __call__(self, queries: np.ndarray, k: int, narrow: bool = False) -> tuple[np.ndarray, np.ndarray]: ...
 KNN_VOTE_MAX_SEEDS = 1000
 KNN_VOTE_RESULTS = 2_000_000
 
@@ -82,7 +86,7 @@ def knn_vote(seed: np.ndarray, k: int, search: Search) -> tuple[np.ndarray, np.n
     per_seed = max(10, math.ceil(3 * k / min(len(seed), KNN_VOTE_MAX_SEEDS)))
     while True:
         voters = _sample(seed, max(1, min(KNN_VOTE_MAX_SEEDS, KNN_VOTE_RESULTS // per_seed)))
-        scores, ids = search(np.ascontiguousarray(voters), per_seed)
+        scores, ids = search(np.ascontiguousarray(voters), per_seed, narrow=True)
         flat_ids, flat_scores = ids.ravel(), scores.ravel()
         keep = flat_ids >= 0
         unique_ids, inverse = np.unique(flat_ids[keep], return_inverse=True)
