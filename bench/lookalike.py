@@ -104,7 +104,7 @@ def main() -> int:
         report["top100k_ms"] = timed(lambda: client.lookalike("seed=yes", candidate_expression=POOL, k=100_000),
                                      max(5, args.iterations // 10), warmup=1)
         curve = []
-        for nprobe in (4, 8, 16, 32, 64, 128, 256):
+        for nprobe in (16, 64, 256, 512, 1024, 2048):
             result = client.lookalike("seed=yes", candidate_expression=POOL, k=1000, nprobe=nprobe)
             recall = len(truth & set(u.user_id for u in result.users)) / 1000
             latency = timed(lambda n=nprobe: client.lookalike("seed=yes", candidate_expression=POOL, k=1000, nprobe=n),

@@ -78,6 +78,11 @@ class Lookalike:
                 self._vectors = _Vectors(snap)
             return self._vectors
 
+    def warm(self) -> None:
+        """Open the served snapshot's embeddings now, if it has any (no-op otherwise)."""
+        if self.engine.ready and "vectors" in self.engine.ref.current.data.manifest.extras:
+            self.vectors(self.engine.ref.current)
+
     def run(
         self,
         seed_expression: str,

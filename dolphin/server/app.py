@@ -50,14 +50,23 @@ class DolphinServer:
             AudienceServicer(engine, settings, expensive), self.server)
         catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(engine), self.server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(engine, self.publish_health, __version__), self.server)
+            AdminServicer(engine, self.after_reload, __version__), self.server)
+        self.lookalike = Lookalike(engine, max_k=settings.max_lookalike_k)
         lookalike_service_pb2_grpc.add_LookalikeServiceServicer_to_server(
-            LookalikeServicer(Lookalike(engine, max_k=settings.max_lookalike_k), expensive), self.server)
+            LookalikeServicer(self.lookalike, expensive), self.server)
         self.health = add_health(self.server)
         add_reflection(self.server)
         self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
         if not self.port:
             raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+
+    async def after_reload(self) -> None:
+        """Open the new version's vector index before the first Lookalike needs it, then publish health."""
+        try:
+            await run_engine(self.lookalike.warm)
+        except Exception:
+            log.exception("cannot open the vector index; Lookalike will report the error")
+        await self.publish_health()
 
     async def publish_health(self) -> None:
         """Set health from whether the engine serves a snapshot."""
@@ -73,7 +82,7 @@ class DolphinServer:
                 log.exception("snapshot reload failed; still serving the previous version")
                 continue
             if result.changed:
-                await self.publish_health()
+                await self.after_reload()
 
     async def start(self) -> None:
         """Start serving; the first snapshot loads after the port is open, so health shows progress."""
@@ -97,7 +106,7 @@ async def _serve(settings: Settings) -> None:
     await server.start()
     print(f"dolphin listening on {settings.host}:{server.port}", flush=True)
     await run_engine(engine.reload)
-    await server.publish_health()
+    await server.after_reload()
     if engine.ready:
         log.info("serving snapshot %d", engine.ref.current.version)
     else:
