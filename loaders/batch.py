@@ -250,6 +250,7 @@ def writer_after(
     *,
     replaced: set[str],
     carry_attachments: bool = True,
+    carry_events: bool = True,
 ) -> SnapshotWriter:
     """Return a writer holding the previous version (minus `replaced` dimensions) plus the new users."""
     writer = SnapshotWriter(data_dir, shard_bits=shard_bits)
@@ -259,6 +260,10 @@ def writer_after(
         population = previous.population | population
         if carry_attachments and previous.path is not None:
             writer.carry_attachments(previous.path, previous.manifest)
+        if carry_events:
+            for (campaign, event), days in previous.events.items():
+                for day, bm in days.items():
+                    writer.add_event(campaign, event, day, bm)
         for dim, kind in previous.dimensions.items():
             if dim not in replaced:
                 writer.set_kind(dim, kind)

@@ -18,7 +18,7 @@ import numpy as np
 from pyroaring import AbstractBitMap, BitMap
 
 from dolphin.config import Settings
-from dolphin.engine import catalog, paging
+from dolphin.engine import adeffect, catalog, paging
 from dolphin.engine.audiences import AudienceStore, check_name
 from dolphin.engine.evaluate import Budget, count, materialize, restrict, trace
 from dolphin.engine.planner import Node, plan
@@ -39,7 +39,7 @@ from dolphin.engine.results import (
 from dolphin.engine.snapshot import Snapshot, SnapshotRef
 from dolphin.errors import InvalidArgumentError, QueryLimitError, UnknownDimensionError
 from dolphin.query import Expr, QueryLimits, format_expr, parse
-from dolphin.storage import open_newest_snapshot
+from dolphin.storage import bitmap_from_array, open_newest_snapshot
 
 log = logging.getLogger("dolphin.engine")
 
@@ -54,6 +54,7 @@ class EngineLimits:
     max_page_size: int = 10000
     max_profile_dimensions: int = 50
     max_top_k: int = 1000
+    max_event_days: int = 366
 
     @staticmethod
     def from_settings(settings: Settings) -> EngineLimits:
@@ -65,6 +66,7 @@ class EngineLimits:
             max_page_size=settings.max_page_size,
             max_profile_dimensions=settings.max_profile_dimensions,
             max_top_k=settings.max_top_k,
+            max_event_days=settings.max_event_days,
         )
 
 
@@ -290,6 +292,78 @@ class Engine:
     def delete_audience(self, name: str) -> AudienceInfo:
         """Delete a saved audience."""
         return self.audiences.delete(name)
+
+    # -- ad effect ----------------------------------------------------------
+    def _optional_audience(self, snap: Snapshot, expression: str, budget: Budget) -> AbstractBitMap | None:
+        return materialize(self._plan(snap, expression), budget) if expression.strip() else None
+
+    def funnel(
+        self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
+        audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0,
+        deadline: float | None = None,
+    ) -> adeffect.FunnelResult:
+        """Return an ordered funnel of a campaign's events in a date range, optionally by segment."""
+        snap = self.ref.current
+        start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
+        top_k = _bounded(top_k, 20, self.limits.max_top_k, "funnel top_k", "max_top_k")
+        if breakdown_dimension and not snap.has_dimension(breakdown_dimension):
+            raise UnknownDimensionError(breakdown_dimension, snap.suggest_dimension(breakdown_dimension))
+        budget = Budget("funnel", deadline)
+        audience = self._optional_audience(snap, audience_expression, budget)
+        return adeffect.funnel(snap, campaign, stages, start, end, audience, breakdown_dimension, top_k, budget)
+
+    def lift(
+        self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
+        audience_expression: str = "", deadline: float | None = None,
+    ) -> adeffect.LiftResult:
+        """Return the outcome rate of exposed vs unexposed audience users, with a z-test."""
+        snap = self.ref.current
+        start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
+        budget = Budget("lift", deadline)
+        audience = self._optional_audience(snap, audience_expression, budget)
+        return adeffect.lift(snap, campaign, exposure_event, outcome_event, start, end,
+                             audience if audience is not None else snap.population)
+
+    def retention(
+        self, campaign: str, cohort_event: str, return_event: str, start_date: str, end_date: str = "", *,
+        days: int = 7, deadline: float | None = None,
+    ) -> tuple[list[adeffect.RetentionRow], int]:
+        """Return the cohort table: per cohort day, users returning 1..days days later."""
+        snap = self.ref.current
+        if not 1 <= days <= self.limits.max_event_days:
+            raise InvalidArgumentError(f"days must be between 1 and {self.limits.max_event_days}, got {days}")
+        _, _, cohort_days = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
+        rows = adeffect.retention(snap, campaign, cohort_event, return_event, cohort_days, days,
+                                  Budget("retention", deadline))
+        return rows, snap.version
+
+    def trend(
+        self, campaign: str, events: list[str], start_date: str, end_date: str = "", *,
+        audience_expression: str = "", deadline: float | None = None,
+    ) -> tuple[list[adeffect.TrendSeries], int]:
+        """Return reach per day of each event (campaign empty: any campaign)."""
+        snap = self.ref.current
+        if not events:
+            raise InvalidArgumentError("trend needs at least one event")
+        _, _, days = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
+        audience = self._optional_audience(snap, audience_expression, Budget("trend", deadline))
+        return adeffect.trend(snap, campaign or None, events, days, audience), snap.version
+
+    def split(self, expression: str, name: str, parts: list[tuple[str, float]], salt: str) -> list[AudienceInfo]:
+        """Split an audience by a salted hash into named parts, each saved as the audience `name.part`."""
+        names, shares = [p for p, _ in parts], [s for _, s in parts]
+        adeffect.check_shares(names, shares)
+        targets = [check_name(f"{name}.{part}") for part in names]
+        snap, audience = self.audience(expression)
+        dense = np.frombuffer(audience.to_array(), dtype=np.uint32)
+        buckets = adeffect.split_buckets(dense, shares, salt)
+        return [self.audiences.save(target, f"{expression} [split {name} salt={salt!r} part {part}]",
+                                    bitmap_from_array(dense[buckets == i]), snap.version, overwrite=True)
+                for i, (target, part) in enumerate(zip(targets, names, strict=True))]
+
+    def list_campaigns(self) -> dict[str, dict[str, list[str]]]:
+        """Return campaign -> event -> sorted days with data."""
+        return self.ref.current.events.campaigns
 
     # -- catalog and status ----------------------------------------------------
     def list_dimensions(

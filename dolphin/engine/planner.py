@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pyroaring import AbstractBitMap
 
 from dolphin.engine.snapshot import EMPTY, Snapshot
-from dolphin.errors import UnknownDimensionError
-from dolphin.query import All, And, Expr, In, Not, NotIn, Or, Saved, Tag
-from dolphin.query.ast import quote
+from dolphin.errors import InvalidArgumentError, UnknownDimensionError
+from dolphin.query import All, And, Event, Expr, In, Not, NotIn, Or, Saved, Tag
+from dolphin.query.ast import format_expr, quote
 
 
 @dataclass(slots=True)
@@ -101,6 +101,12 @@ class _Planner:
                 return Intersect([has_any], [self.values_union(d, vs)])
             case Saved(name=n):
                 return Leaf("saved", f"@{n}", self.saved(n))
+            case Event(event=e, campaign=c, start=s, end=t):
+                first, last = self.snap.events.span(c, e)
+                start, end = s or first, t or last
+                if start > end:
+                    raise InvalidArgumentError(f"event({e}): the date range {start} to {end} is reversed")
+                return Leaf("event", format_expr(expr), self.snap.events.reach(c, e, start, end))
             case All():
                 return self.population
             case Not(child=c):

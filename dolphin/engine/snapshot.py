@@ -9,6 +9,7 @@ import time
 import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 
+from dolphin.engine.events import EventIndex
 from dolphin.errors import NotReadyError
 from dolphin.storage import DimensionKind, SnapshotData
 
@@ -31,6 +32,7 @@ class Snapshot:
         self._lock = threading.Lock()
         self._any: dict[str, FrozenBitMap] = {}
         self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self.events = EventIndex(data.events)
 
     def has_dimension(self, name: str) -> bool:
         """True when the dimension exists."""

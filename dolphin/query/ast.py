@@ -54,6 +54,20 @@ class Saved:
 
 
 @dataclass(frozen=True, slots=True)
+class Event:
+    """`event(click, campaign=c42, from=2026-11-01, to=2026-11-07)`: users who did an event in a date range.
+
+    Without campaign, any campaign counts; without from/to, the range is open on that side.
+    """
+
+    event: str
+    campaign: str | None = None
+    start: str | None = None
+    end: str | None = None
+    position: Position | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     """`ALL`: every known user."""
 
@@ -79,7 +93,7 @@ class Or:
     children: tuple[Expr, ...]
 
 
-Expr = Tag | In | NotIn | Saved | All | Not | And | Or
+Expr = Tag | In | NotIn | Saved | Event | All | Not | And | Or
 
 
 def quote(text: str) -> str:
@@ -111,6 +125,9 @@ def format_expr(expr: Expr) -> str:
             return f"{quote(d)} NOT IN {_value_list(vs)}"
         case Saved(name=n):
             return f"@{n}"
+        case Event(event=e, campaign=c, start=s, end=t):
+            args = [quote(e)] + [f"{k}={quote(v)}" for k, v in (("campaign", c), ("from", s), ("to", t)) if v]
+            return f"event({', '.join(args)})"
         case All():
             return "ALL"
         case Not(child=c):

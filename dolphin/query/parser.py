@@ -15,14 +15,23 @@ Names and values are NFC-normalised, as the loader normalises tag values.
 
 from __future__ import annotations
 
+import datetime
 import unicodedata
 
 from dolphin.errors import QueryLimitError, QuerySyntaxError
-from dolphin.query.ast import All, And, Expr, In, Not, NotIn, Or, Saved, Tag
+from dolphin.query.ast import All, And, Event, Expr, In, Not, NotIn, Or, Saved, Tag
 from dolphin.query.lexer import Kind, Token, tokenize
 from dolphin.query.limits import QueryLimits
 
 _TEXT_KINDS = (Kind.WORD, Kind.STRING)
+
+
+def _is_iso_day(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def _nfc(text: str) -> str:
@@ -121,6 +130,8 @@ class _Parser:
             self.take()
             self.count_terms(1)
             return Saved(tok.text, tok.position)
+        if tok.kind is Kind.WORD and tok.text.lower() == "event" and self.peek().kind is Kind.LPAREN:
+            return self.parse_event()
         if self.is_keyword("ALL") and not self.starts_term():
             self.take()
             return All()
@@ -148,6 +159,30 @@ class _Parser:
             self.take()
             return NotIn(name, self.parse_list(), name_tok.position)
         raise self.fail("'=', '!=', IN or NOT IN")
+
+    def parse_event(self) -> Expr:
+        start_tok = self.take()
+        self.take()  # '('
+        self.count_terms(1)
+        event = self.parse_value()
+        args: dict[str, str] = {}
+        while self.at(Kind.COMMA):
+            self.take()
+            name_tok = self.current
+            if name_tok.kind is not Kind.WORD or name_tok.text.lower() not in ("campaign", "from", "to") \
+                    or self.peek().kind is not Kind.EQ:
+                raise self.fail("campaign=, from= or to=")
+            self.take()
+            self.take()
+            value_tok = self.current
+            args[name_tok.text.lower()] = self.parse_value()
+            if name_tok.text.lower() != "campaign" and not _is_iso_day(args[name_tok.text.lower()]):
+                raise QuerySyntaxError(value_tok.position, "an ISO date such as 2026-11-01",
+                                       f', found "{args[name_tok.text.lower()]}"')
+        if not self.at(Kind.RPAREN):
+            raise self.fail("',' or ')' in event(...)")
+        self.take()
+        return Event(event, args.get("campaign"), args.get("from"), args.get("to"), start_tok.position)
 
     def parse_value(self) -> str:
         if self.current.kind not in _TEXT_KINDS:

@@ -37,6 +37,16 @@ class TagEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class EventEntry:
+    """One (campaign, event, day) reach bitmap; stored after the tags in every shard file."""
+
+    campaign: str
+    event: str
+    day: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """Everything a reader needs to verify and open a version."""
 
@@ -53,6 +63,7 @@ class Manifest:
     build_seconds: float = 0.0
     source: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    events: list[EventEntry] = field(default_factory=list)
     format: int = FORMAT
 
     def to_json(self) -> bytes:
@@ -82,6 +93,7 @@ class Manifest:
                 build_seconds=float(data.get("build_seconds", 0.0)),
                 source=dict(data.get("source", {})),
                 extras=dict(data.get("extras", {})),
+                events=[EventEntry(**e) for e in data.get("events", [])],
             )
         except SnapshotError:
             raise

@@ -30,6 +30,7 @@ class SnapshotData:
     dimensions: dict[str, DimensionKind]
     tags: dict[str, dict[str, FrozenBitMap]]
     serialized_bytes: int = 0
+    events: dict[tuple[str, str], dict[str, FrozenBitMap]] = field(default_factory=dict)
     skipped_versions: list[str] = field(default_factory=list)
     path: pathlib.Path | None = None
 
@@ -90,7 +91,7 @@ def open_snapshot(path: pathlib.Path) -> SnapshotData:
     """Open and verify one version directory; raises SnapshotError when anything is off."""
     manifest = read_manifest(path)
     verify_files(path, manifest)
-    entries = len(manifest.tags) + 1
+    entries = len(manifest.tags) + len(manifest.events) + 1
     try:
         per_shard = [_read_shard(path / layout.shard_file(s), s, entries) for s in range(manifest.shards)]
         ids = IdDictionary.load(path / layout.IDS_FILE, manifest.id_type)
@@ -98,14 +99,18 @@ def open_snapshot(path: pathlib.Path) -> SnapshotData:
     except (OSError, ValueError, struct.error) as exc:
         raise SnapshotError(f"{path}: cannot read snapshot: {exc}") from exc
     tags: dict[str, dict[str, FrozenBitMap]] = {d: {} for d in manifest.dimensions}
-    for entry, bm in zip(manifest.tags, bitmaps[1:], strict=True):
+    tag_bitmaps, event_bitmaps = bitmaps[1 : len(manifest.tags) + 1], bitmaps[len(manifest.tags) + 1 :]
+    events: dict[tuple[str, str], dict[str, FrozenBitMap]] = {}
+    for event_entry, bm in zip(manifest.events, event_bitmaps, strict=True):
+        events.setdefault((event_entry.campaign, event_entry.event), {})[event_entry.day] = bm
+    for entry, bm in zip(manifest.tags, tag_bitmaps, strict=True):
         if len(bm) != entry.count:
             raise SnapshotError(
                 f"{path}: tag {entry.dimension}={entry.value} has {len(bm)} users; the manifest says {entry.count}"
             )
         tags[entry.dimension][entry.value] = bm
     size = sum(e.bytes for n, e in manifest.files.items() if n.startswith("shard-"))
-    return SnapshotData(manifest, ids, bitmaps[0], dict(manifest.dimensions), tags, size, path=path)
+    return SnapshotData(manifest, ids, bitmaps[0], dict(manifest.dimensions), tags, size, events, path=path)
 
 
 

@@ -24,7 +24,7 @@ from dolphin.errors import SnapshotError
 from dolphin.storage import layout
 from dolphin.storage.fsutil import file_crc32, fsync_dir, write_synced
 from dolphin.storage.ids import IdDictionary
-from dolphin.storage.manifest import DimensionKind, FileEntry, Manifest, TagEntry
+from dolphin.storage.manifest import DimensionKind, EventEntry, FileEntry, Manifest, TagEntry
 
 SHARD_MAGIC = b"DLPHSHD1"
 SHARD_HEADER = struct.Struct("<8sII")  # magic, shard index, entry count
@@ -67,6 +67,7 @@ class SnapshotWriter:
         self.population: AbstractBitMap = BitMap()
         self.kinds: dict[str, DimensionKind] = {}
         self.tags: dict[tuple[str, str], AbstractBitMap] = {}
+        self.events: dict[tuple[str, str, str], AbstractBitMap] = {}
         self.attachments: dict[str, pathlib.Path] = {}
         self.extras: dict[str, Any] = {}
 
@@ -88,6 +89,13 @@ class SnapshotWriter:
     def add_bitmap(self, dimension: str, value: str, bitmap: AbstractBitMap) -> None:
         """Add the tag dimension=value from a bitmap (not copied; do not mutate it afterwards)."""
         self.tags[(dimension, value)] = bitmap
+
+    def add_event(self, campaign: str, event: str, day: str, bitmap: AbstractBitMap) -> None:
+        """Add the reach bitmap of one campaign event on one day (ISO date)."""
+        self.events[(campaign, event, day)] = bitmap
+
+    def _event_entries(self) -> list[tuple[tuple[str, str, str], AbstractBitMap]]:
+        return sorted((k, bm) for k, bm in self.events.items() if bm)
 
     def set_kind(self, dimension: str, kind: DimensionKind) -> None:
         """Record whether a dimension is single- or multi-valued."""
@@ -139,7 +147,7 @@ class SnapshotWriter:
             with open(target, "rb+") as fh:
                 os.fsync(fh.fileno())
             files[name] = FileEntry(*file_crc32(target))
-        bitmaps = [self.population] + [bm for _, bm in self._tag_entries()]
+        bitmaps = [self.population] + [bm for _, bm in self._tag_entries()] + [bm for _, bm in self._event_entries()]
         width = 1 << self.shard_bits
         shards = max(1, -(-len(self.ids) // width))
         for shard in range(shards):
@@ -170,6 +178,7 @@ class SnapshotWriter:
                 id_type=self.ids.id_type,
                 dimensions=dict(sorted(self.kinds.items())),
                 tags=[TagEntry(d, v, len(bm)) for (d, v), bm in entries],
+                events=[EventEntry(c, e, day, len(bm)) for (c, e, day), bm in self._event_entries()],
                 files=files,
                 build_seconds=round(time.time() - started, 3),
                 source=source,
