@@ -94,3 +94,11 @@ def load_settings(flags: Mapping[str, object] | None = None, env: Mapping[str, s
         elif env_name(f.name) in env:
             values[f.name] = _cast(f, env[env_name(f.name)], env_name(f.name))
     return Settings(**values)
+
+
+def settings_markdown() -> str:
+    """Return the README's settings table (tests/test_docs.py checks README holds exactly this)."""
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{flag_name(f.name)}` | `{env_name(f.name)}` | `{f.default}` | {f.metadata['help']} |"
+             for f in settings_table()]
+    return "\n".join(rows)

@@ -6,12 +6,13 @@ import pathlib
 
 import dolphin
 from dolphin.cli import build_parser
-from dolphin.config import env_name, flag_name, settings_table
+from dolphin.config import env_name, flag_name, settings_markdown, settings_table
 
 README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def test_every_setting_is_in_readme() -> None:
+    assert settings_markdown() in README, "regenerate README's settings table from dolphin.config.settings_markdown()"
     for f in settings_table():
         assert f"`{flag_name(f.name)}`" in README and f"`{env_name(f.name)}`" in README, f.name
 

@@ -125,7 +125,7 @@ def test_split_is_deterministic_and_complete(ad_engine: Engine) -> None:
     assert sum(a.count for a in first) == total
     assert 0.05 < first[1].count / total < 0.15
     assert ad_engine.count("@plan.test AND @plan.holdout").count == 0
-    other = ad_engine.split("gender=F", "other", [("test", 0.9), ("holdout", 0.1)], salt="s2")
+    ad_engine.split("gender=F", "other", [("test", 0.9), ("holdout", 0.1)], salt="s2")
     assert ad_engine.count("@plan.holdout AND @other.holdout").count < first[1].count
 
 
