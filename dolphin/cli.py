@@ -18,9 +18,10 @@ from typing import Any
 
 from dolphin import __version__
 from dolphin.config import Settings, env_name, flag_name, load_settings, settings_table
-from dolphin.errors import DolphinError
+from dolphin.errors import DolphinError, InvalidArgumentError
 
-QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain", "lookalike")
+QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain", "lookalike", "funnel", "lift",
+                  "retention", "trend")
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
@@ -55,6 +56,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_settings(args))
 
 
+def _reload_after(target: str | None) -> None:
+    """After a load, ask the server at target (if given) to switch to the new version."""
+    if target:
+        from dolphin.client import Client
+
+        with Client(target) as client:
+            print(f"server {target} now serves version {client.reload().snapshot_version}")
+
+
 def cmd_load_tags(args: argparse.Namespace) -> int:
     from loaders.batch import load_tags
 
@@ -64,12 +74,20 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
     print(f"loaded version {report.version}: {report.rows} rows, {report.users} users ({report.new_users} new), "
           f"{len(report.dimensions)} dimensions, {report.tags} tags, {report.memberships} memberships "
           f"in {report.seconds:.2f} s")
-    if args.reload:
-        from dolphin.client import Client
+    _reload_after(args.reload)
+    return 0
 
-        with Client(args.reload) as client:
-            result = client.reload()
-        print(f"server {args.reload} now serves version {result.snapshot_version}")
+
+def cmd_load_events(args: argparse.Namespace) -> int:
+    from loaders.events import load_events
+
+    settings = _settings(args)
+    report = load_events(args.files, settings.data_dir, id_column=args.id_column, keep_days=args.keep_days,
+                         shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer())
+    print(f"loaded version {report.version}: {report.rows} events into {report.bitmaps} daily reach bitmaps "
+          f"({report.first_day} to {report.last_day}, {report.dropped_days} old days dropped, "
+          f"{report.new_users} new users) in {report.seconds:.2f} s")
+    _reload_after(args.reload)
     return 0
 
 
@@ -83,11 +101,7 @@ def cmd_load_embeddings(args: argparse.Namespace) -> int:
     print(f"loaded version {report.version}: {report.vectors} vectors of {report.dim} dimensions "
           f"({report.new_users} new users), {report.index} index"
           + (f" with {report.nlist} lists" if report.nlist else "") + f" in {report.seconds:.2f} s")
-    if args.reload:
-        from dolphin.client import Client
-
-        with Client(args.reload) as client:
-            print(f"server {args.reload} now serves version {client.reload().snapshot_version}")
+    _reload_after(args.reload)
     return 0
 
 
@@ -112,6 +126,9 @@ def _print_profile(response: Any) -> None:
 def cmd_query(args: argparse.Namespace) -> int:
     from dolphin.client import Client
 
+    if not args.expressions and args.what not in ("funnel", "lift", "retention", "trend"):
+        raise InvalidArgumentError(f"dolphin query {args.what} needs an expression")
+
     with Client(args.target or _settings(args).target, timeout=args.timeout) as client:
         if args.what == "count":
             _print(client.count(args.expressions[0]), args.json)
@@ -126,6 +143,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         elif args.what == "overlap":
             response = client.overlap(args.expressions)
             _print(response, True) if args.json else _print_overlap(args.expressions, response)
+        elif args.what in ("funnel", "lift", "retention", "trend"):
+            _print(_ad_effect(client, args), True)
         elif args.what == "lookalike":
             response = client.lookalike(args.expressions[0], candidate_expression=args.candidates or "", k=args.k,
                                         method=args.method, exclude_seed=not args.include_seed,
@@ -134,6 +153,21 @@ def cmd_query(args: argparse.Namespace) -> int:
         else:
             _print(client.explain(args.expressions[0]), True)
     return 0
+
+
+def _ad_effect(client: Any, args: argparse.Namespace) -> Any:
+    audience = args.expressions[0] if args.expressions else ""
+    events = [e for e in (args.events or "").split(",") if e]
+    if args.what == "funnel":
+        return client.funnel(args.campaign, events, args.start, args.end, audience_expression=audience,
+                             breakdown_dimension=args.breakdown or "", top_k=args.top_k)
+    if args.what == "lift":
+        exposure, outcome = (events + ["", ""])[:2]
+        return client.lift(args.campaign, exposure, outcome, args.start, args.end, audience_expression=audience)
+    if args.what == "retention":
+        cohort, back = (events + ["", ""])[:2]
+        return client.retention(args.campaign, cohort, back, args.start, end_date=args.end, days=args.days)
+    return client.trend(events, args.start, args.end, campaign=args.campaign or "", audience_expression=audience)
 
 
 def _print_lookalike(response: Any) -> None:
@@ -254,9 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(embeddings, ["data_dir", "shard_bits", "keep"])
     embeddings.set_defaults(func=cmd_load_embeddings)
 
+    events = load_sub.add_parser("events", help="load campaign events (user_id, campaign, event, date)")
+    events.add_argument("files", nargs="+", metavar="FILE")
+    events.add_argument("--id-column", default="user_id", help="column holding the external user ID")
+    events.add_argument("--keep-days", type=int, default=0,
+                        help="drop days older than the newest minus N-1; 0 keeps all")
+    events.add_argument("--reload", metavar="TARGET", help="after loading, ask the server at TARGET to reload")
+    _add_setting_flags(events, ["data_dir", "shard_bits", "keep"])
+    events.set_defaults(func=cmd_load_events)
+
     query = sub.add_parser("query", help="ask a running server: " + ", ".join(QUERY_COMMANDS))
     query.add_argument("what", choices=QUERY_COMMANDS)
-    query.add_argument("expressions", nargs="+", metavar="EXPR")
+    query.add_argument("expressions", nargs="*", metavar="EXPR",
+                       help="audience expression(s); optional for funnel, lift and trend")
     query.add_argument("--dimension", action="append", help="profile: a dimension to profile (repeatable)")
     query.add_argument("--top-k", type=int, default=0, help="profile: values per dimension (default 20)")
     query.add_argument("--page-size", type=int, default=0, help="export: IDs per page (default 1000)")
@@ -267,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--method", choices=["centroid", "multi_centroid", "knn_vote"], default="centroid")
     query.add_argument("--include-seed", action="store_true", help="lookalike: allow seed users in the result")
     query.add_argument("--save-as", help="lookalike: save the result as this audience")
+    query.add_argument("--campaign", help="funnel/lift/retention/trend: campaign name")
+    query.add_argument("--events", help="funnel: stages; lift: exposure,outcome; retention: cohort,return; "
+                                        "trend: events (comma-separated)")
+    query.add_argument("--from", dest="start", help="first day, ISO (2026-11-01)")
+    query.add_argument("--to", dest="end", default="", help="last day, ISO; default the first day")
+    query.add_argument("--breakdown", help="funnel: dimension to break down by")
+    query.add_argument("--days", type=int, default=7, help="retention: days after each cohort day")
     _add_setting_flags(query, ["target"])
     query.set_defaults(func=cmd_query)
 

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import grpc
 
 from dolphin import errors
+from dolphin.v1 import adeffect_service_pb2 as ad_pb
+from dolphin.v1 import adeffect_service_pb2_grpc as ad_grpc
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import admin_service_pb2_grpc as admin_grpc
 from dolphin.v1 import audience_service_pb2 as aud_pb
@@ -70,6 +72,7 @@ class Client:
         self.catalog = cat_grpc.CatalogServiceStub(self.channel)
         self.admin = admin_grpc.AdminServiceStub(self.channel)
         self.lookalikes = look_grpc.LookalikeServiceStub(self.channel)
+        self.adeffect = ad_grpc.AdEffectServiceStub(self.channel)
 
     @staticmethod
     def from_env() -> Client:
@@ -183,6 +186,61 @@ class Client:
             exclude_seed=exclude_seed, method=look_pb.LookalikeMethod.Value(f"LOOKALIKE_METHOD_{method.upper()}"),
             nprobe_or_ef=nprobe, save_as=save_as)
         return self._call(self.lookalikes.Lookalike, request, timeout=timeout, idempotent=not save_as)
+
+    # -- ad effect -------------------------------------------------------------
+    def funnel(
+        self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
+        audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0, timeout: float | None = None,
+    ) -> ad_pb.FunnelResponse:
+        """Return an ordered funnel of a campaign's events in a date range (ISO days)."""
+        request = ad_pb.FunnelRequest(campaign=campaign, stages=stages, start_date=start_date, end_date=end_date,
+                                      audience_expression=audience_expression,
+                                      breakdown_dimension=breakdown_dimension, top_k=top_k)
+        return self._call(self.adeffect.Funnel, request, timeout=timeout, idempotent=True)
+
+    def lift(
+        self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
+        audience_expression: str = "", timeout: float | None = None,
+    ) -> ad_pb.LiftResponse:
+        """Return the outcome rates of exposed vs unexposed audience users, with a z-test."""
+        request = ad_pb.LiftRequest(campaign=campaign, exposure_event=exposure_event, outcome_event=outcome_event,
+                                    start_date=start_date, end_date=end_date, audience_expression=audience_expression)
+        return self._call(self.adeffect.Lift, request, timeout=timeout, idempotent=True)
+
+    def retention(
+        self, campaign: str, cohort_event: str, return_event: str, start_date: str, *, days: int = 7,
+        end_date: str = "", timeout: float | None = None,
+    ) -> ad_pb.RetentionResponse:
+        """Return the cohort table of a campaign."""
+        request = ad_pb.RetentionRequest(campaign=campaign, cohort_event=cohort_event, return_event=return_event,
+                                         start_date=start_date, end_date=end_date, days=days)
+        return self._call(self.adeffect.Retention, request, timeout=timeout, idempotent=True)
+
+    def trend(
+        self, events: list[str], start_date: str, end_date: str = "", *, campaign: str = "",
+        audience_expression: str = "", timeout: float | None = None,
+    ) -> ad_pb.TrendResponse:
+        """Return reach per day of each event."""
+        request = ad_pb.TrendRequest(campaign=campaign, events=events, start_date=start_date, end_date=end_date,
+                                     audience_expression=audience_expression)
+        return self._call(self.adeffect.Trend, request, timeout=timeout, idempotent=True)
+
+    def split(self, expression: str, name: str, shares: dict[str, float], *, salt: str = "") -> ad_pb.SplitResponse:
+        """Split an audience into saved parts `name.part` by a salted hash, e.g. {"test": 0.9, "holdout": 0.1}."""
+        request = ad_pb.SplitRequest(expression=expression, name=name, salt=salt,
+                                     shares=[ad_pb.SplitShare(name=k, share=v) for k, v in shares.items()])
+        return self._call(self.adeffect.Split, request, timeout=None, idempotent=True)
+
+    def list_campaigns(self) -> Iterator[cat_pb.Campaign]:
+        """Yield every campaign with its events and days."""
+        token = ""
+        while True:
+            page = self._call(self.catalog.ListCampaigns, cat_pb.ListCampaignsRequest(page_token=token),
+                              timeout=None, idempotent=True)
+            yield from page.campaigns
+            token = page.next_page_token
+            if not token:
+                return
 
     # -- catalog and admin ---------------------------------------------------
     def list_dimensions(self, *, max_values: int = 0, dimension: str = "") -> Iterator[cat_pb.Dimension]:

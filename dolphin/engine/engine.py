@@ -365,6 +365,13 @@ class Engine:
         """Return campaign -> event -> sorted days with data."""
         return self.ref.current.events.campaigns
 
+    def list_campaign_names(self, *, page_size: int = 0, page_token: str = "") -> tuple[list[str], str, int]:
+        """Return (a page of campaign names, next token, snapshot version)."""
+        size = _bounded(page_size, 100, 1000, "campaign page size", "page_size")
+        snap = self.ref.current
+        names, token = catalog.page_of_names(sorted(snap.events.campaigns), size, page_token)
+        return names, token, snap.version
+
     # -- catalog and status ----------------------------------------------------
     def list_dimensions(
         self, *, page_size: int = 0, page_token: str = "", max_values: int = 0, dimension: str = ""

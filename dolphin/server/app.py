@@ -15,6 +15,7 @@ from dolphin import __version__
 from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
 from dolphin.lookalike import Lookalike
+from dolphin.server.adeffect_service import AdEffectServicer
 from dolphin.server.admin_service import AdminServicer
 from dolphin.server.audience_service import AudienceServicer
 from dolphin.server.catalog_service import CatalogServicer
@@ -22,6 +23,7 @@ from dolphin.server.lookalike_service import LookalikeServicer
 from dolphin.server.maintenance import add_health, add_reflection, set_serving
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
 from dolphin.v1 import (
+    adeffect_service_pb2_grpc,
     admin_service_pb2_grpc,
     audience_service_pb2_grpc,
     catalog_service_pb2_grpc,
@@ -51,6 +53,8 @@ class DolphinServer:
         catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(engine), self.server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
             AdminServicer(engine, self.after_reload, __version__), self.server)
+        adeffect_service_pb2_grpc.add_AdEffectServiceServicer_to_server(
+            AdEffectServicer(engine, settings, expensive), self.server)
         self.lookalike = Lookalike(engine, max_k=settings.max_lookalike_k)
         lookalike_service_pb2_grpc.add_LookalikeServiceServicer_to_server(
             LookalikeServicer(self.lookalike, expensive), self.server)

@@ -28,3 +28,11 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
                                 page_token=request.page_token, max_values=request.max_values,
                                 dimension=request.dimension)
         return convert.dimensions(page)
+
+    @maps_errors
+    async def ListCampaigns(
+        self, request: pb.ListCampaignsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListCampaignsResponse:
+        names, token, version = self.engine.list_campaign_names(page_size=request.page_size,
+                                                                page_token=request.page_token)
+        return convert.campaigns(names, self.engine.list_campaigns(), token, version)

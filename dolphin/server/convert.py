@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from dolphin.engine import adeffect
 from dolphin.engine import results as r
+from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import audience_service_pb2 as aud_pb
 from dolphin.v1 import catalog_service_pb2 as cat_pb
@@ -97,3 +99,31 @@ def status(info: r.StatusInfo, uptime: float, version: str) -> admin_pb.StatusRe
         snapshot_built_at=timestamp(info.snapshot_built_at), loaded_at=timestamp(info.loaded_at),
         data_dir=info.data_dir, saved_audiences=info.saved_audiences, server_version=version,
     )
+
+
+def funnel(result: adeffect.FunnelResult) -> ad_pb.FunnelResponse:
+    """Return the FunnelResponse of a funnel."""
+    return ad_pb.FunnelResponse(
+        stages=[ad_pb.FunnelStage(event=s.event, count=s.count, rate_from_previous=s.rate_from_previous,
+                                  rate_from_first=s.rate_from_first) for s in result.stages],
+        segments=[ad_pb.FunnelSegment(value=s.value, counts=s.counts) for s in result.segments],
+        audience_count=result.audience_count, snapshot_version=result.snapshot_version)
+
+
+def lift(result: adeffect.LiftResult) -> ad_pb.LiftResponse:
+    """Return the LiftResponse of a lift."""
+    return ad_pb.LiftResponse(
+        exposed=result.exposed, exposed_outcome=result.exposed_outcome, unexposed=result.unexposed,
+        unexposed_outcome=result.unexposed_outcome, exposed_rate=result.exposed_rate,
+        unexposed_rate=result.unexposed_rate, absolute_lift=result.absolute_lift, relative_lift=result.relative_lift,
+        z=result.z, p_value=result.p_value, snapshot_version=result.snapshot_version)
+
+
+def campaigns(names: list[str], index: dict[str, dict[str, list[str]]], token: str,
+              version: int) -> cat_pb.ListCampaignsResponse:
+    """Return the ListCampaignsResponse of a page of campaign names."""
+    return cat_pb.ListCampaignsResponse(
+        campaigns=[cat_pb.Campaign(name=n, events=[
+            cat_pb.CampaignEvent(event=e, first_day=days[0], last_day=days[-1], days=len(days))
+            for e, days in sorted(index[n].items()) if days]) for n in names],
+        next_page_token=token, snapshot_version=version)

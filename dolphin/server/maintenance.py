@@ -15,13 +15,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from dolphin.v1 import admin_service_pb2, audience_service_pb2, catalog_service_pb2, lookalike_service_pb2
+from dolphin.v1 import (
+    adeffect_service_pb2,
+    admin_service_pb2,
+    audience_service_pb2,
+    catalog_service_pb2,
+    lookalike_service_pb2,
+)
 
 SERVICE_NAMES = [
     audience_service_pb2.DESCRIPTOR.services_by_name["AudienceService"].full_name,
     catalog_service_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     lookalike_service_pb2.DESCRIPTOR.services_by_name["LookalikeService"].full_name,
+    adeffect_service_pb2.DESCRIPTOR.services_by_name["AdEffectService"].full_name,
 ]
 ADMIN_SERVICE = SERVICE_NAMES[2]
 # AdminService answers before the first snapshot (Status, Reload); the others need data.

@@ -59,3 +59,41 @@ class ListDimensionsResponse(_message.Message):
     next_page_token: str
     snapshot_version: int
     def __init__(self, dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+
+class ListCampaignsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class CampaignEvent(_message.Message):
+    __slots__ = ("event", "first_day", "last_day", "days")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_DAY_FIELD_NUMBER: _ClassVar[int]
+    LAST_DAY_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    event: str
+    first_day: str
+    last_day: str
+    days: int
+    def __init__(self, event: _Optional[str] = ..., first_day: _Optional[str] = ..., last_day: _Optional[str] = ..., days: _Optional[int] = ...) -> None: ...
+
+class Campaign(_message.Message):
+    __slots__ = ("name", "events")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    events: _containers.RepeatedCompositeFieldContainer[CampaignEvent]
+    def __init__(self, name: _Optional[str] = ..., events: _Optional[_Iterable[_Union[CampaignEvent, _Mapping]]] = ...) -> None: ...
+
+class ListCampaignsResponse(_message.Message):
+    __slots__ = ("campaigns", "next_page_token", "snapshot_version")
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[Campaign]
+    next_page_token: str
+    snapshot_version: int
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[Campaign, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ...) -> None: ...

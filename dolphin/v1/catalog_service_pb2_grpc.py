@@ -40,6 +40,11 @@ class CatalogServiceStub:
                 request_serializer=dolphin_dot_v1_dot_catalog__service__pb2.ListDimensionsRequest.SerializeToString,
                 response_deserializer=dolphin_dot_v1_dot_catalog__service__pb2.ListDimensionsResponse.FromString,
                 _registered_method=True)
+        self.ListCampaigns = channel.unary_unary(
+                '/dolphin.v1.CatalogService/ListCampaigns',
+                request_serializer=dolphin_dot_v1_dot_catalog__service__pb2.ListCampaignsRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_catalog__service__pb2.ListCampaignsResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -53,6 +58,13 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCampaigns(self, request, context):
+        """ListCampaigns lists campaigns with their events and the days that have data.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +72,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListDimensions,
                     request_deserializer=dolphin_dot_v1_dot_catalog__service__pb2.ListDimensionsRequest.FromString,
                     response_serializer=dolphin_dot_v1_dot_catalog__service__pb2.ListDimensionsResponse.SerializeToString,
+            ),
+            'ListCampaigns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaigns,
+                    request_deserializer=dolphin_dot_v1_dot_catalog__service__pb2.ListCampaignsRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_catalog__service__pb2.ListCampaignsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +107,33 @@ class CatalogService:
             '/dolphin.v1.CatalogService/ListDimensions',
             dolphin_dot_v1_dot_catalog__service__pb2.ListDimensionsRequest.SerializeToString,
             dolphin_dot_v1_dot_catalog__service__pb2.ListDimensionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaigns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.CatalogService/ListCampaigns',
+            dolphin_dot_v1_dot_catalog__service__pb2.ListCampaignsRequest.SerializeToString,
+            dolphin_dot_v1_dot_catalog__service__pb2.ListCampaignsResponse.FromString,
             options,
             channel_credentials,
             insecure,

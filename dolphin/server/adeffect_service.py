@@ -1,0 +1,68 @@
+"""AdEffectService: one engine call per RPC."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import grpc
+
+from dolphin.config import Settings
+from dolphin.engine import Engine
+from dolphin.server import convert
+from dolphin.server.run_engine import ExpensiveCalls, call_deadline, run_engine
+from dolphin.server.status import maps_errors
+from dolphin.v1 import adeffect_service_pb2 as pb
+from dolphin.v1 import adeffect_service_pb2_grpc as pb_grpc
+
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+class AdEffectServicer(pb_grpc.AdEffectServiceServicer):
+    """Funnels, lift, retention, splits and trends."""
+
+    def __init__(self, engine: Engine, settings: Settings, expensive: ExpensiveCalls) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.expensive = expensive
+
+    def deadline(self, context: Context) -> float:
+        return call_deadline(context, self.settings.default_call_seconds, self.settings.max_call_seconds)
+
+    @maps_errors
+    async def Funnel(self, request: pb.FunnelRequest, context: Context) -> pb.FunnelResponse:
+        with self.expensive.slot("Funnel"):
+            r = await run_engine(self.engine.funnel, request.campaign, list(request.stages), request.start_date,
+                                 request.end_date, audience_expression=request.audience_expression,
+                                 breakdown_dimension=request.breakdown_dimension, top_k=request.top_k,
+                                 deadline=self.deadline(context))
+        return convert.funnel(r)
+
+    @maps_errors
+    async def Lift(self, request: pb.LiftRequest, context: Context) -> pb.LiftResponse:
+        r = await run_engine(self.engine.lift, request.campaign, request.exposure_event, request.outcome_event,
+                             request.start_date, request.end_date, audience_expression=request.audience_expression,
+                             deadline=self.deadline(context))
+        return convert.lift(r)
+
+    @maps_errors
+    async def Retention(self, request: pb.RetentionRequest, context: Context) -> pb.RetentionResponse:
+        rows, version = await run_engine(self.engine.retention, request.campaign, request.cohort_event,
+                                         request.return_event, request.start_date, request.end_date,
+                                         days=request.days, deadline=self.deadline(context))
+        return pb.RetentionResponse(rows=[pb.RetentionRow(day=r.day, cohort=r.cohort, returned=r.returned)
+                                          for r in rows], snapshot_version=version)
+
+    @maps_errors
+    async def Split(self, request: pb.SplitRequest, context: Context) -> pb.SplitResponse:
+        parts = [(s.name, s.share) for s in request.shares]
+        saved = await run_engine(self.engine.split, request.expression, request.name, parts, request.salt)
+        return pb.SplitResponse(audiences=[convert.audience(a) for a in saved])
+
+    @maps_errors
+    async def Trend(self, request: pb.TrendRequest, context: Context) -> pb.TrendResponse:
+        series, version = await run_engine(self.engine.trend, request.campaign, list(request.events),
+                                           request.start_date, request.end_date,
+                                           audience_expression=request.audience_expression,
+                                           deadline=self.deadline(context))
+        return pb.TrendResponse(series=[pb.TrendSeries(event=s.event, days=s.days, counts=s.counts) for s in series],
+                                snapshot_version=version)
