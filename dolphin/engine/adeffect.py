@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 from pyroaring import AbstractBitMap
 
-from dolphin.engine.evaluate import Budget
+from dolphin.engine.evaluate import Budget, count, materialize
 from dolphin.engine.events import check_range, parse_day
+from dolphin.engine.planner import Leaf, Node, conjoin
 from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import InvalidArgumentError
 
@@ -86,17 +87,23 @@ def day_range(start: str, end: str, max_days: int) -> tuple[str, str, list[str]]
     return first.isoformat(), last.isoformat(), [(first + datetime.timedelta(d)).isoformat() for d in range(days)]
 
 
+def _within(snap: Snapshot, audience: Node | None, bitmap: AbstractBitMap, detail: str) -> Node:
+    """Plan `audience AND bitmap`, so the audience is only evaluated where the bitmap has users."""
+    leaf = Leaf("event", detail, bitmap)
+    return leaf if audience is None else conjoin([leaf, audience], Leaf("all", "ALL", snap.population))
+
+
 def funnel_stages(snap: Snapshot, campaign: str, stages: list[str], start: str, end: str,
-                  audience: AbstractBitMap | None, budget: Budget) -> list[AbstractBitMap]:
+                  audience: Node | None, budget: Budget) -> list[AbstractBitMap]:
     """Return the users of each stage: did the stage's event and every earlier one in the range (in the audience)."""
     if not 1 <= len(stages) <= 16:
         raise InvalidArgumentError(f"a funnel needs 1 to 16 stages, got {len(stages)}")
-    out: list[AbstractBitMap] = []
-    current = audience
-    for event in stages:
+    first = snap.events.reach(campaign, stages[0], start, end)
+    current = materialize(_within(snap, audience, first, stages[0]), budget)
+    out: list[AbstractBitMap] = [current]
+    for event in stages[1:]:
         budget.check()
-        reach = snap.events.reach(campaign, event, start, end)
-        current = reach if current is None else current & reach
+        current = current & snap.events.reach(campaign, event, start, end)
         out.append(current)
     return out
 
@@ -108,15 +115,15 @@ def _rates(counts: list[int]) -> list[tuple[float, float]]:
 
 
 def funnel(snap: Snapshot, campaign: str, stages: list[str], start: str, end: str,
-           audience: AbstractBitMap | None, breakdown: str, top_k: int, budget: Budget) -> FunnelResult:
+           audience: Node | None, breakdown: str, top_k: int, budget: Budget) -> FunnelResult:
     """Return stage counts and rates, and per-value counts for a breakdown dimension."""
     bitmaps = funnel_stages(snap, campaign, stages, start, end, audience, budget)
     counts = [len(b) for b in bitmaps]
     result_stages = [FunnelStage(e, c, prev, first)
                      for e, c, (prev, first) in zip(stages, counts, _rates(counts), strict=True)]
     segments = _breakdown(snap, bitmaps, breakdown, top_k, budget) if breakdown else []
-    return FunnelResult(result_stages, segments, len(audience) if audience is not None else len(snap.population),
-                        snap.version)
+    audience_count = count(audience, budget) if audience is not None else len(snap.population)
+    return FunnelResult(result_stages, segments, audience_count, snap.version)
 
 
 def _breakdown(snap: Snapshot, stages: list[AbstractBitMap], dimension: str, top_k: int,
@@ -137,13 +144,18 @@ def _breakdown(snap: Snapshot, stages: list[AbstractBitMap], dimension: str, top
 
 
 def lift(snap: Snapshot, campaign: str, exposure: str, outcome: str, start: str, end: str,
-         audience: AbstractBitMap) -> LiftResult:
-    """Compare the outcome rate of exposed and unexposed audience users; two-sided two-proportion z-test."""
-    exposed_users = audience & snap.events.reach(campaign, exposure, start, end)
+         audience: Node | None, budget: Budget) -> LiftResult:
+    """Compare the outcome rate of exposed and unexposed audience users; two-sided two-proportion z-test.
+
+    The audience is never built whole: only its overlap with the exposure reach, and counts.
+    """
+    exposure_reach = snap.events.reach(campaign, exposure, start, end)
     outcome_users = snap.events.reach(campaign, outcome, start, end)
-    n1, n2 = len(exposed_users), len(audience) - len(exposed_users)
+    exposed_users = materialize(_within(snap, audience, exposure_reach, exposure), budget)
+    audience_count = count(audience, budget) if audience is not None else len(snap.population)
+    n1, n2 = len(exposed_users), audience_count - len(exposed_users)
     x1 = exposed_users.intersection_cardinality(outcome_users)
-    x2 = audience.intersection_cardinality(outcome_users) - x1
+    x2 = count(_within(snap, audience, outcome_users, outcome), budget) - x1
     p1, p2 = (x1 / n1 if n1 else 0.0), (x2 / n2 if n2 else 0.0)
     pooled = (x1 + x2) / (n1 + n2) if n1 + n2 else 0.0
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) if n1 and n2 else 0.0

@@ -297,6 +297,9 @@ class Engine:
     def _optional_audience(self, snap: Snapshot, expression: str, budget: Budget) -> AbstractBitMap | None:
         return materialize(self._plan(snap, expression), budget) if expression.strip() else None
 
+    def _optional_plan(self, snap: Snapshot, expression: str) -> Node | None:
+        return self._plan(snap, expression) if expression.strip() else None
+
     def funnel(
         self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
         audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0,
@@ -308,9 +311,8 @@ class Engine:
         top_k = _bounded(top_k, 20, self.limits.max_top_k, "funnel top_k", "max_top_k")
         if breakdown_dimension and not snap.has_dimension(breakdown_dimension):
             raise UnknownDimensionError(breakdown_dimension, snap.suggest_dimension(breakdown_dimension))
-        budget = Budget("funnel", deadline)
-        audience = self._optional_audience(snap, audience_expression, budget)
-        return adeffect.funnel(snap, campaign, stages, start, end, audience, breakdown_dimension, top_k, budget)
+        return adeffect.funnel(snap, campaign, stages, start, end, self._optional_plan(snap, audience_expression),
+                               breakdown_dimension, top_k, Budget("funnel", deadline))
 
     def lift(
         self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
@@ -319,10 +321,8 @@ class Engine:
         """Return the outcome rate of exposed vs unexposed audience users, with a z-test."""
         snap = self.ref.current
         start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
-        budget = Budget("lift", deadline)
-        audience = self._optional_audience(snap, audience_expression, budget)
         return adeffect.lift(snap, campaign, exposure_event, outcome_event, start, end,
-                             audience if audience is not None else snap.population)
+                             self._optional_plan(snap, audience_expression), Budget("lift", deadline))
 
     def retention(
         self, campaign: str, cohort_event: str, return_event: str, start_date: str, end_date: str = "", *,

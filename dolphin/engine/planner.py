@@ -118,26 +118,31 @@ class _Planner:
         raise TypeError(f"not an expression: {expr!r}")
 
     def intersect(self, children: list[Node]) -> Node:
-        positives: list[Node] = []
-        negatives: list[Node] = []
-        for child in children:
-            if isinstance(child, Complement):
-                negatives.append(child.child)
-            elif isinstance(child, Intersect):
-                positives.extend(child.positives)
-                negatives.extend(child.negatives)
-            else:
-                positives.append(child)
-        if not positives:
-            positives = [self.population]
-        positives.sort(key=lambda n: n.estimate)
-        return Intersect(positives, negatives)
+        return conjoin(children, self.population)
 
     def union(self, children: list[Node]) -> Node:
         flat: list[Node] = []
         for child in children:
             flat.extend(child.children if isinstance(child, Union) and child.op == "or" else [child])
         return Union("or", flat, len(self.snap.population))
+
+
+def conjoin(children: list[Node], population: Leaf) -> Node:
+    """Return the AND of plan nodes: nested ANDs flattened, NOTs as negatives, positives smallest first."""
+    positives: list[Node] = []
+    negatives: list[Node] = []
+    for child in children:
+        if isinstance(child, Complement):
+            negatives.append(child.child)
+        elif isinstance(child, Intersect):
+            positives.extend(child.positives)
+            negatives.extend(child.negatives)
+        else:
+            positives.append(child)
+    if not positives:
+        positives = [population]
+    positives.sort(key=lambda n: n.estimate)
+    return Intersect(positives, negatives)
 
 
 def plan(expr: Expr, snapshot: Snapshot, saved: SavedLookup) -> Node:
