@@ -105,6 +105,11 @@ def build_server(engine: Engine, settings: Settings) -> DolphinServer:
 
 
 async def _serve(settings: Settings) -> None:
+    # Handlers first: a SIGTERM that arrives while the first snapshot loads must still drain and exit 0.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False)
     server = build_server(engine, settings)
     await server.start()
@@ -115,10 +120,6 @@ async def _serve(settings: Settings) -> None:
         log.info("serving snapshot %d", engine.ref.current.version)
     else:
         log.warning("no snapshot in %s yet; queries get UNAVAILABLE until one is loaded", settings.data_dir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     watcher = asyncio.create_task(server.watch_snapshots())
     await stop.wait()
     log.info("shutting down: draining in-flight calls for up to %.0f s", settings.shutdown_grace)
@@ -156,4 +157,6 @@ def serve(settings: Settings) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    # Drained and stopped: a second SIGTERM during interpreter exit must not turn a clean exit into a kill.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 0

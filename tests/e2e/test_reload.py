@@ -87,5 +87,6 @@ def test_sigterm_drains_an_export(loaded_dir: pathlib.Path, tmp_path: pathlib.Pa
         started = time.monotonic()
         server.proc.terminate()
         pages.extend(len(p.user_ids) for p in stream)
-    assert server.stop() == 0
+    assert server.proc.wait(timeout=30) == 0
+    server.stop()
     assert sum(pages) == 3000 and time.monotonic() - started < 25
