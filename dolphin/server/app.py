@@ -19,6 +19,7 @@ from dolphin.server.adeffect_service import AdEffectServicer
 from dolphin.server.admin_service import AdminServicer
 from dolphin.server.audience_service import AudienceServicer
 from dolphin.server.catalog_service import CatalogServicer
+from dolphin.server.decode import DecodeErrorsInterceptor
 from dolphin.server.lookalike_service import LookalikeServicer
 from dolphin.server.maintenance import add_health, add_reflection, set_serving
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
@@ -42,7 +43,7 @@ class DolphinServer:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.server = grpc.aio.server(options=[
+        self.server = grpc.aio.server(interceptors=[DecodeErrorsInterceptor()], options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
             ("grpc.so_reuseport", 1 if os.environ.get(REUSE_PORT_ENV) == "1" else 0),
