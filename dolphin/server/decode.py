@@ -50,16 +50,25 @@ def _unary_stream(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
 class DecodeErrorsInterceptor(grpc.aio.ServerInterceptor):
     """Maps undecodable request bytes to INVALID_ARGUMENT for unary-request methods."""
 
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # one wrapper per method, built on first use
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None:
+            return cached
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None or handler.request_streaming:
             return handler
+        wrapped = handler
         if handler.unary_unary is not None:
-            return _unary_unary(handler)
-        if handler.unary_stream is not None:
-            return _unary_stream(handler)
-        return handler
+            wrapped = _unary_unary(handler)
+        elif handler.unary_stream is not None:
+            wrapped = _unary_stream(handler)
+        self._wrapped[method] = wrapped
+        return wrapped
