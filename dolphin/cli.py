@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dolphin import __version__
-from dolphin.config import Settings, env_name, flag_name, load_settings, settings_table
+from dolphin.config import Settings, env_name, flag_name, load_settings, settings_table, settings_toml
 from dolphin.errors import DolphinError, InvalidArgumentError
 
 QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain", "lookalike", "funnel", "lift",
@@ -32,7 +32,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | N
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings({f.name: getattr(args, f.name, None) for f in settings_table()})
+    return load_settings({f.name: getattr(args, f.name, None) for f in settings_table()},
+                         config=getattr(args, "config", None))
 
 
 def _progress_printer() -> Callable[[int, int, str], None]:
@@ -51,9 +52,13 @@ def _progress_printer() -> Callable[[int, int, str], None]:
 
 # -- commands -------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.print_config:
+        print(settings_toml(settings))
+        return 0
     from dolphin.server import serve
 
-    return serve(_settings(args))
+    return serve(settings)
 
 
 def _reload_after(target: str | None) -> None:
@@ -261,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the gRPC server over a data directory")
+    serve.add_argument("--config", help="TOML file of settings (env DOLPHIN_CONFIG); flags and env win over it")
+    serve.add_argument("--print-config", action="store_true", help="print the effective settings as TOML and exit")
     _add_setting_flags(serve)
     serve.set_defaults(func=cmd_serve)
 

@@ -1,12 +1,16 @@
-"""Settings: one table; each setting is a flag (--data-dir), an env var (DOLPHIN_DATA_DIR) or a default.
+"""Settings: one table; each setting is a flag (--data-dir), an env var (DOLPHIN_DATA_DIR), a key of a TOML
+config file (`data_dir = "..."`, file from --config or DOLPHIN_CONFIG) or its default.
 
-Precedence: flag, then environment, then default. A value that does not cast names its setting.
+Precedence: flag, then environment, then config file, then default. A value that does not cast, and a config
+key that is not a setting, are errors that name the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +73,8 @@ def flag_name(name: str) -> str:
 
 def _cast(f: dataclasses.Field[Any], raw: object, source: str) -> Any:
     kind: Any = type(f.default)
+    if isinstance(raw, bool) and kind is not bool:
+        raise InvalidArgumentError(f"{source}: {raw!r} is not a {kind.__name__} (setting {f.name})")
     try:
         value = kind(raw)
     except (TypeError, ValueError):
@@ -83,17 +89,53 @@ def _cast(f: dataclasses.Field[Any], raw: object, source: str) -> Any:
     return value
 
 
-def load_settings(flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from flags (None means not given), then DOLPHIN_* environment, then defaults."""
+def read_config_file(path: str) -> dict[str, Any]:
+    """Return the settings of a TOML file; unknown keys and unreadable files raise InvalidArgumentError."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise InvalidArgumentError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidArgumentError(f"{path}: not valid TOML: {exc}") from None
+    known = {f.name for f in settings_table()}
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            raise InvalidArgumentError(f'{path}: unknown setting "{key}"{hint}')
+        if isinstance(value, dict | list):
+            raise InvalidArgumentError(f'{path}: setting "{key}" must be a single value')
+    return data
+
+
+def load_settings(
+    flags: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None, config: str | None = None
+) -> Settings:
+    """Build Settings from flags (None means not given), DOLPHIN_* environment, a TOML file, then defaults."""
     flags = flags or {}
     env = os.environ if env is None else env
+    path = config or env.get("DOLPHIN_CONFIG")
+    from_file = read_config_file(path) if path else {}
     values: dict[str, Any] = {}
     for f in settings_table():
         if flags.get(f.name) is not None:
             values[f.name] = _cast(f, flags[f.name], flag_name(f.name))
         elif env_name(f.name) in env:
             values[f.name] = _cast(f, env[env_name(f.name)], env_name(f.name))
+        elif f.name in from_file:
+            values[f.name] = _cast(f, from_file[f.name], f"{path}: {f.name}")
     return Settings(**values)
+
+
+def settings_toml(settings: Settings) -> str:
+    """Return the effective settings as TOML (what `dolphin serve --print-config` prints)."""
+    lines = []
+    for f in settings_table():
+        value = getattr(settings, f.name)
+        text = f'"{value}"' if isinstance(value, str) else repr(value)
+        lines.append(f"{f.name} = {text}  # {f.metadata['help']}")
+    return "\n".join(lines)
 
 
 def settings_markdown() -> str:
