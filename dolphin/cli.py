@@ -51,8 +51,25 @@ def _progress_printer() -> Callable[[int, int, str], None]:
 
 
 # -- commands -------------------------------------------------------------------
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the call fields when present."""
+
+    FIELDS = ("rpc", "code", "duration_ms", "expression", "error")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        entry.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if settings.log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLogFormatter())
     if args.print_config:
         print(settings_toml(settings))
         return 0

@@ -18,8 +18,8 @@ from typing import Any
 from dolphin.errors import InvalidArgumentError
 
 
-def _setting(default: Any, help: str, minimum: float | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "minimum": minimum})
+def _setting(default: Any, help: str, minimum: float | None = None, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"help": help, "minimum": minimum, "choices": choices})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,10 @@ class Settings:
         4, "concurrent Profile/Export/Overlap/BatchCount calls; more get RESOURCE_EXHAUSTED", 1
     )
     shutdown_grace: float = _setting(20.0, "seconds in-flight calls get to finish on SIGTERM", 0)
+    metrics_port: int = _setting(0, "Prometheus /metrics port on the listen host; 0 turns metrics off", 0)
+    log_format: str = _setting("text", "log lines: text (readable) or json (one object per line)",
+                               choices=("text", "json"))
+    slow_call_ms: float = _setting(100.0, "calls slower than this are logged (failed calls always are), ms", 0)
     workers: int = _setting(
         1, "server processes sharing the port (SO_REUSEPORT); each holds its own copy of the snapshot", 1
     )
@@ -81,6 +85,9 @@ def _cast(f: dataclasses.Field[Any], raw: object, source: str) -> Any:
         raise InvalidArgumentError(
             f"{source}: cannot read {raw!r} as {kind.__name__} for setting {f.name}"
         ) from None
+    if f.metadata["choices"] and value not in f.metadata["choices"]:
+        raise InvalidArgumentError(f"{source}: setting {f.name} must be one of {', '.join(f.metadata['choices'])}, "
+                                   f"got {value!r}")
     minimum = f.metadata["minimum"]
     if minimum is not None and value < minimum:
         raise InvalidArgumentError(f"{source}: setting {f.name} must be at least {minimum}, got {value}")

@@ -20,6 +20,8 @@ Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 class AdEffectServicer(pb_grpc.AdEffectServiceServicer):
     """Funnels, lift, retention, splits and trends."""
 
+    SERVICE = pb.DESCRIPTOR.services_by_name["AdEffectService"].full_name
+
     def __init__(self, engine: Engine, settings: Settings, expensive: ExpensiveCalls) -> None:
         self.engine = engine
         self.settings = settings

@@ -21,6 +21,8 @@ Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 class AdminServicer(pb_grpc.AdminServiceServicer):
     """Reports on and reloads the served snapshot."""
 
+    SERVICE = pb.DESCRIPTOR.services_by_name["AdminService"].full_name
+
     def __init__(self, engine: Engine, on_reload: Callable[[], Awaitable[None]], version: str) -> None:
         self.engine = engine
         self.on_reload = on_reload

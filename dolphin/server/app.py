@@ -22,6 +22,7 @@ from dolphin.server.catalog_service import CatalogServicer
 from dolphin.server.decode import DecodeErrorsInterceptor
 from dolphin.server.lookalike_service import LookalikeServicer
 from dolphin.server.maintenance import add_health, add_reflection, set_serving
+from dolphin.server.observe import CallObserver
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
 from dolphin.v1 import (
     adeffect_service_pb2_grpc,
@@ -49,16 +50,25 @@ class DolphinServer:
             ("grpc.so_reuseport", 1 if os.environ.get(REUSE_PORT_ENV) == "1" else 0),
         ])
         expensive = ExpensiveCalls(settings.max_expensive_calls)
-        audience_service_pb2_grpc.add_AudienceServiceServicer_to_server(
-            AudienceServicer(engine, settings, expensive), self.server)
-        catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(engine), self.server)
-        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(engine, self.after_reload, __version__), self.server)
-        adeffect_service_pb2_grpc.add_AdEffectServiceServicer_to_server(
-            AdEffectServicer(engine, settings, expensive), self.server)
         self.lookalike = Lookalike(engine, max_k=settings.max_lookalike_k)
-        lookalike_service_pb2_grpc.add_LookalikeServiceServicer_to_server(
-            LookalikeServicer(self.lookalike, expensive), self.server)
+        self.servicers = [
+            AudienceServicer(engine, settings, expensive),
+            CatalogServicer(engine),
+            AdminServicer(engine, self.after_reload, __version__),
+            AdEffectServicer(engine, settings, expensive),
+            LookalikeServicer(self.lookalike, expensive),
+        ]
+        for servicer, register in zip(self.servicers, (
+            audience_service_pb2_grpc.add_AudienceServiceServicer_to_server,
+            catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server,
+            admin_service_pb2_grpc.add_AdminServiceServicer_to_server,
+            adeffect_service_pb2_grpc.add_AdEffectServiceServicer_to_server,
+            lookalike_service_pb2_grpc.add_LookalikeServiceServicer_to_server,
+        ), strict=True):
+            register(servicer, self.server)
+        self.observer = CallObserver(engine, settings.slow_call_ms)
+        for servicer in self.servicers:
+            servicer.observer = self.observer  # type: ignore[attr-defined]
         self.health = add_health(self.server)
         add_reflection(self.server)
         self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
@@ -113,6 +123,8 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False)
     server = build_server(engine, settings)
+    if settings.metrics_port:
+        server.observer.serve_http(settings.host, settings.metrics_port)
     await server.start()
     print(f"dolphin listening on {settings.host}:{server.port}", flush=True)
     await run_engine(engine.reload)

@@ -22,6 +22,8 @@ Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 class AudienceServicer(pb_grpc.AudienceServiceServicer):
     """Counts, exports, profiles, overlaps, plans and saved audiences."""
 
+    SERVICE = pb.DESCRIPTOR.services_by_name["AudienceService"].full_name
+
     def __init__(self, engine: Engine, settings: Settings, expensive: ExpensiveCalls) -> None:
         self.engine = engine
         self.settings = settings

@@ -17,6 +17,8 @@ from dolphin.v1 import catalog_service_pb2_grpc as pb_grpc
 class CatalogServicer(pb_grpc.CatalogServiceServicer):
     """Lists dimensions and values of the served snapshot."""
 
+    SERVICE = pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 

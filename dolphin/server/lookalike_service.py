@@ -27,6 +27,8 @@ PATHS = {"approximate": pb.SEARCH_PATH_APPROXIMATE, "exact": pb.SEARCH_PATH_EXAC
 class LookalikeServicer(pb_grpc.LookalikeServiceServicer):
     """Lookalike recall."""
 
+    SERVICE = pb.DESCRIPTOR.services_by_name["LookalikeService"].full_name
+
     def __init__(self, lookalike: Lookalike, expensive: ExpensiveCalls) -> None:
         self.lookalike = lookalike
         self.expensive = expensive

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -52,18 +54,39 @@ R = TypeVar("R")
 Handler = Callable[..., Awaitable[R]]
 
 
+def _code_of(exc: BaseException) -> grpc.StatusCode:
+    if isinstance(exc, errors.DolphinError):
+        return status_code(exc)
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.INTERNAL
+
+
+def _observe(servicer: Any, name: str, code: grpc.StatusCode, started: float, request: Any, error: str) -> None:
+    observer = getattr(servicer, "observer", None)
+    if observer is not None:
+        service = getattr(servicer, "SERVICE", type(servicer).__name__)
+        observer.record(service, name, code, time.perf_counter() - started, request, error)
+
+
 def maps_errors(method: Handler[R]) -> Handler[R]:
-    """Wrap a unary handler so that every exception becomes the right status."""
+    """Wrap a unary handler so that every exception becomes the right status, and the call is observed."""
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> R:
+        started = time.perf_counter()
         try:
-            return await method(self, request, context)
-        except Exception as exc:  # the single outermost handler
+            result = await method(self, request, context)
+        except BaseException as exc:  # the single outermost handler
             if isinstance(exc, grpc.aio.AbortError):
+                raise
+            _observe(self, method.__name__, _code_of(exc), started, request, str(exc))
+            if not isinstance(exc, Exception):
                 raise
             await abort_with(context, exc)
             raise  # unreachable: abort raises
+        _observe(self, method.__name__, grpc.StatusCode.OK, started, request, "")
+        return result
 
     return wrapper
 
@@ -73,12 +96,18 @@ def maps_stream_errors(method: Callable[..., AsyncIterator[R]]) -> Callable[...,
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[R]:
+        started = time.perf_counter()
         try:
             async for item in method(self, request, context):
                 yield item
-        except Exception as exc:
+        except BaseException as exc:
             if isinstance(exc, grpc.aio.AbortError):
                 raise
+            _observe(self, method.__name__, _code_of(exc), started, request, str(exc))
+            if not isinstance(exc, Exception):
+                raise
             await abort_with(context, exc)
+            return
+        _observe(self, method.__name__, grpc.StatusCode.OK, started, request, "")
 
     return wrapper
