@@ -1,0 +1,81 @@
+"""deploy/: what can be checked without a container engine or a cluster."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shlex
+
+import pytest
+import yaml
+
+from dolphin.cli import build_parser
+
+DEPLOY = pathlib.Path(__file__).resolve().parent.parent / "deploy"
+
+
+def yaml_documents() -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    docs = []
+    for path in sorted(DEPLOY.rglob("*.yaml")):
+        docs.extend((path.name, doc) for doc in yaml.safe_load_all(path.read_text()) if doc)
+    return docs
+
+
+def check_command(args: list[str]) -> None:
+    """A dolphin command line must parse with the real CLI parser."""
+    parsed = build_parser().parse_args(args)
+    assert parsed.func is not None
+
+
+def test_yaml_parses_and_has_kinds() -> None:
+    kinds = {(name, doc.get("kind")) for name, doc in yaml_documents()}
+    assert ("statefulset.yaml", "StatefulSet") in kinds and ("cronjob.yaml", "CronJob") in kinds
+    assert ("service.yaml", "Service") in kinds and ("compose.yaml", None) in kinds
+
+
+def test_dockerfile() -> None:
+    lines = [line.strip() for line in (DEPLOY / "Dockerfile").read_text().splitlines()]
+    user = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert user and user[-1] not in ("root", "0")
+    assert any(line.startswith("HEALTHCHECK") for line in lines)
+    entrypoint = json.loads(next(line for line in lines if line.startswith("ENTRYPOINT")).split(" ", 1)[1])
+    cmd = json.loads([line for line in lines if line.startswith("CMD")][-1].split(" ", 1)[1])
+    check_command(cmd)
+    assert entrypoint == ["dolphin"]
+    health = next(i for i, line in enumerate(lines) if line.startswith("HEALTHCHECK"))
+    probe = json.loads(lines[health + 1].split("CMD", 1)[1].strip())
+    check_command(probe[1:])
+
+
+def test_statefulset_probes_and_ports() -> None:
+    sts = next(doc for name, doc in yaml_documents() if doc.get("kind") == "StatefulSet")
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["containerPort"] for p in container["ports"]}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        port = container[probe]["grpc"]["port"]
+        assert isinstance(port, int) and port in ports
+    args = container["args"]
+    assert str(container["readinessProbe"]["grpc"]["port"]) == args[args.index("--port") + 1]
+    check_command(args)
+    assert sts["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize("kind", ["CronJob", "compose"])
+def test_job_commands_parse(kind: str) -> None:
+    if kind == "CronJob":
+        job = next(doc for _, doc in yaml_documents() if doc.get("kind") == "CronJob")
+        assert job["spec"]["concurrencyPolicy"] == "Forbid"
+        check_command(job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"])
+    else:
+        compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+        for service in compose["services"].values():
+            check_command(service["command"])
+
+
+def test_cron_and_systemd_commands() -> None:
+    line = next(x for x in (DEPLOY / "cron" / "crontab").read_text().splitlines() if x and not x.startswith("#"))
+    check_command(shlex.split(line)[6:])
+    for unit in ("dolphin-load.service", "dolphin.service"):
+        exec_start = next(x for x in (DEPLOY / "cron" / unit).read_text().splitlines() if x.startswith("ExecStart="))
+        check_command(shlex.split(exec_start.split("=", 1)[1])[1:])
+    assert "Persistent=true" in (DEPLOY / "cron" / "dolphin-load.timer").read_text()
