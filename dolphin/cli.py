@@ -27,8 +27,12 @@ QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain", "
 def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
     for f in settings_table():
         if names is None or f.name in names:
-            parser.add_argument(flag_name(f.name), dest=f.name, default=None,
-                                help=f"{f.metadata['help']} (default {f.default}; env {env_name(f.name)})")
+            text = f"{f.metadata['help']} (default {f.default}; env {env_name(f.name)})"
+            if isinstance(f.default, bool):
+                parser.add_argument(flag_name(f.name), dest=f.name, default=None, action="store_const", const=True,
+                                    help=text)
+            else:
+                parser.add_argument(flag_name(f.name), dest=f.name, default=None, help=text)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -83,7 +87,7 @@ def _reload_after(target: str | None) -> None:
     if target:
         from dolphin.client import Client
 
-        with Client(target) as client:
+        with Client.from_env(target) as client:
             print(f"server {target} now serves version {client.reload().snapshot_version}")
 
 
@@ -151,7 +155,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     if not args.expressions and args.what not in ("funnel", "lift", "retention", "trend"):
         raise InvalidArgumentError(f"dolphin query {args.what} needs an expression")
 
-    with Client(args.target or _settings(args).target, timeout=args.timeout) as client:
+    with Client.from_env(args.target or _settings(args).target, timeout=args.timeout) as client:
         if args.what == "count":
             _print(client.count(args.expressions[0]), args.json)
         elif args.what == "batch":
@@ -209,7 +213,7 @@ def _print_overlap(expressions: list[str], response: Any) -> None:
 def cmd_audience(args: argparse.Namespace) -> int:
     from dolphin.client import Client
 
-    with Client(args.target or _settings(args).target) as client:
+    with Client.from_env(args.target or _settings(args).target) as client:
         if args.action == "save":
             _print(client.save_audience(args.name, args.expression, overwrite=args.overwrite), True)
         elif args.action == "get":
@@ -226,7 +230,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from dolphin.client import Client
 
-    with Client(args.target or _settings(args).target) as client:
+    with Client.from_env(args.target or _settings(args).target) as client:
         _print(client.reload() if args.command == "reload" else client.status(), True)
     return 0
 
@@ -235,7 +239,11 @@ def cmd_health(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(args.target or _settings(args).target) as channel:
+    target = args.target or _settings(args).target
+    ca = os.environ.get("DOLPHIN_TLS_CA")
+    channel = (grpc.secure_channel(target, grpc.ssl_channel_credentials(pathlib.Path(ca).read_bytes())) if ca
+               else grpc.insecure_channel(target))
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)

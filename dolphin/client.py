@@ -39,6 +39,14 @@ CODE_ERRORS: dict[grpc.StatusCode, type[errors.DolphinError]] = {
 }
 
 
+def _pem(value: str | bytes | None) -> bytes | None:
+    """Return PEM bytes from bytes or from a file path."""
+    if value is None or isinstance(value, bytes):
+        return value
+    with open(value, "rb") as fh:
+        return fh.read()
+
+
 class ServerError(errors.DolphinError):
     """An error the server reported without a Dolphin error type (INTERNAL, UNKNOWN, transport errors)."""
 
@@ -63,11 +71,29 @@ def to_dolphin_error(exc: grpc.RpcError) -> errors.DolphinError:
 class Client:
     """Talks to one Dolphin server: `with Client("localhost:50051") as c: c.count("gender=F")`."""
 
-    def __init__(self, target: str = "localhost:50051", *, timeout: float = 10.0, retries: int = 2) -> None:
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        *,
+        timeout: float = 10.0,
+        retries: int = 2,
+        token: str | None = None,
+        tls_ca: str | bytes | None = None,
+        tls_cert: str | bytes | None = None,
+        tls_key: str | bytes | None = None,
+    ) -> None:
+        """Connect to target; TLS when tls_ca is given (PEM bytes or a file path), mTLS with tls_cert/tls_key."""
         self.target = target
         self.timeout = timeout
         self.retries = retries
-        self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 16 << 20)])
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        options = [("grpc.max_receive_message_length", 16 << 20)]
+        if tls_ca is None:
+            self.channel = grpc.insecure_channel(target, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_pem(tls_ca), private_key=_pem(tls_key), certificate_chain=_pem(tls_cert))
+            self.channel = grpc.secure_channel(target, credentials, options=options)
         self.audiences = aud_grpc.AudienceServiceStub(self.channel)
         self.catalog = cat_grpc.CatalogServiceStub(self.channel)
         self.admin = admin_grpc.AdminServiceStub(self.channel)
@@ -75,9 +101,12 @@ class Client:
         self.adeffect = ad_grpc.AdEffectServiceStub(self.channel)
 
     @staticmethod
-    def from_env() -> Client:
-        """Return a client for $DOLPHIN_TARGET (default localhost:50051)."""
-        return Client(os.environ.get("DOLPHIN_TARGET", "localhost:50051"))
+    def from_env(target: str | None = None, *, timeout: float = 10.0) -> Client:
+        """Return a client configured by $DOLPHIN_TARGET, $DOLPHIN_TOKEN and $DOLPHIN_TLS_CA/_CERT/_KEY."""
+        env = os.environ
+        return Client(target or env.get("DOLPHIN_TARGET", "localhost:50051"), timeout=timeout,
+                      token=env.get("DOLPHIN_TOKEN") or None, tls_ca=env.get("DOLPHIN_TLS_CA") or None,
+                      tls_cert=env.get("DOLPHIN_TLS_CERT") or None, tls_key=env.get("DOLPHIN_TLS_KEY") or None)
 
     def __repr__(self) -> str:
         return f"Client({self.target!r}, timeout={self.timeout})"
@@ -96,7 +125,7 @@ class Client:
         attempts = self.retries + 1 if idempotent else 1
         for attempt in range(attempts):
             try:
-                return method(request, timeout=timeout or self.timeout)
+                return method(request, timeout=timeout or self.timeout, metadata=self._metadata)
             except grpc.RpcError as exc:
                 retry = exc.code() is grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts
                 if not retry:
@@ -124,7 +153,7 @@ class Client:
         request = aud_pb.ExportRequest(expression=expression, page_size=page_size, page_token=page_token,
                                        max_pages=max_pages)
         try:
-            yield from self.audiences.Export(request, timeout=timeout or self.timeout)
+            yield from self.audiences.Export(request, timeout=timeout or self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise to_dolphin_error(exc) from None
 

@@ -55,6 +55,11 @@ class Settings:
     log_format: str = _setting("text", "log lines: text (readable) or json (one object per line)",
                                choices=("text", "json"))
     slow_call_ms: float = _setting(100.0, "calls slower than this are logged (failed calls always are), ms", 0)
+    tls_cert: str = _setting("", "PEM certificate chain of the server; with --tls-key turns TLS on")
+    tls_key: str = _setting("", "PEM private key of the server")
+    tls_client_ca: str = _setting("", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)")
+    insecure: bool = _setting(False, "allow plaintext on a non-loopback address (logged as a warning)")
+    auth_tokens: str = _setting("", "file of `token role` lines (reader, writer, admin); reloaded on SIGHUP")
     workers: int = _setting(
         1, "server processes sharing the port (SO_REUSEPORT); each holds its own copy of the snapshot", 1
     )
@@ -77,6 +82,13 @@ def flag_name(name: str) -> str:
 
 def _cast(f: dataclasses.Field[Any], raw: object, source: str) -> Any:
     kind: Any = type(f.default)
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in ("1", "0", "true", "false", "yes", "no"):
+            raise InvalidArgumentError(f"{source}: cannot read {raw!r} as true/false for setting {f.name}")
+        return text in ("1", "true", "yes")
     if isinstance(raw, bool) and kind is not bool:
         raise InvalidArgumentError(f"{source}: {raw!r} is not a {kind.__name__} (setting {f.name})")
     try:

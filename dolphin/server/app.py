@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -14,10 +15,12 @@ import grpc
 from dolphin import __version__
 from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
+from dolphin.errors import DolphinError, InvalidArgumentError
 from dolphin.lookalike import Lookalike
 from dolphin.server.adeffect_service import AdEffectServicer
 from dolphin.server.admin_service import AdminServicer
 from dolphin.server.audience_service import AudienceServicer
+from dolphin.server.auth import AuthInterceptor, TokenStore
 from dolphin.server.catalog_service import CatalogServicer
 from dolphin.server.decode import DecodeErrorsInterceptor
 from dolphin.server.lookalike_service import LookalikeServicer
@@ -38,13 +41,50 @@ MAX_SEND_BYTES = 16 * 1024 * 1024
 REUSE_PORT_ENV = "DOLPHIN_INTERNAL_REUSE_PORT"
 
 
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return pathlib.Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidArgumentError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """Return TLS credentials (mutual when a client CA is set), or None for plaintext."""
+    if not settings.tls_cert and not settings.tls_key:
+        if settings.tls_client_ca:
+            raise InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if not (settings.tls_cert and settings.tls_key):
+        raise InvalidArgumentError("TLS needs both --tls-cert and --tls-key")
+    pair = (_read(settings.tls_key, "TLS key"), _read(settings.tls_cert, "TLS certificate"))
+    client_ca = _read(settings.tls_client_ca, "client CA bundle") if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials([pair], root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
+def check_plaintext_allowed(settings: Settings) -> None:
+    """Plaintext is for loopback; elsewhere it needs --insecure and is logged as a warning."""
+    if settings.host in LOOPBACK_HOSTS:
+        return
+    if not settings.insecure:
+        raise InvalidArgumentError(f"refusing plaintext gRPC on {settings.host}: give --tls-cert and --tls-key, "
+                                   "or --insecure inside a trusted network")
+    log.warning("serving plaintext gRPC on %s (--insecure): traffic and tokens are not encrypted", settings.host)
+
+
 class DolphinServer:
     """A running server: the grpc.aio server, its engine and its health state."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.server = grpc.aio.server(interceptors=[DecodeErrorsInterceptor()], options=[
+        self.tokens = TokenStore(pathlib.Path(settings.auth_tokens)) if settings.auth_tokens else None
+        interceptors: list[grpc.aio.ServerInterceptor] = [DecodeErrorsInterceptor()]
+        if self.tokens is not None:
+            interceptors.insert(0, AuthInterceptor(self.tokens))
+        self.server = grpc.aio.server(interceptors=interceptors, options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
             ("grpc.so_reuseport", 1 if os.environ.get(REUSE_PORT_ENV) == "1" else 0),
@@ -71,7 +111,13 @@ class DolphinServer:
             servicer.observer = self.observer  # type: ignore[attr-defined]
         self.health = add_health(self.server)
         add_reflection(self.server)
-        self.port = self.server.add_insecure_port(f"{settings.host}:{settings.port}")
+        address = f"{settings.host}:{settings.port}"
+        credentials = server_credentials(settings)
+        if credentials is None:
+            check_plaintext_allowed(settings)
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, credentials)
         if not self.port:
             raise OSError(f"cannot listen on {settings.host}:{settings.port}")
 
@@ -123,6 +169,8 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False)
     server = build_server(engine, settings)
+    if server.tokens is not None:
+        loop.add_signal_handler(signal.SIGHUP, server.tokens.reload)
     if settings.metrics_port:
         server.observer.serve_http(settings.host, settings.metrics_port)
     await server.start()
@@ -167,7 +215,7 @@ def serve(settings: Settings) -> int:
         return _serve_workers(settings)
     try:
         asyncio.run(_serve(settings))
-    except OSError as exc:
+    except (OSError, DolphinError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     # Drained and stopped: a second SIGTERM during interpreter exit must not turn a clean exit into a kill.

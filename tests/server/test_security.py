@@ -1,0 +1,168 @@
+"""TLS, mutual TLS and bearer tokens with roles, end to end with certificates made here."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from dolphin import errors
+from dolphin.client import Client, ServerError
+from tests.conftest import RunningServer
+
+pytestmark = pytest.mark.e2e
+TOKENS = {"reader": "r" * 24, "writer": "w" * 24, "admin": "a" * 24}
+
+
+def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+          ca: bool) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, issuer_key = issuer or (name, key)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write(path: pathlib.Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+    path.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.with_suffix(".key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    root = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("dolphin test CA", ca_key, None, ca=True)
+    _write(root / "ca", ca, ca_key)
+    for name in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        _write(root / name, _cert(name, key, (ca.subject, ca_key), ca=False), key)
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    _write(root / "other-ca", _cert("other CA", other_key, None, ca=True), other_key)
+    return root
+
+
+def test_tls_and_mutual_tls(pki: pathlib.Path, loaded_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    shutil.copytree(loaded_dir, tmp_path / "data")
+    server = RunningServer(tmp_path / "data", "--tls-cert", str(pki / "server.crt"), "--tls-key",
+                           str(pki / "server.key"), "--tls-client-ca", str(pki / "ca.crt"), wait=False)
+    try:
+        with Client(server.target, tls_ca=str(pki / "ca.crt"), tls_cert=str(pki / "client.crt"),
+                    tls_key=str(pki / "client.key"), retries=0) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    assert client.count("ALL") == 3000
+                    break
+                except errors.NotReadyError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+        for kwargs in ({}, {"tls_ca": str(pki / "ca.crt")}, {"tls_ca": str(pki / "other-ca.crt"),
+                                                              "tls_cert": str(pki / "client.crt"),
+                                                              "tls_key": str(pki / "client.key")}):
+            with Client(server.target, retries=0, timeout=3, **kwargs) as client:  # type: ignore[arg-type]
+                with pytest.raises((errors.NotReadyError, ServerError)):
+                    client.count("ALL")
+    finally:
+        assert server.stop() == 0
+
+
+def test_plaintext_off_loopback_needs_insecure(tmp_path: pathlib.Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "dolphin", "serve", "--data-dir", str(tmp_path), "--host",
+                             "0.0.0.0", "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "refusing plaintext gRPC on 0.0.0.0" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory: pytest.TempPathFactory, loaded_dir: pathlib.Path):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("tokens")
+    shutil.copytree(loaded_dir, root / "data")
+    (root / "tokens").write_text("# token role\n" + "".join(f"{t} {r}\n" for r, t in TOKENS.items()))
+    server = RunningServer(root / "data", "--auth-tokens", str(root / "tokens"), wait=True)
+    yield server, root / "tokens"
+    server.stop()
+
+
+CALLS = {
+    "reader": lambda c: c.count("gender=F"),
+    "writer": lambda c: c.save_audience("by_writer", "gender=F", overwrite=True),
+    "admin": lambda c: c.reload(),
+}
+
+
+@pytest.mark.parametrize("role", list(TOKENS))
+@pytest.mark.parametrize("needed", list(CALLS))
+def test_every_role_against_every_level(token_server, role: str, needed: str) -> None:  # type: ignore[no-untyped-def]
+    server, _ = token_server
+    order = list(TOKENS)
+    with Client(server.target, token=TOKENS[role], retries=0) as client:
+        if order.index(role) >= order.index(needed):
+            CALLS[needed](client)
+        else:
+            with pytest.raises(ServerError) as info:
+                CALLS[needed](client)
+            assert info.value.code is grpc.StatusCode.PERMISSION_DENIED
+            assert f"needs the {needed} role" in str(info.value)
+
+
+@pytest.mark.parametrize("metadata", [None, (("authorization", "Bearer wrong-token-xxxxxxxxxxxx"),),
+                                      (("authorization", "Bearer "),), (("authorization", "r" * 24),),
+                                      (("authorization", "Bearer " + "r" * 24), ("authorization", "Bearer x"))])
+def test_missing_or_wrong_tokens(token_server, metadata) -> None:  # type: ignore[no-untyped-def]
+    server, _ = token_server
+    from dolphin.v1 import audience_service_pb2 as pb
+    from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(server.target) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.AudienceServiceStub(channel).Count(pb.CountRequest(expression="ALL"), metadata=metadata, timeout=5)
+    assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+    assert "r" * 24 not in server.log()
+
+
+def test_lowercase_bearer_health_open_and_sighup(token_server) -> None:  # type: ignore[no-untyped-def]
+    server, token_file = token_server
+    from dolphin.v1 import audience_service_pb2 as pb
+    from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.AudienceServiceStub(channel)
+        assert stub.Count(pb.CountRequest(expression="ALL"), metadata=(("authorization", "bearer " + "r" * 24),),
+                          timeout=5).count == 3000
+    health = subprocess.run([sys.executable, "-m", "dolphin", "health", "--target", server.target],
+                            capture_output=True, text=True, timeout=30)
+    assert health.stdout.strip() == "SERVING"
+    new = "n" * 24
+    token_file.write_text(token_file.read_text() + f"{new} reader\n")
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with Client(server.target, token=new, retries=0) as client:
+                client.count("ALL")
+            break
+        except errors.NotReadyError:
+            raise
+        except ServerError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
