@@ -55,7 +55,7 @@ def test_statefulset_probes_and_ports() -> None:
         port = container[probe]["grpc"]["port"]
         assert isinstance(port, int) and port in ports
     args = container["args"]
-    assert str(container["readinessProbe"]["grpc"]["port"]) == args[args.index("--port") + 1]
+    assert str(container["readinessProbe"]["grpc"]["port"]) == args[args.index("--health-port") + 1]
     check_command(args)
     assert sts["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
@@ -79,3 +79,16 @@ def test_cron_and_systemd_commands() -> None:
         exec_start = next(x for x in (DEPLOY / "cron" / unit).read_text().splitlines() if x.startswith("ExecStart="))
         check_command(shlex.split(exec_start.split("=", 1)[1])[1:])
     assert "Persistent=true" in (DEPLOY / "cron" / "dolphin-load.timer").read_text()
+
+
+def test_kubernetes_manifests_validate() -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    tool = shutil.which("kubernetes-validate", path=str(pathlib.Path(sys.executable).parent))
+    assert tool, "kubernetes-validate is installed by the dev extra"
+    result = subprocess.run([tool, "-k", "1.30.0", "--strict", *map(str, sorted((DEPLOY / "k8s").glob("*.yaml")))],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed") + result.stderr.count("passed") == 5

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from dolphin import __version__
 from dolphin.config import Settings
@@ -110,6 +111,13 @@ class DolphinServer:
         for servicer in self.servicers:
             servicer.observer = self.observer  # type: ignore[attr-defined]
         self.health = add_health(self.server)
+        self.health_server: grpc.aio.Server | None = None
+        if settings.health_port:
+            # Kubernetes gRPC probes speak neither TLS nor tokens: health alone, on its own plaintext port.
+            self.health_server = grpc.aio.server()
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            if not self.health_server.add_insecure_port(f"{settings.host}:{settings.health_port}"):
+                raise OSError(f"cannot listen on {settings.host}:{settings.health_port} (--health-port)")
         add_reflection(self.server)
         address = f"{settings.host}:{settings.port}"
         credentials = server_credentials(settings)
@@ -148,12 +156,16 @@ class DolphinServer:
     async def start(self) -> None:
         """Start serving; the first snapshot loads after the port is open, so health shows progress."""
         await self.server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
         await self.publish_health()
 
     async def stop(self, grace: float) -> None:
         """Go NOT_SERVING, then let in-flight calls finish within grace seconds."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
 
 
 def build_server(engine: Engine, settings: Settings) -> DolphinServer:

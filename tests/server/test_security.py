@@ -62,10 +62,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return root
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_tls_and_mutual_tls(pki: pathlib.Path, loaded_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
     shutil.copytree(loaded_dir, tmp_path / "data")
+    health_port = free_port()
     server = RunningServer(tmp_path / "data", "--tls-cert", str(pki / "server.crt"), "--tls-key",
-                           str(pki / "server.key"), "--tls-client-ca", str(pki / "ca.crt"), wait=False)
+                           str(pki / "server.key"), "--tls-client-ca", str(pki / "ca.crt"),
+                           "--health-port", str(health_port), wait=False)
     try:
         with Client(server.target, tls_ca=str(pki / "ca.crt"), tls_cert=str(pki / "client.crt"),
                     tls_key=str(pki / "client.key"), retries=0) as client:
@@ -77,6 +87,9 @@ def test_tls_and_mutual_tls(pki: pathlib.Path, loaded_dir: pathlib.Path, tmp_pat
                 except errors.NotReadyError:
                     assert time.monotonic() < deadline
                     time.sleep(0.1)
+        probe = subprocess.run([sys.executable, "-m", "dolphin", "health", "--target", f"127.0.0.1:{health_port}"],
+                               capture_output=True, text=True, timeout=30)
+        assert probe.returncode == 0 and probe.stdout.strip() == "SERVING"  # plaintext health port for probes
         for kwargs in ({}, {"tls_ca": str(pki / "ca.crt")}, {"tls_ca": str(pki / "other-ca.crt"),
                                                               "tls_cert": str(pki / "client.crt"),
                                                               "tls_key": str(pki / "client.key")}):
