@@ -60,6 +60,9 @@ class Settings:
     tls_client_ca: str = _setting("", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)")
     insecure: bool = _setting(False, "allow plaintext on a non-loopback address (logged as a warning)")
     health_port: int = _setting(0, "plaintext port serving only grpc.health.v1 (probes when TLS is on); 0 is off", 0)
+    min_reportable_count: int = _setting(
+        0, "privacy floor: counts of 1..K-1 users are reported as suppressed, smaller exports refused; 0 is off", 0
+    )
     auth_tokens: str = _setting("", "file of `token role` lines (reader, writer, admin); reloaded on SIGHUP")
     workers: int = _setting(
         1, "server processes sharing the port (SO_REUSEPORT); each holds its own copy of the snapshot", 1

@@ -9,6 +9,7 @@ import grpc
 from dolphin.config import Settings
 from dolphin.engine import Engine
 from dolphin.server import convert
+from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import ExpensiveCalls, call_deadline, run_engine
 from dolphin.server.status import maps_errors
 from dolphin.v1 import adeffect_service_pb2 as pb
@@ -26,6 +27,7 @@ class AdEffectServicer(pb_grpc.AdEffectServiceServicer):
         self.engine = engine
         self.settings = settings
         self.expensive = expensive
+        self.floor = Floor(settings.min_reportable_count)
 
     def deadline(self, context: Context) -> float:
         return call_deadline(context, self.settings.default_call_seconds, self.settings.max_call_seconds)
@@ -37,28 +39,32 @@ class AdEffectServicer(pb_grpc.AdEffectServiceServicer):
                                  request.end_date, audience_expression=request.audience_expression,
                                  breakdown_dimension=request.breakdown_dimension, top_k=request.top_k,
                                  deadline=self.deadline(context))
-        return convert.funnel(r)
+        return convert.funnel(r, self.floor)
 
     @maps_errors
     async def Lift(self, request: pb.LiftRequest, context: Context) -> pb.LiftResponse:
         r = await run_engine(self.engine.lift, request.campaign, request.exposure_event, request.outcome_event,
                              request.start_date, request.end_date, audience_expression=request.audience_expression,
                              deadline=self.deadline(context))
-        return convert.lift(r)
+        return convert.lift(r, self.floor)
 
     @maps_errors
     async def Retention(self, request: pb.RetentionRequest, context: Context) -> pb.RetentionResponse:
         rows, version = await run_engine(self.engine.retention, request.campaign, request.cohort_event,
                                          request.return_event, request.start_date, request.end_date,
                                          days=request.days, deadline=self.deadline(context))
-        return pb.RetentionResponse(rows=[pb.RetentionRow(day=r.day, cohort=r.cohort, returned=r.returned)
-                                          for r in rows], snapshot_version=version)
+        response = pb.RetentionResponse(snapshot_version=version)
+        for row in rows:
+            cohort, hidden = self.floor.shown(row.cohort)
+            out = response.rows.add(day=row.day, cohort=cohort, cohort_suppressed=hidden, returned=row.returned)
+            self.floor.counts(out, "returned", "returned_suppressed")
+        return response
 
     @maps_errors
     async def Split(self, request: pb.SplitRequest, context: Context) -> pb.SplitResponse:
         parts = [(s.name, s.share) for s in request.shares]
         saved = await run_engine(self.engine.split, request.expression, request.name, parts, request.salt)
-        return pb.SplitResponse(audiences=[convert.audience(a) for a in saved])
+        return pb.SplitResponse(audiences=[convert.audience(a, self.floor) for a in saved])
 
     @maps_errors
     async def Trend(self, request: pb.TrendRequest, context: Context) -> pb.TrendResponse:
@@ -66,5 +72,8 @@ class AdEffectServicer(pb_grpc.AdEffectServiceServicer):
                                            request.start_date, request.end_date,
                                            audience_expression=request.audience_expression,
                                            deadline=self.deadline(context))
-        return pb.TrendResponse(series=[pb.TrendSeries(event=s.event, days=s.days, counts=s.counts) for s in series],
-                                snapshot_version=version)
+        response = pb.TrendResponse(series=[pb.TrendSeries(event=s.event, days=s.days, counts=s.counts)
+                                            for s in series], snapshot_version=version)
+        for out in response.series:
+            self.floor.counts(out)
+        return response

@@ -27,6 +27,7 @@ from dolphin.server.decode import DecodeErrorsInterceptor
 from dolphin.server.lookalike_service import LookalikeServicer
 from dolphin.server.maintenance import add_health, add_reflection, set_serving
 from dolphin.server.observe import CallObserver
+from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
 from dolphin.v1 import (
     adeffect_service_pb2_grpc,
@@ -94,10 +95,10 @@ class DolphinServer:
         self.lookalike = Lookalike(engine, max_k=settings.max_lookalike_k)
         self.servicers = [
             AudienceServicer(engine, settings, expensive),
-            CatalogServicer(engine),
+            CatalogServicer(engine, Floor(settings.min_reportable_count)),
             AdminServicer(engine, self.after_reload, __version__),
             AdEffectServicer(engine, settings, expensive),
-            LookalikeServicer(self.lookalike, expensive),
+            LookalikeServicer(self.lookalike, expensive, Floor(settings.min_reportable_count)),
         ]
         for servicer, register in zip(self.servicers, (
             audience_service_pb2_grpc.add_AudienceServiceServicer_to_server,

@@ -11,6 +11,7 @@ from dolphin.config import Settings
 from dolphin.engine import Engine
 from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
+from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import ExpensiveCalls, call_deadline, run_engine, run_inline
 from dolphin.server.status import maps_errors, maps_stream_errors
 from dolphin.v1 import audience_service_pb2 as pb
@@ -28,6 +29,7 @@ class AudienceServicer(pb_grpc.AudienceServiceServicer):
         self.engine = engine
         self.settings = settings
         self.expensive = expensive
+        self.floor = Floor(settings.min_reportable_count)
 
     def deadline(self, context: Context) -> float:
         return call_deadline(context, self.settings.default_call_seconds, self.settings.max_call_seconds)
@@ -35,14 +37,17 @@ class AudienceServicer(pb_grpc.AudienceServiceServicer):
     @maps_errors
     async def Count(self, request: pb.CountRequest, context: Context) -> pb.CountResponse:
         result = run_inline(self.engine.count, request.expression, deadline=self.deadline(context))
-        return pb.CountResponse(count=result.count, snapshot_version=result.snapshot_version)
+        count, suppressed = self.floor.shown(result.count)
+        return pb.CountResponse(count=count, snapshot_version=result.snapshot_version, suppressed=suppressed)
 
     @maps_errors
     async def BatchCount(self, request: pb.BatchCountRequest, context: Context) -> pb.BatchCountResponse:
         with self.expensive.slot("BatchCount"):
             result = await run_engine(self.engine.batch_count, list(request.expressions),
                                       deadline=self.deadline(context))
-        return pb.BatchCountResponse(counts=result.counts, snapshot_version=result.snapshot_version)
+        response = pb.BatchCountResponse(counts=result.counts, snapshot_version=result.snapshot_version)
+        self.floor.counts(response)
+        return response
 
     @maps_stream_errors
     async def Export(self, request: pb.ExportRequest, context: Context) -> AsyncIterator[pb.ExportResponse]:
@@ -51,6 +56,7 @@ class AudienceServicer(pb_grpc.AudienceServiceServicer):
         with self.expensive.slot("Export"):
             cursor = await run_engine(self.engine.export_cursor, request.expression, page_size=request.page_size,
                                       page_token=request.page_token, deadline=self.deadline(context))
+            self.floor.check_export(cursor.total)
             pages = 0
             while True:
                 page = await run_engine(cursor.next_page)
@@ -64,33 +70,33 @@ class AudienceServicer(pb_grpc.AudienceServiceServicer):
         with self.expensive.slot("Profile"):
             result = await run_engine(self.engine.profile, request.expression, dimensions=list(request.dimensions),
                                       top_k=request.top_k, deadline=self.deadline(context))
-        return convert.profile(result)
+        return convert.profile(result, self.floor)
 
     @maps_errors
     async def Overlap(self, request: pb.OverlapRequest, context: Context) -> pb.OverlapResponse:
         with self.expensive.slot("Overlap"):
             result = await run_engine(self.engine.overlap, list(request.expressions), deadline=self.deadline(context))
-        return convert.overlap(result)
+        return convert.overlap(result, self.floor)
 
     @maps_errors
     async def Explain(self, request: pb.ExplainRequest, context: Context) -> pb.ExplainResponse:
         result = await run_engine(self.engine.explain, request.expression, deadline=self.deadline(context))
-        return convert.explain(result)
+        return convert.explain(result, self.floor)
 
     @maps_errors
     async def SaveAudience(self, request: pb.SaveAudienceRequest, context: Context) -> pb.Audience:
         info = await run_engine(self.engine.save_audience, request.name, request.expression,
                                 overwrite=request.overwrite)
-        return convert.audience(info)
+        return convert.audience(info, self.floor)
 
     @maps_errors
     async def GetAudience(self, request: pb.GetAudienceRequest, context: Context) -> pb.Audience:
-        return convert.audience(self.engine.get_audience(request.name))
+        return convert.audience(self.engine.get_audience(request.name), self.floor)
 
     @maps_errors
     async def ListAudiences(self, request: pb.ListAudiencesRequest, context: Context) -> pb.ListAudiencesResponse:
         page = self.engine.list_audiences(page_size=request.page_size, page_token=request.page_token)
-        return pb.ListAudiencesResponse(audiences=[convert.audience(a) for a in page.audiences],
+        return pb.ListAudiencesResponse(audiences=[convert.audience(a, self.floor) for a in page.audiences],
                                         next_page_token=page.next_page_token)
 
     @maps_errors

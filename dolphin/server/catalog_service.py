@@ -8,6 +8,7 @@ import grpc
 
 from dolphin.engine import Engine
 from dolphin.server import convert
+from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import run_engine
 from dolphin.server.status import maps_errors
 from dolphin.v1 import catalog_service_pb2 as pb
@@ -19,8 +20,9 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, floor: Floor) -> None:
         self.engine = engine
+        self.floor = floor
 
     @maps_errors
     async def ListDimensions(
@@ -29,7 +31,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         page = await run_engine(self.engine.list_dimensions, page_size=request.page_size,
                                 page_token=request.page_token, max_values=request.max_values,
                                 dimension=request.dimension)
-        return convert.dimensions(page)
+        return convert.dimensions(page, self.floor)
 
     @maps_errors
     async def ListCampaigns(

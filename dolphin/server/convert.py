@@ -6,11 +6,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dolphin.engine import adeffect
 from dolphin.engine import results as r
+from dolphin.server.privacy import Floor
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import audience_service_pb2 as aud_pb
 from dolphin.v1 import catalog_service_pb2 as cat_pb
 
+NO_FLOOR = Floor(0)
 KINDS = {"single": cat_pb.DIMENSION_KIND_SINGLE, "multi": cat_pb.DIMENSION_KIND_MULTI}
 
 
@@ -21,53 +23,60 @@ def timestamp(seconds: float) -> Timestamp:
     return ts
 
 
-def audience(info: r.AudienceInfo) -> aud_pb.Audience:
+def audience(info: r.AudienceInfo, floor: Floor = NO_FLOOR) -> aud_pb.Audience:
     """Return the Audience message of a saved audience."""
+    count, below = floor.shown(info.count)
     return aud_pb.Audience(
-        name=info.name, expression=info.expression, count=info.count,
+        name=info.name, expression=info.expression, count=count, below_reportable=below,
         snapshot_version=info.snapshot_version, created_at=timestamp(info.created_at),
     )
 
 
-def profile(result: r.ProfileResult) -> aud_pb.ProfileResponse:
-    """Return the ProfileResponse of a profile."""
+def _profile_value(v: r.ProfileValue, floor: Floor) -> aud_pb.ProfileValue:
+    if floor.hides(v.count):
+        return aud_pb.ProfileValue(value=v.value, population_share=v.population_share, suppressed=True)
+    return aud_pb.ProfileValue(value=v.value, count=v.count, share=v.share, population_share=v.population_share,
+                               tgi=v.tgi)
+
+
+def profile(result: r.ProfileResult, floor: Floor = NO_FLOOR) -> aud_pb.ProfileResponse:
+    """Return the ProfileResponse of a profile (with the privacy floor applied)."""
+    if floor.hides(result.audience_count):
+        return aud_pb.ProfileResponse(population_count=result.population_count, audience_suppressed=True,
+                                      snapshot_version=result.snapshot_version)
     return aud_pb.ProfileResponse(
         audience_count=result.audience_count,
         population_count=result.population_count,
         snapshot_version=result.snapshot_version,
         dimensions=[
-            aud_pb.DimensionProfile(
-                dimension=d.dimension,
-                value_count=d.value_count,
-                values=[
-                    aud_pb.ProfileValue(value=v.value, count=v.count, share=v.share,
-                                        population_share=v.population_share, tgi=v.tgi)
-                    for v in d.values
-                ],
-            )
+            aud_pb.DimensionProfile(dimension=d.dimension, value_count=d.value_count,
+                                    values=[_profile_value(v, floor) for v in d.values])
             for d in result.dimensions
         ],
     )
 
 
-def overlap(result: r.OverlapResult) -> aud_pb.OverlapResponse:
-    """Return the OverlapResponse of an overlap."""
-    return aud_pb.OverlapResponse(
+def overlap(result: r.OverlapResult, floor: Floor = NO_FLOOR) -> aud_pb.OverlapResponse:
+    """Return the OverlapResponse of an overlap (with the privacy floor applied)."""
+    response = aud_pb.OverlapResponse(
         counts=result.counts,
-        intersections=[aud_pb.Intersection(first=i, second=j, count=c) for i, j, c in result.pairs],
+        intersections=[aud_pb.Intersection(first=i, second=j, count=floor.shown(c)[0], suppressed=floor.hides(c))
+                       for i, j, c in result.pairs],
         snapshot_version=result.snapshot_version,
     )
+    floor.counts(response)
+    return response
 
 
-def plan_node(node: r.PlanTrace) -> aud_pb.PlanNode:
-    """Return the PlanNode tree of an evaluated plan."""
-    return aud_pb.PlanNode(op=node.op, detail=node.detail, cardinality=node.cardinality,
-                           elapsed_us=node.elapsed_us, children=[plan_node(c) for c in node.children])
+def plan_node(node: r.PlanTrace, floor: Floor = NO_FLOOR) -> aud_pb.PlanNode:
+    """Return the PlanNode tree of an evaluated plan (cardinalities under the floor shown as 0)."""
+    return aud_pb.PlanNode(op=node.op, detail=node.detail, cardinality=floor.shown(node.cardinality)[0],
+                           elapsed_us=node.elapsed_us, children=[plan_node(c, floor) for c in node.children])
 
 
-def explain(result: r.ExplainResult) -> aud_pb.ExplainResponse:
+def explain(result: r.ExplainResult, floor: Floor = NO_FLOOR) -> aud_pb.ExplainResponse:
     """Return the ExplainResponse of an explain."""
-    return aud_pb.ExplainResponse(root=plan_node(result.root), count=result.count,
+    return aud_pb.ExplainResponse(root=plan_node(result.root, floor), count=floor.shown(result.count)[0],
                                   snapshot_version=result.snapshot_version,
                                   normalized_expression=result.normalized_expression)
 
@@ -78,12 +87,13 @@ def export_page(page: r.ExportPage) -> aud_pb.ExportResponse:
                                  snapshot_version=page.snapshot_version, total_count=page.total_count)
 
 
-def dimensions(page: r.DimensionPage) -> cat_pb.ListDimensionsResponse:
-    """Return the ListDimensionsResponse of a page of dimensions."""
+def dimensions(page: r.DimensionPage, floor: Floor = NO_FLOOR) -> cat_pb.ListDimensionsResponse:
+    """Return the ListDimensionsResponse of a page of dimensions (tag sizes under the floor shown as 0)."""
     return cat_pb.ListDimensionsResponse(
         dimensions=[
-            cat_pb.Dimension(name=d.name, kind=KINDS[d.kind], value_count=d.value_count, user_count=d.user_count,
-                             values=[cat_pb.DimensionValue(value=v, count=c) for v, c in d.values])
+            cat_pb.Dimension(name=d.name, kind=KINDS[d.kind], value_count=d.value_count,
+                             user_count=floor.shown(d.user_count)[0],
+                             values=[cat_pb.DimensionValue(value=v, count=floor.shown(c)[0]) for v, c in d.values])
             for d in page.dimensions
         ],
         next_page_token=page.next_page_token,
@@ -101,17 +111,29 @@ def status(info: r.StatusInfo, uptime: float, version: str) -> admin_pb.StatusRe
     )
 
 
-def funnel(result: adeffect.FunnelResult) -> ad_pb.FunnelResponse:
-    """Return the FunnelResponse of a funnel."""
-    return ad_pb.FunnelResponse(
-        stages=[ad_pb.FunnelStage(event=s.event, count=s.count, rate_from_previous=s.rate_from_previous,
-                                  rate_from_first=s.rate_from_first) for s in result.stages],
+def _stage(s: adeffect.FunnelStage, floor: Floor) -> ad_pb.FunnelStage:
+    if floor.hides(s.count):
+        return ad_pb.FunnelStage(event=s.event, suppressed=True)
+    return ad_pb.FunnelStage(event=s.event, count=s.count, rate_from_previous=s.rate_from_previous,
+                             rate_from_first=s.rate_from_first)
+
+
+def funnel(result: adeffect.FunnelResult, floor: Floor = NO_FLOOR) -> ad_pb.FunnelResponse:
+    """Return the FunnelResponse of a funnel (with the privacy floor applied)."""
+    response = ad_pb.FunnelResponse(
+        stages=[_stage(s, floor) for s in result.stages],
         segments=[ad_pb.FunnelSegment(value=s.value, counts=s.counts) for s in result.segments],
-        audience_count=result.audience_count, snapshot_version=result.snapshot_version)
+        audience_count=floor.shown(result.audience_count)[0], snapshot_version=result.snapshot_version)
+    for segment in response.segments:
+        floor.counts(segment)
+    return response
 
 
-def lift(result: adeffect.LiftResult) -> ad_pb.LiftResponse:
-    """Return the LiftResponse of a lift."""
+def lift(result: adeffect.LiftResult, floor: Floor = NO_FLOOR) -> ad_pb.LiftResponse:
+    """Return the LiftResponse of a lift; all figures suppressed when any count is under the floor."""
+    counts = (result.exposed, result.exposed_outcome, result.unexposed, result.unexposed_outcome)
+    if any(floor.hides(c) for c in counts):
+        return ad_pb.LiftResponse(suppressed=True, snapshot_version=result.snapshot_version)
     return ad_pb.LiftResponse(
         exposed=result.exposed, exposed_outcome=result.exposed_outcome, unexposed=result.unexposed,
         unexposed_outcome=result.unexposed_outcome, exposed_rate=result.exposed_rate,

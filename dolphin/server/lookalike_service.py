@@ -8,6 +8,7 @@ import grpc
 
 from dolphin.errors import InvalidArgumentError
 from dolphin.lookalike import Lookalike, Method
+from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
 from dolphin.server.status import maps_errors
 from dolphin.v1 import lookalike_service_pb2 as pb
@@ -29,9 +30,10 @@ class LookalikeServicer(pb_grpc.LookalikeServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["LookalikeService"].full_name
 
-    def __init__(self, lookalike: Lookalike, expensive: ExpensiveCalls) -> None:
+    def __init__(self, lookalike: Lookalike, expensive: ExpensiveCalls, floor: Floor) -> None:
         self.lookalike = lookalike
         self.expensive = expensive
+        self.floor = floor
 
     @maps_errors
     async def Lookalike(self, request: pb.LookalikeRequest, context: Context) -> pb.LookalikeResponse:
@@ -48,4 +50,5 @@ class LookalikeServicer(pb_grpc.LookalikeServiceServicer):
             seed_count=result.seed_count, seed_with_vectors=result.seed_with_vectors,
             candidates_count=result.candidates_count, elapsed_ms=result.elapsed_ms,
             method=METHOD_VALUES[result.method], search_path=PATHS[result.search_path], nprobe=result.nprobe,
-            snapshot_version=result.snapshot_version, index_type=result.index_type)
+            snapshot_version=result.snapshot_version, index_type=result.index_type,
+            seed_below_reportable=self.floor.hides(result.seed_count))

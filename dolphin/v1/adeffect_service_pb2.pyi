@@ -26,24 +26,28 @@ class FunnelRequest(_message.Message):
     def __init__(self, campaign: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., audience_expression: _Optional[str] = ..., breakdown_dimension: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
 
 class FunnelStage(_message.Message):
-    __slots__ = ("event", "count", "rate_from_previous", "rate_from_first")
+    __slots__ = ("event", "count", "rate_from_previous", "rate_from_first", "suppressed")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     RATE_FROM_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     RATE_FROM_FIRST_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     event: str
     count: int
     rate_from_previous: float
     rate_from_first: float
-    def __init__(self, event: _Optional[str] = ..., count: _Optional[int] = ..., rate_from_previous: _Optional[float] = ..., rate_from_first: _Optional[float] = ...) -> None: ...
+    suppressed: bool
+    def __init__(self, event: _Optional[str] = ..., count: _Optional[int] = ..., rate_from_previous: _Optional[float] = ..., rate_from_first: _Optional[float] = ..., suppressed: _Optional[bool] = ...) -> None: ...
 
 class FunnelSegment(_message.Message):
-    __slots__ = ("value", "counts")
+    __slots__ = ("value", "counts", "suppressed")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     value: str
     counts: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, value: _Optional[str] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
+    suppressed: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, value: _Optional[str] = ..., counts: _Optional[_Iterable[int]] = ..., suppressed: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class FunnelResponse(_message.Message):
     __slots__ = ("stages", "segments", "audience_count", "snapshot_version")
@@ -74,7 +78,7 @@ class LiftRequest(_message.Message):
     def __init__(self, campaign: _Optional[str] = ..., exposure_event: _Optional[str] = ..., outcome_event: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., audience_expression: _Optional[str] = ...) -> None: ...
 
 class LiftResponse(_message.Message):
-    __slots__ = ("exposed", "exposed_outcome", "unexposed", "unexposed_outcome", "exposed_rate", "unexposed_rate", "absolute_lift", "relative_lift", "z", "p_value", "snapshot_version")
+    __slots__ = ("exposed", "exposed_outcome", "unexposed", "unexposed_outcome", "exposed_rate", "unexposed_rate", "absolute_lift", "relative_lift", "z", "p_value", "snapshot_version", "suppressed")
     EXPOSED_FIELD_NUMBER: _ClassVar[int]
     EXPOSED_OUTCOME_FIELD_NUMBER: _ClassVar[int]
     UNEXPOSED_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +90,7 @@ class LiftResponse(_message.Message):
     Z_FIELD_NUMBER: _ClassVar[int]
     P_VALUE_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     exposed: int
     exposed_outcome: int
     unexposed: int
@@ -97,7 +102,8 @@ class LiftResponse(_message.Message):
     z: float
     p_value: float
     snapshot_version: int
-    def __init__(self, exposed: _Optional[int] = ..., exposed_outcome: _Optional[int] = ..., unexposed: _Optional[int] = ..., unexposed_outcome: _Optional[int] = ..., exposed_rate: _Optional[float] = ..., unexposed_rate: _Optional[float] = ..., absolute_lift: _Optional[float] = ..., relative_lift: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+    suppressed: bool
+    def __init__(self, exposed: _Optional[int] = ..., exposed_outcome: _Optional[int] = ..., unexposed: _Optional[int] = ..., unexposed_outcome: _Optional[int] = ..., exposed_rate: _Optional[float] = ..., unexposed_rate: _Optional[float] = ..., absolute_lift: _Optional[float] = ..., relative_lift: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[bool] = ...) -> None: ...
 
 class RetentionRequest(_message.Message):
     __slots__ = ("campaign", "cohort_event", "return_event", "start_date", "days", "end_date")
@@ -116,14 +122,18 @@ class RetentionRequest(_message.Message):
     def __init__(self, campaign: _Optional[str] = ..., cohort_event: _Optional[str] = ..., return_event: _Optional[str] = ..., start_date: _Optional[str] = ..., days: _Optional[int] = ..., end_date: _Optional[str] = ...) -> None: ...
 
 class RetentionRow(_message.Message):
-    __slots__ = ("day", "cohort", "returned")
+    __slots__ = ("day", "cohort", "returned", "cohort_suppressed", "returned_suppressed")
     DAY_FIELD_NUMBER: _ClassVar[int]
     COHORT_FIELD_NUMBER: _ClassVar[int]
     RETURNED_FIELD_NUMBER: _ClassVar[int]
+    COHORT_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    RETURNED_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     day: str
     cohort: int
     returned: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, day: _Optional[str] = ..., cohort: _Optional[int] = ..., returned: _Optional[_Iterable[int]] = ...) -> None: ...
+    cohort_suppressed: bool
+    returned_suppressed: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, day: _Optional[str] = ..., cohort: _Optional[int] = ..., returned: _Optional[_Iterable[int]] = ..., cohort_suppressed: _Optional[bool] = ..., returned_suppressed: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class RetentionResponse(_message.Message):
     __slots__ = ("rows", "snapshot_version")
@@ -174,14 +184,16 @@ class TrendRequest(_message.Message):
     def __init__(self, campaign: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., audience_expression: _Optional[str] = ...) -> None: ...
 
 class TrendSeries(_message.Message):
-    __slots__ = ("event", "days", "counts")
+    __slots__ = ("event", "days", "counts", "suppressed")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     DAYS_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     event: str
     days: _containers.RepeatedScalarFieldContainer[str]
     counts: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, event: _Optional[str] = ..., days: _Optional[_Iterable[str]] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
+    suppressed: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, event: _Optional[str] = ..., days: _Optional[_Iterable[str]] = ..., counts: _Optional[_Iterable[int]] = ..., suppressed: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class TrendResponse(_message.Message):
     __slots__ = ("series", "snapshot_version")

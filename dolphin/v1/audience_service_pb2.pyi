@@ -16,12 +16,14 @@ class CountRequest(_message.Message):
     def __init__(self, expression: _Optional[str] = ...) -> None: ...
 
 class CountResponse(_message.Message):
-    __slots__ = ("count", "snapshot_version")
+    __slots__ = ("count", "snapshot_version", "suppressed")
     COUNT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     count: int
     snapshot_version: int
-    def __init__(self, count: _Optional[int] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+    suppressed: bool
+    def __init__(self, count: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[bool] = ...) -> None: ...
 
 class BatchCountRequest(_message.Message):
     __slots__ = ("expressions",)
@@ -30,12 +32,14 @@ class BatchCountRequest(_message.Message):
     def __init__(self, expressions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchCountResponse(_message.Message):
-    __slots__ = ("counts", "snapshot_version")
+    __slots__ = ("counts", "snapshot_version", "suppressed")
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.RepeatedScalarFieldContainer[int]
     snapshot_version: int
-    def __init__(self, counts: _Optional[_Iterable[int]] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+    suppressed: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, counts: _Optional[_Iterable[int]] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class ExportRequest(_message.Message):
     __slots__ = ("expression", "page_size", "page_token", "max_pages")
@@ -72,18 +76,20 @@ class ProfileRequest(_message.Message):
     def __init__(self, expression: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
 
 class ProfileValue(_message.Message):
-    __slots__ = ("value", "count", "share", "population_share", "tgi")
+    __slots__ = ("value", "count", "share", "population_share", "tgi", "suppressed")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
     POPULATION_SHARE_FIELD_NUMBER: _ClassVar[int]
     TGI_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     value: str
     count: int
     share: float
     population_share: float
     tgi: float
-    def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ..., share: _Optional[float] = ..., population_share: _Optional[float] = ..., tgi: _Optional[float] = ...) -> None: ...
+    suppressed: bool
+    def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ..., share: _Optional[float] = ..., population_share: _Optional[float] = ..., tgi: _Optional[float] = ..., suppressed: _Optional[bool] = ...) -> None: ...
 
 class DimensionProfile(_message.Message):
     __slots__ = ("dimension", "values", "value_count")
@@ -96,16 +102,18 @@ class DimensionProfile(_message.Message):
     def __init__(self, dimension: _Optional[str] = ..., values: _Optional[_Iterable[_Union[ProfileValue, _Mapping]]] = ..., value_count: _Optional[int] = ...) -> None: ...
 
 class ProfileResponse(_message.Message):
-    __slots__ = ("audience_count", "population_count", "dimensions", "snapshot_version")
+    __slots__ = ("audience_count", "population_count", "dimensions", "snapshot_version", "audience_suppressed")
     AUDIENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
     POPULATION_COUNT_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     audience_count: int
     population_count: int
     dimensions: _containers.RepeatedCompositeFieldContainer[DimensionProfile]
     snapshot_version: int
-    def __init__(self, audience_count: _Optional[int] = ..., population_count: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[DimensionProfile, _Mapping]]] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+    audience_suppressed: bool
+    def __init__(self, audience_count: _Optional[int] = ..., population_count: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[DimensionProfile, _Mapping]]] = ..., snapshot_version: _Optional[int] = ..., audience_suppressed: _Optional[bool] = ...) -> None: ...
 
 class OverlapRequest(_message.Message):
     __slots__ = ("expressions",)
@@ -114,24 +122,28 @@ class OverlapRequest(_message.Message):
     def __init__(self, expressions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Intersection(_message.Message):
-    __slots__ = ("first", "second", "count")
+    __slots__ = ("first", "second", "count", "suppressed")
     FIRST_FIELD_NUMBER: _ClassVar[int]
     SECOND_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     first: int
     second: int
     count: int
-    def __init__(self, first: _Optional[int] = ..., second: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+    suppressed: bool
+    def __init__(self, first: _Optional[int] = ..., second: _Optional[int] = ..., count: _Optional[int] = ..., suppressed: _Optional[bool] = ...) -> None: ...
 
 class OverlapResponse(_message.Message):
-    __slots__ = ("counts", "intersections", "snapshot_version")
+    __slots__ = ("counts", "intersections", "snapshot_version", "suppressed")
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     INTERSECTIONS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.RepeatedScalarFieldContainer[int]
     intersections: _containers.RepeatedCompositeFieldContainer[Intersection]
     snapshot_version: int
-    def __init__(self, counts: _Optional[_Iterable[int]] = ..., intersections: _Optional[_Iterable[_Union[Intersection, _Mapping]]] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+    suppressed: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, counts: _Optional[_Iterable[int]] = ..., intersections: _Optional[_Iterable[_Union[Intersection, _Mapping]]] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
     __slots__ = ("expression",)
@@ -176,18 +188,20 @@ class SaveAudienceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., overwrite: _Optional[bool] = ...) -> None: ...
 
 class Audience(_message.Message):
-    __slots__ = ("name", "expression", "count", "snapshot_version", "created_at")
+    __slots__ = ("name", "expression", "count", "snapshot_version", "created_at", "below_reportable")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    BELOW_REPORTABLE_FIELD_NUMBER: _ClassVar[int]
     name: str
     expression: str
     count: int
     snapshot_version: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., count: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    below_reportable: bool
+    def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., count: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., below_reportable: _Optional[bool] = ...) -> None: ...
 
 class GetAudienceRequest(_message.Message):
     __slots__ = ("name",)

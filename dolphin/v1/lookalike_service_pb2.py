@@ -24,23 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"dolphin/v1/lookalike_service.proto\x12\ndolphin.v1\"\xd4\x01\n\x10LookalikeRequest\x12\x17\n\x0fseed_expression\x18\x01 \x01(\t\x12\x1c\n\x14\x63\x61ndidate_expression\x18\x02 \x01(\t\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x19\n\x0c\x65xclude_seed\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12+\n\x06method\x18\x05 \x01(\x0e\x32\x1b.dolphin.v1.LookalikeMethod\x12\x14\n\x0cnprobe_or_ef\x18\x06 \x01(\x05\x12\x0f\n\x07save_as\x18\x07 \x01(\tB\x0f\n\r_exclude_seed\",\n\nScoredUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\xaf\x02\n\x11LookalikeResponse\x12%\n\x05users\x18\x01 \x03(\x0b\x32\x16.dolphin.v1.ScoredUser\x12\x12\n\nseed_count\x18\x02 \x01(\x04\x12\x19\n\x11seed_with_vectors\x18\x03 \x01(\x04\x12\x18\n\x10\x63\x61ndidates_count\x18\x04 \x01(\x04\x12\x12\n\nelapsed_ms\x18\x05 \x01(\x01\x12+\n\x06method\x18\x06 \x01(\x0e\x32\x1b.dolphin.v1.LookalikeMethod\x12+\n\x0bsearch_path\x18\x07 \x01(\x0e\x32\x16.dolphin.v1.SearchPath\x12\x0e\n\x06nprobe\x18\x08 \x01(\x05\x12\x18\n\x10snapshot_version\x18\t \x01(\x04\x12\x12\n\nindex_type\x18\n \x01(\t*\x96\x01\n\x0fLookalikeMethod\x12 \n\x1cLOOKALIKE_METHOD_UNSPECIFIED\x10\x00\x12\x1d\n\x19LOOKALIKE_METHOD_CENTROID\x10\x01\x12#\n\x1fLOOKALIKE_METHOD_MULTI_CENTROID\x10\x02\x12\x1d\n\x19LOOKALIKE_METHOD_KNN_VOTE\x10\x03*]\n\nSearchPath\x12\x1b\n\x17SEARCH_PATH_UNSPECIFIED\x10\x00\x12\x1b\n\x17SEARCH_PATH_APPROXIMATE\x10\x01\x12\x15\n\x11SEARCH_PATH_EXACT\x10\x02\x32\\\n\x10LookalikeService\x12H\n\tLookalike\x12\x1c.dolphin.v1.LookalikeRequest\x1a\x1d.dolphin.v1.LookalikeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"dolphin/v1/lookalike_service.proto\x12\ndolphin.v1\"\xd4\x01\n\x10LookalikeRequest\x12\x17\n\x0fseed_expression\x18\x01 \x01(\t\x12\x1c\n\x14\x63\x61ndidate_expression\x18\x02 \x01(\t\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x19\n\x0c\x65xclude_seed\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12+\n\x06method\x18\x05 \x01(\x0e\x32\x1b.dolphin.v1.LookalikeMethod\x12\x14\n\x0cnprobe_or_ef\x18\x06 \x01(\x05\x12\x0f\n\x07save_as\x18\x07 \x01(\tB\x0f\n\r_exclude_seed\",\n\nScoredUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\xce\x02\n\x11LookalikeResponse\x12%\n\x05users\x18\x01 \x03(\x0b\x32\x16.dolphin.v1.ScoredUser\x12\x12\n\nseed_count\x18\x02 \x01(\x04\x12\x19\n\x11seed_with_vectors\x18\x03 \x01(\x04\x12\x18\n\x10\x63\x61ndidates_count\x18\x04 \x01(\x04\x12\x12\n\nelapsed_ms\x18\x05 \x01(\x01\x12+\n\x06method\x18\x06 \x01(\x0e\x32\x1b.dolphin.v1.LookalikeMethod\x12+\n\x0bsearch_path\x18\x07 \x01(\x0e\x32\x16.dolphin.v1.SearchPath\x12\x0e\n\x06nprobe\x18\x08 \x01(\x05\x12\x18\n\x10snapshot_version\x18\t \x01(\x04\x12\x12\n\nindex_type\x18\n \x01(\t\x12\x1d\n\x15seed_below_reportable\x18\x0b \x01(\x08*\x96\x01\n\x0fLookalikeMethod\x12 \n\x1cLOOKALIKE_METHOD_UNSPECIFIED\x10\x00\x12\x1d\n\x19LOOKALIKE_METHOD_CENTROID\x10\x01\x12#\n\x1fLOOKALIKE_METHOD_MULTI_CENTROID\x10\x02\x12\x1d\n\x19LOOKALIKE_METHOD_KNN_VOTE\x10\x03*]\n\nSearchPath\x12\x1b\n\x17SEARCH_PATH_UNSPECIFIED\x10\x00\x12\x1b\n\x17SEARCH_PATH_APPROXIMATE\x10\x01\x12\x15\n\x11SEARCH_PATH_EXACT\x10\x02\x32\\\n\x10LookalikeService\x12H\n\tLookalike\x12\x1c.dolphin.v1.LookalikeRequest\x1a\x1d.dolphin.v1.LookalikeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dolphin.v1.lookalike_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOOKALIKEMETHOD']._serialized_start=618
-  _globals['_LOOKALIKEMETHOD']._serialized_end=768
-  _globals['_SEARCHPATH']._serialized_start=770
-  _globals['_SEARCHPATH']._serialized_end=863
+  _globals['_LOOKALIKEMETHOD']._serialized_start=649
+  _globals['_LOOKALIKEMETHOD']._serialized_end=799
+  _globals['_SEARCHPATH']._serialized_start=801
+  _globals['_SEARCHPATH']._serialized_end=894
   _globals['_LOOKALIKEREQUEST']._serialized_start=51
   _globals['_LOOKALIKEREQUEST']._serialized_end=263
   _globals['_SCOREDUSER']._serialized_start=265
   _globals['_SCOREDUSER']._serialized_end=309
   _globals['_LOOKALIKERESPONSE']._serialized_start=312
-  _globals['_LOOKALIKERESPONSE']._serialized_end=615
-  _globals['_LOOKALIKESERVICE']._serialized_start=865
-  _globals['_LOOKALIKESERVICE']._serialized_end=957
+  _globals['_LOOKALIKERESPONSE']._serialized_end=646
+  _globals['_LOOKALIKESERVICE']._serialized_start=896
+  _globals['_LOOKALIKESERVICE']._serialized_end=988
 # @@protoc_insertion_point(module_scope)

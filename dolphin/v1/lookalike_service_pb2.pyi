@@ -54,7 +54,7 @@ class ScoredUser(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class LookalikeResponse(_message.Message):
-    __slots__ = ("users", "seed_count", "seed_with_vectors", "candidates_count", "elapsed_ms", "method", "search_path", "nprobe", "snapshot_version", "index_type")
+    __slots__ = ("users", "seed_count", "seed_with_vectors", "candidates_count", "elapsed_ms", "method", "search_path", "nprobe", "snapshot_version", "index_type", "seed_below_reportable")
     USERS_FIELD_NUMBER: _ClassVar[int]
     SEED_COUNT_FIELD_NUMBER: _ClassVar[int]
     SEED_WITH_VECTORS_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class LookalikeResponse(_message.Message):
     NPROBE_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     INDEX_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SEED_BELOW_REPORTABLE_FIELD_NUMBER: _ClassVar[int]
     users: _containers.RepeatedCompositeFieldContainer[ScoredUser]
     seed_count: int
     seed_with_vectors: int
@@ -75,4 +76,5 @@ class LookalikeResponse(_message.Message):
     nprobe: int
     snapshot_version: int
     index_type: str
-    def __init__(self, users: _Optional[_Iterable[_Union[ScoredUser, _Mapping]]] = ..., seed_count: _Optional[int] = ..., seed_with_vectors: _Optional[int] = ..., candidates_count: _Optional[int] = ..., elapsed_ms: _Optional[float] = ..., method: _Optional[_Union[LookalikeMethod, str]] = ..., search_path: _Optional[_Union[SearchPath, str]] = ..., nprobe: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., index_type: _Optional[str] = ...) -> None: ...
+    seed_below_reportable: bool
+    def __init__(self, users: _Optional[_Iterable[_Union[ScoredUser, _Mapping]]] = ..., seed_count: _Optional[int] = ..., seed_with_vectors: _Optional[int] = ..., candidates_count: _Optional[int] = ..., elapsed_ms: _Optional[float] = ..., method: _Optional[_Union[LookalikeMethod, str]] = ..., search_path: _Optional[_Union[SearchPath, str]] = ..., nprobe: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., index_type: _Optional[str] = ..., seed_below_reportable: _Optional[bool] = ...) -> None: ...
