@@ -45,6 +45,8 @@ class Settings:
     max_top_k: int = _setting(1000, "largest Profile top_k", 1)
     max_lookalike_k: int = _setting(100_000, "largest Lookalike k", 1)
     max_event_days: int = _setting(366, "longest date range of an ad-effect query or event() term, days", 1)
+    max_message_bytes: int = _setting(4 * 1024 * 1024, "largest request message, bytes (RESOURCE_EXHAUSTED above)",
+                                      1024)
     max_call_seconds: float = _setting(30.0, "server-side budget of one call, seconds", 0.001)
     default_call_seconds: float = _setting(10.0, "budget of a call whose client sent no deadline, seconds", 0.001)
     max_expensive_calls: int = _setting(

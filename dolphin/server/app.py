@@ -38,7 +38,6 @@ from dolphin.v1 import (
 )
 
 log = logging.getLogger("dolphin.server")
-MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 MAX_SEND_BYTES = 16 * 1024 * 1024
 REUSE_PORT_ENV = "DOLPHIN_INTERNAL_REUSE_PORT"
 
@@ -87,7 +86,7 @@ class DolphinServer:
         if self.tokens is not None:
             interceptors.insert(0, AuthInterceptor(self.tokens))
         self.server = grpc.aio.server(interceptors=interceptors, options=[
-            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
             ("grpc.so_reuseport", 1 if os.environ.get(REUSE_PORT_ENV) == "1" else 0),
         ])

@@ -179,3 +179,15 @@ def test_lowercase_bearer_health_open_and_sighup(token_server) -> None:  # type:
         except ServerError:
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def test_reflection_follows_the_reader_role(token_server) -> None:  # type: ignore[no-untyped-def]
+    from tests.e2e.test_grpcurl import GRPCURL
+
+    server, _ = token_server
+    denied = subprocess.run([str(GRPCURL), "-plaintext", server.target, "list"], capture_output=True, text=True,
+                            timeout=60)
+    assert denied.returncode != 0 and "Unauthenticated" in denied.stderr
+    allowed = subprocess.run([str(GRPCURL), "-plaintext", "-H", f"authorization: Bearer {TOKENS['reader']}",
+                              server.target, "list"], capture_output=True, text=True, timeout=60)
+    assert allowed.returncode == 0 and "dolphin.v1.AudienceService" in allowed.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 from hypothesis import given, settings
@@ -78,3 +80,31 @@ def test_server_still_serving(channel: grpc.Channel) -> None:
 
     response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+NEAR_VALID = st.one_of(
+    st.text(max_size=80),
+    st.lists(st.sampled_from(["gender=F", "city IN (Hangzhou, Shanghai)", "NOT", "AND", "OR", "(", ")", "vip=true",
+                              '"', "@x", "event(click", ",", "=", "!=", "interest", "ALL", "\\u00e9", "\x00"]),
+             max_size=12).map(" ".join),
+)
+QUERY_METHODS = ["Count", "Explain", "Profile"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(QUERY_METHODS), NEAR_VALID)
+def test_near_valid_expressions_over_rpc(channel: grpc.Channel, method: str, expression: str) -> None:
+    """Every near-valid expression gets OK or a proper code, within its deadline plus a little."""
+    from dolphin.v1 import audience_service_pb2 as pb
+
+    request = getattr(pb, f"{method}Request")(expression=expression)
+    started = time.monotonic()
+    code = call(channel, f"/dolphin.v1.AudienceService/{method}", False, request.SerializeToString())
+    assert time.monotonic() - started < 10 + 0.2
+    assert code in {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    grpc.StatusCode.NOT_FOUND}
+
+
+def test_oversize_message_is_resource_exhausted(channel: grpc.Channel) -> None:
+    assert call(channel, "/dolphin.v1.AudienceService/Count", False, b"\x0a" + b"\x80\x80\x80\x03" + b"a" * (5 << 20)) \
+        == grpc.StatusCode.RESOURCE_EXHAUSTED
