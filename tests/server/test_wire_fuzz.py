@@ -67,7 +67,7 @@ def test_corrupt_bytes_are_invalid_argument(channel: grpc.Channel, method: str, 
         assert call(channel, method, streaming, b"\x0a\x02\xc3\x28") == grpc.StatusCode.INVALID_ARGUMENT
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.sampled_from(METHODS), st.binary(max_size=64))
 def test_random_bytes_never_unknown(channel: grpc.Channel, method: tuple[str, bool], payload: bytes) -> None:
     if method[0].endswith(("/Reload", "/SaveAudience", "/DeleteAudience", "/Split", "/Lookalike")):
@@ -91,7 +91,7 @@ NEAR_VALID = st.one_of(
 QUERY_METHODS = ["Count", "Explain", "Profile"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.sampled_from(QUERY_METHODS), NEAR_VALID)
 def test_near_valid_expressions_over_rpc(channel: grpc.Channel, method: str, expression: str) -> None:
     """Every near-valid expression gets OK or a proper code, within its deadline plus a little."""
