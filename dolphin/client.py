@@ -36,6 +36,7 @@ CODE_ERRORS: dict[grpc.StatusCode, type[errors.DolphinError]] = {
     grpc.StatusCode.UNAVAILABLE: errors.NotReadyError,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineError,
     grpc.StatusCode.FAILED_PRECONDITION: errors.StalePageTokenError,
+    grpc.StatusCode.PERMISSION_DENIED: errors.RoleError,
 }
 
 

@@ -11,6 +11,7 @@
     ├── NotFoundError
     │   └── AudienceNotFoundError   name
     ├── AudienceExistsError         name
+    ├── RoleError                   a token whose role does not allow this request
     ├── PreconditionError           the data cannot answer this yet (no embeddings, seed without vectors)
     ├── NotReadyError               no snapshot loaded yet
     ├── DeadlineError               elapsed
@@ -132,6 +133,10 @@ class AudienceExistsError(DolphinError):
     def __init__(self, name: str) -> None:
         super().__init__(f'audience "@{name}" exists; pass overwrite=true to replace it')
         self.name = name
+
+
+class RoleError(DolphinError):
+    """The caller's token role does not allow this request (e.g. a reader saving a lookalike result)."""
 
 
 class PreconditionError(DolphinError):

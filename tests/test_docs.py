@@ -28,7 +28,8 @@ def test_public_api() -> None:
         "AudienceExistsError", "AudienceNotFoundError", "Client", "DeadlineError", "DolphinError", "Engine",
         "InvalidArgumentError", "InvalidPageTokenError", "LoadError", "NotFoundError", "NotReadyError",
         "PreconditionError", "QueryError",
-        "QueryLimitError", "QuerySyntaxError", "SnapshotError", "StalePageTokenError", "UnknownDimensionError",
+        "QueryLimitError", "QuerySyntaxError", "RoleError", "SnapshotError", "StalePageTokenError",
+        "UnknownDimensionError",
         "__version__",
     ])
     for name in dolphin.__all__:

@@ -97,7 +97,7 @@ class DolphinServer:
             CatalogServicer(engine, Floor(settings.min_reportable_count)),
             AdminServicer(engine, self.after_reload, __version__),
             AdEffectServicer(engine, settings, expensive),
-            LookalikeServicer(self.lookalike, expensive, Floor(settings.min_reportable_count)),
+            LookalikeServicer(self.lookalike, expensive, Floor(settings.min_reportable_count), self.tokens),
         ]
         for servicer, register in zip(self.servicers, (
             audience_service_pb2_grpc.add_AudienceServiceServicer_to_server,

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from dolphin.errors import InvalidArgumentError
+from dolphin.errors import InvalidArgumentError, RoleError
 
 log = logging.getLogger("dolphin.server")
 ROLES = {"reader": 1, "writer": 2, "admin": 3}
@@ -57,6 +57,16 @@ def parse_token_file(path: pathlib.Path) -> list[tuple[bytes, str]]:
             raise InvalidArgumentError(f"{path}:{number}: tokens must be at least 16 characters")
         pairs.append((parts[0].encode(), parts[1]))
     return pairs
+
+
+def check_role(store: TokenStore | None, metadata: Any, needed: str, what: str) -> None:
+    """Raise RoleError unless the call's token has at least the role `needed` (no-op without tokens)."""
+    if store is None:
+        return
+    token = bearer_token(tuple(metadata or ()))
+    role = store.role_of(token) if token else None
+    if role is None or ROLES[role] < ROLES[needed]:
+        raise RoleError(f"{what} needs the {needed} role; this token is {role or 'unknown'}")
 
 
 class TokenStore:

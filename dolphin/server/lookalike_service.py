@@ -8,6 +8,7 @@ import grpc
 
 from dolphin.errors import InvalidArgumentError
 from dolphin.lookalike import Lookalike, Method
+from dolphin.server.auth import TokenStore, check_role
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
 from dolphin.server.status import maps_errors
@@ -30,16 +31,20 @@ class LookalikeServicer(pb_grpc.LookalikeServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["LookalikeService"].full_name
 
-    def __init__(self, lookalike: Lookalike, expensive: ExpensiveCalls, floor: Floor) -> None:
+    def __init__(self, lookalike: Lookalike, expensive: ExpensiveCalls, floor: Floor,
+                 tokens: TokenStore | None = None) -> None:
         self.lookalike = lookalike
         self.expensive = expensive
         self.floor = floor
+        self.tokens = tokens
 
     @maps_errors
     async def Lookalike(self, request: pb.LookalikeRequest, context: Context) -> pb.LookalikeResponse:
         if request.method not in METHODS:
             raise InvalidArgumentError(f"unknown lookalike method {request.method}; use CENTROID, MULTI_CENTROID "
                                        "or KNN_VOTE")
+        if request.save_as:  # saving writes an audience: the reader role that may search may not save
+            check_role(self.tokens, context.invocation_metadata(), "writer", "Lookalike with save_as")
         with self.expensive.slot("Lookalike"):
             result = await run_engine(
                 self.lookalike.run, request.seed_expression, candidate_expression=request.candidate_expression,

@@ -27,6 +27,7 @@ ERROR_CODES: dict[type[errors.DolphinError], grpc.StatusCode] = {
     errors.AudienceExistsError: grpc.StatusCode.ALREADY_EXISTS,
     errors.NotReadyError: grpc.StatusCode.UNAVAILABLE,
     errors.PreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.RoleError: grpc.StatusCode.PERMISSION_DENIED,
     errors.DeadlineError: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.LoadError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.SnapshotError: grpc.StatusCode.DATA_LOSS,

@@ -132,10 +132,8 @@ def test_every_role_against_every_level(token_server, role: str, needed: str) ->
         if order.index(role) >= order.index(needed):
             CALLS[needed](client)
         else:
-            with pytest.raises(ServerError) as info:
+            with pytest.raises(errors.RoleError, match=f"needs the {needed} role"):
                 CALLS[needed](client)
-            assert info.value.code is grpc.StatusCode.PERMISSION_DENIED
-            assert f"needs the {needed} role" in str(info.value)
 
 
 @pytest.mark.parametrize("metadata", [None, (("authorization", "Bearer wrong-token-xxxxxxxxxxxx"),),
@@ -234,3 +232,15 @@ class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
     def __init__(self, method, timeout, metadata, credentials, wait_for_ready, compression):  # type: ignore[no-untyped-def]
         self.method, self.timeout, self.metadata = method, timeout, metadata
         self.credentials, self.wait_for_ready, self.compression = credentials, wait_for_ready, compression
+
+
+def test_lookalike_save_as_needs_writer(token_server) -> None:  # type: ignore[no-untyped-def]
+    server, _ = token_server
+    with Client(server.target, token=TOKENS["reader"], retries=0) as reader:
+        with pytest.raises(errors.RoleError, match="Lookalike with save_as needs the writer role"):
+            reader.lookalike("ALL", k=5, save_as="grown")
+        with pytest.raises(errors.PreconditionError, match="no embeddings"):  # searching alone is a reader's right
+            reader.lookalike("ALL", k=5)
+    with Client(server.target, token=TOKENS["writer"], retries=0) as writer:
+        with pytest.raises(errors.PreconditionError, match="no embeddings"):  # passed the role check
+            writer.lookalike("ALL", k=5, save_as="grown")
