@@ -16,7 +16,8 @@
     ├── NotReadyError               no snapshot loaded yet
     ├── DeadlineError               elapsed
     ├── LoadError                   the batch loader cannot use its input
-    └── SnapshotError               a snapshot on disk is damaged or missing
+    ├── SnapshotError               a snapshot on disk is damaged or missing
+    └── WalCorruptError             path, offset: a damaged record in the middle of the write-ahead log
 
 This module imports nothing from Dolphin and nothing from gRPC.
 """
@@ -167,3 +168,13 @@ class LoadError(DolphinError):
 
 class SnapshotError(DolphinError):
     """A snapshot version on disk is damaged or incomplete."""
+
+
+class WalCorruptError(DolphinError):
+    """A record in the middle of the log fails its checks while later records are valid: refuse to guess."""
+
+    def __init__(self, path: object, offset: int, reason: str) -> None:
+        super().__init__(f"{path}: corrupt WAL record at byte {offset} ({reason}) followed by valid records; "
+                         "run with --wal-recovery=truncate-at-corruption to drop everything after it")
+        self.path = path
+        self.offset = offset

@@ -31,6 +31,7 @@ ERROR_CODES: dict[type[errors.DolphinError], grpc.StatusCode] = {
     errors.DeadlineError: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.LoadError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.SnapshotError: grpc.StatusCode.DATA_LOSS,
+    errors.WalCorruptError: grpc.StatusCode.DATA_LOSS,
 }
 
 
