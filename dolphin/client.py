@@ -190,16 +190,20 @@ class Client:
         return self._call(self.audiences.GetAudience, aud_pb.GetAudienceRequest(name=name),
                           timeout=None, idempotent=True)
 
-    def list_audiences(self) -> Iterator[aud_pb.Audience]:
-        """Yield every saved audience, by name."""
+    def _pages(self, method: Callable[..., Any], make_request: Callable[[str], Any], items: str) -> Iterator[Any]:
+        """Yield the items of every page of a paged listing, following next_page_token."""
         token = ""
         while True:
-            page = self._call(self.audiences.ListAudiences, aud_pb.ListAudiencesRequest(page_token=token),
-                              timeout=None, idempotent=True)
-            yield from page.audiences
+            page = self._call(method, make_request(token), timeout=None, idempotent=True)
+            yield from getattr(page, items)
             token = page.next_page_token
             if not token:
                 return
+
+    def list_audiences(self) -> Iterator[aud_pb.Audience]:
+        """Yield every saved audience, by name."""
+        return self._pages(self.audiences.ListAudiences, lambda t: aud_pb.ListAudiencesRequest(page_token=t),
+                           "audiences")
 
     def delete_audience(self, name: str) -> None:
         """Delete a saved audience."""
@@ -263,26 +267,14 @@ class Client:
 
     def list_campaigns(self) -> Iterator[cat_pb.Campaign]:
         """Yield every campaign with its events and days."""
-        token = ""
-        while True:
-            page = self._call(self.catalog.ListCampaigns, cat_pb.ListCampaignsRequest(page_token=token),
-                              timeout=None, idempotent=True)
-            yield from page.campaigns
-            token = page.next_page_token
-            if not token:
-                return
+        return self._pages(self.catalog.ListCampaigns, lambda t: cat_pb.ListCampaignsRequest(page_token=t),
+                           "campaigns")
 
     # -- catalog and admin ---------------------------------------------------
     def list_dimensions(self, *, max_values: int = 0, dimension: str = "") -> Iterator[cat_pb.Dimension]:
         """Yield every dimension with its largest values."""
-        token = ""
-        while True:
-            request = cat_pb.ListDimensionsRequest(page_token=token, max_values=max_values, dimension=dimension)
-            page = self._call(self.catalog.ListDimensions, request, timeout=None, idempotent=True)
-            yield from page.dimensions
-            token = page.next_page_token
-            if not token:
-                return
+        return self._pages(self.catalog.ListDimensions, lambda t: cat_pb.ListDimensionsRequest(
+            page_token=t, max_values=max_values, dimension=dimension), "dimensions")
 
     def status(self) -> admin_pb.StatusResponse:
         """Return the server's status."""

@@ -10,7 +10,7 @@ from dolphin.config import Settings
 from dolphin.engine import Engine
 from dolphin.server import convert
 from dolphin.server.privacy import Floor
-from dolphin.server.run_engine import ExpensiveCalls, call_deadline, run_engine
+from dolphin.server.run_engine import Deadlines, ExpensiveCalls, run_engine
 from dolphin.server.status import maps_errors
 from dolphin.v1 import adeffect_service_pb2 as pb
 from dolphin.v1 import adeffect_service_pb2_grpc as pb_grpc
@@ -18,7 +18,7 @@ from dolphin.v1 import adeffect_service_pb2_grpc as pb_grpc
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-class AdEffectServicer(pb_grpc.AdEffectServiceServicer):
+class AdEffectServicer(Deadlines, pb_grpc.AdEffectServiceServicer):
     """Funnels, lift, retention, splits and trends."""
 
     SERVICE = pb.DESCRIPTOR.services_by_name["AdEffectService"].full_name
@@ -28,9 +28,6 @@ class AdEffectServicer(pb_grpc.AdEffectServiceServicer):
         self.settings = settings
         self.expensive = expensive
         self.floor = Floor(settings.min_reportable_count)
-
-    def deadline(self, context: Context) -> float:
-        return call_deadline(context, self.settings.default_call_seconds, self.settings.max_call_seconds)
 
     @maps_errors
     async def Funnel(self, request: pb.FunnelRequest, context: Context) -> pb.FunnelResponse:

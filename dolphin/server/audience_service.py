@@ -12,7 +12,7 @@ from dolphin.engine import Engine
 from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
 from dolphin.server.privacy import Floor
-from dolphin.server.run_engine import ExpensiveCalls, call_deadline, run_engine, run_inline
+from dolphin.server.run_engine import Deadlines, ExpensiveCalls, run_engine, run_inline
 from dolphin.server.status import maps_errors, maps_stream_errors
 from dolphin.v1 import audience_service_pb2 as pb
 from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
@@ -20,7 +20,7 @@ from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-class AudienceServicer(pb_grpc.AudienceServiceServicer):
+class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
     """Counts, exports, profiles, overlaps, plans and saved audiences."""
 
     SERVICE = pb.DESCRIPTOR.services_by_name["AudienceService"].full_name
@@ -30,9 +30,6 @@ class AudienceServicer(pb_grpc.AudienceServiceServicer):
         self.settings = settings
         self.expensive = expensive
         self.floor = Floor(settings.min_reportable_count)
-
-    def deadline(self, context: Context) -> float:
-        return call_deadline(context, self.settings.default_call_seconds, self.settings.max_call_seconds)
 
     @maps_errors
     async def Count(self, request: pb.CountRequest, context: Context) -> pb.CountResponse:

@@ -60,3 +60,13 @@ class ExpensiveCalls:
             yield
         finally:
             self.active[kind] -= 1
+
+
+class Deadlines:
+    """Mixin for servicers: the engine deadline of a call, from the client's deadline and the settings."""
+
+    settings: Any
+
+    def deadline(self, context: grpc.aio.ServicerContext[Any, Any]) -> float:
+        """Return the absolute deadline to pass to the engine."""
+        return call_deadline(context, self.settings.default_call_seconds, self.settings.max_call_seconds)
