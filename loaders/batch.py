@@ -220,7 +220,7 @@ def load_tags(
         raise LoadError(f"unknown layout {layout!r}; use wide or long")
     data_dir = pathlib.Path(data_dir)
     job = _Load(expand_inputs(inputs), id_column, layout, progress)
-    previous = _previous_snapshot(data_dir)
+    previous = previous_snapshot(data_dir)
     old_ids = previous.ids if previous else IdDictionary.empty()
     dense, ids = job.encode_ids(old_ids)
     dims = job.long_dimensions(dense) if layout == "long" else job.wide_dimensions(dense)
@@ -275,10 +275,6 @@ def writer_after(
 
 def previous_snapshot(data_dir: pathlib.Path) -> SnapshotData | None:
     """Return the newest valid version of data_dir, or None; LoadError when it cannot be read."""
-    return _previous_snapshot(data_dir)
-
-
-def _previous_snapshot(data_dir: pathlib.Path) -> SnapshotData | None:
     try:
         return open_newest_snapshot(data_dir)
     except SnapshotError as exc:
