@@ -1,20 +1,18 @@
 """The three ways to turn seed vectors into ranked candidates, each over a `search` function.
 
-`search(queries, k)` returns (scores, dense ids) as FAISS does: one row per query, -1 for missing results.
+`search(queries, k, narrow)` returns (scores, dense ids) as FAISS does: one row per query, -1 for missing results;
+narrow=True says the queries are data points, whose neighbours sit in few IVF lists, so fewer are probed.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from collections.abc import Callable
 
 import numpy as np
 
+Search = Callable[[np.ndarray, int, bool], tuple[np.ndarray, np.ndarray]]
 
-class Search(Protocol):
-    """search(queries, k, narrow=False) -> (scores, dense ids); narrow: queries are data points, probe less."""
-
-    def __call__(self, queries: np.ndarray, k: int, narrow: bool = False) -> tuple[np.ndarray, np.ndarray]: ...
 KNN_VOTE_MAX_SEEDS = 1000
 KNN_VOTE_RESULTS = 2_000_000
 
@@ -48,7 +46,7 @@ def best_per_user(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
 def centroid(seed: np.ndarray, k: int, search: Search, normalise: bool) -> tuple[np.ndarray, np.ndarray]:
     """One search from the mean of the seed vectors."""
     query = _unit(seed.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32), normalise)
-    scores, ids = search(query, k)
+    scores, ids = search(query, k, False)
     return ranked(ids[0], scores[0], k)
 
 
@@ -66,7 +64,7 @@ def multi_centroid(seed: np.ndarray, k: int, search: Search, normalise: bool) ->
         return centroid(seed, k, search, normalise)
     kmeans = faiss.Kmeans(seed.shape[1], clusters, niter=20, seed=1, spherical=normalise, verbose=False)
     kmeans.train(np.ascontiguousarray(seed, dtype=np.float32))
-    scores, ids = search(_unit(np.asarray(kmeans.centroids, dtype=np.float32), normalise), k)
+    scores, ids = search(_unit(np.asarray(kmeans.centroids, dtype=np.float32), normalise), k, False)
     unique_ids, best = best_per_user(ids.ravel(), scores.ravel())
     return ranked(unique_ids, best, k)
 
@@ -86,7 +84,7 @@ def knn_vote(seed: np.ndarray, k: int, search: Search) -> tuple[np.ndarray, np.n
     per_seed = max(10, math.ceil(3 * k / min(len(seed), KNN_VOTE_MAX_SEEDS)))
     while True:
         voters = _sample(seed, max(1, min(KNN_VOTE_MAX_SEEDS, KNN_VOTE_RESULTS // per_seed)))
-        scores, ids = search(np.ascontiguousarray(voters), per_seed, narrow=True)
+        scores, ids = search(np.ascontiguousarray(voters), per_seed, True)
         flat_ids, flat_scores = ids.ravel(), scores.ravel()
         keep = flat_ids >= 0
         unique_ids, inverse = np.unique(flat_ids[keep], return_inverse=True)

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
-import grpc
-
 from dolphin.config import Settings
 from dolphin.engine import Engine
 from dolphin.server import convert
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import Deadlines, ExpensiveCalls, run_engine
-from dolphin.server.status import maps_errors
+from dolphin.server.status import Context, maps_errors
 from dolphin.v1 import adeffect_service_pb2 as pb
 from dolphin.v1 import adeffect_service_pb2_grpc as pb_grpc
-
-Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class AdEffectServicer(Deadlines, pb_grpc.AdEffectServiceServicer):

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
-
-import grpc
 
 from dolphin.engine import Engine
 from dolphin.server import convert
 from dolphin.server.run_engine import run_engine
-from dolphin.server.status import maps_errors
+from dolphin.server.status import Context, maps_errors
 from dolphin.v1 import admin_service_pb2 as pb
 from dolphin.v1 import admin_service_pb2_grpc as pb_grpc
-
-Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
-
-import grpc
 
 from dolphin.config import Settings
 from dolphin.engine import Engine
@@ -14,11 +11,9 @@ from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import Deadlines, ExpensiveCalls, run_engine, run_inline
-from dolphin.server.status import maps_errors, maps_stream_errors
+from dolphin.server.status import Context, maps_errors, maps_stream_errors
 from dolphin.v1 import audience_service_pb2 as pb
 from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
-
-Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):

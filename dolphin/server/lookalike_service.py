@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
-import grpc
-
 from dolphin.errors import InvalidArgumentError
 from dolphin.lookalike import Lookalike, Method
 from dolphin.server.auth import TokenStore, check_role
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
-from dolphin.server.status import maps_errors
+from dolphin.server.status import Context, maps_errors
 from dolphin.v1 import lookalike_service_pb2 as pb
 from dolphin.v1 import lookalike_service_pb2_grpc as pb_grpc
 
-Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 METHODS = {
     pb.LOOKALIKE_METHOD_UNSPECIFIED: Method.CENTROID,
     pb.LOOKALIKE_METHOD_CENTROID: Method.CENTROID,

@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
@@ -16,6 +16,7 @@ from dolphin import errors
 
 log = logging.getLogger("dolphin.server")
 ERROR_METADATA_KEY = "dolphin-error"
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 ERROR_CODES: dict[type[errors.DolphinError], grpc.StatusCode] = {
     errors.QueryError: grpc.StatusCode.INVALID_ARGUMENT,
