@@ -7,6 +7,7 @@ Exit status: 0 ok, 1 a data or request error (one `error:` line), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -91,12 +92,28 @@ def _reload_after(target: str | None) -> None:
             print(f"server {target} now serves version {client.reload().snapshot_version}")
 
 
+def _cut_time(text: str) -> float:
+    """Parse --cut-time: epoch seconds or ISO 8601 (UTC when no zone is given)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither epoch seconds nor an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
 def cmd_load_tags(args: argparse.Namespace) -> int:
     from loaders.batch import load_tags
 
     settings = _settings(args)
     report = load_tags(args.files, settings.data_dir, layout=args.layout, id_column=args.id_column,
-                       shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer())
+                       shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer(),
+                       cut_time=args.cut_time)
     print(f"loaded version {report.version}: {report.rows} rows, {report.users} users ({report.new_users} new), "
           f"{len(report.dimensions)} dimensions, {report.tags} tags, {report.memberships} memberships "
           f"in {report.seconds:.2f} s")
@@ -147,6 +164,29 @@ def _print_profile(response: Any) -> None:
         print(f"  {'value':<24} {'count':>10} {'share':>8} {'pop.share':>9} {'tgi':>7}")
         for v in dim.values:
             print(f"  {v.value:<24} {v.count:>10} {v.share:>8.2%} {v.population_share:>9.2%} {v.tgi:>7.1f}")
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from dolphin.client import Client
+    from dolphin.sink import Sink
+    from loaders.stream import stream_files
+
+    target = args.target or _settings(args).target
+    with Client.from_env(target) as client, Sink(client, batch_size=args.batch_size) as sink:
+        report = stream_files(args.files, sink, _progress_printer())
+        stats = sink.stats
+    print(f"streamed {report.sent} of {report.rows} mutations from {report.sources} sources "
+          f"({report.skipped_rows} already applied) in {report.seconds:.2f} s: {stats.acked_batches} batches acked, "
+          f"{stats.skipped_batches} skipped, {stats.reconnects} reconnects")
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from dolphin.client import Client
+
+    with Client.from_env(args.target or _settings(args).target) as client:
+        _print(client.checkpoint(), True)
+    return 0
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -304,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="wide: one row per user, a column per dimension; long: user_id, dimension, value")
     tags.add_argument("--id-column", default="user_id", help="column holding the external user ID")
     tags.add_argument("--reload", metavar="TARGET", help="after loading, ask the server at TARGET to reload")
+    tags.add_argument("--cut-time", type=_cut_time, metavar="TIME",
+                      help="when the input was exported (ISO 8601 or epoch seconds; default: the newest input "
+                           "file's mtime); stream mutations logged after it are re-applied on top")
     _add_setting_flags(tags, ["data_dir", "shard_bits", "keep"])
     tags.set_defaults(func=cmd_load_tags)
 
@@ -352,6 +395,17 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--days", type=int, default=7, help="retention: days after each cohort day")
     _add_setting_flags(query, ["target"])
     query.set_defaults(func=cmd_query)
+
+    stream = sub.add_parser("stream", help="replay a change log (JSON lines or Parquet) into a running server")
+    stream.add_argument("files", nargs="+", help="files or globs; columns user_id, op, dimension, value "
+                        "[, source, offset]")
+    stream.add_argument("--batch-size", type=int, default=5000, help="mutations per batch")
+    _add_setting_flags(stream, ["target"])
+    stream.set_defaults(func=cmd_stream)
+
+    checkpoint = sub.add_parser("checkpoint", help="make the server write the stream's changes as a new version")
+    _add_setting_flags(checkpoint, ["target"])
+    checkpoint.set_defaults(func=cmd_checkpoint)
 
     audience = sub.add_parser("audience", help="save, get, list or delete saved audiences")
     audience.add_argument("action", choices=["save", "get", "list", "delete"])

@@ -23,6 +23,8 @@ from dolphin.v1 import audience_service_pb2 as aud_pb
 from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
 from dolphin.v1 import catalog_service_pb2 as cat_pb
 from dolphin.v1 import catalog_service_pb2_grpc as cat_grpc
+from dolphin.v1 import ingest_service_pb2 as ing_pb
+from dolphin.v1 import ingest_service_pb2_grpc as ing_grpc
 from dolphin.v1 import lookalike_service_pb2 as look_pb
 from dolphin.v1 import lookalike_service_pb2_grpc as look_grpc
 
@@ -100,6 +102,7 @@ class Client:
         self.admin = admin_grpc.AdminServiceStub(self.channel)
         self.lookalikes = look_grpc.LookalikeServiceStub(self.channel)
         self.adeffect = ad_grpc.AdEffectServiceStub(self.channel)
+        self.ingest = ing_grpc.IngestServiceStub(self.channel)
 
     @staticmethod
     def from_env(target: str | None = None, *, timeout: float = 10.0) -> Client:
@@ -283,3 +286,25 @@ class Client:
     def reload(self, *, timeout: float | None = None) -> admin_pb.ReloadResponse:
         """Make the server switch to the newest snapshot on disk."""
         return self._call(self.admin.Reload, admin_pb.ReloadRequest(), timeout=timeout or 120.0, idempotent=True)
+
+    def checkpoint(self, *, timeout: float | None = None) -> admin_pb.CheckpointResponse:
+        """Make the server write the stream's changes as a new snapshot version now."""
+        return self._call(self.admin.Checkpoint, admin_pb.CheckpointRequest(), timeout=timeout or 600.0,
+                          idempotent=True)
+
+    # -- stream ingest --------------------------------------------------------
+    def get_offsets(self, sources: list[str] | None = None, *, timeout: float | None = None) -> dict[str, int]:
+        """Return source -> highest applied offset (-1 for a source never seen); all known sources when None."""
+        response = self._call(self.ingest.GetOffsets, ing_pb.GetOffsetsRequest(sources=sources or []),
+                              timeout=timeout, idempotent=True)
+        return {o.source: o.offset for o in response.offsets}
+
+    def mutate(self, batches: Iterator[ing_pb.MutationBatch]) -> Iterator[ing_pb.MutationAck]:
+        """Stream batches and yield one ack per batch, in order (no deadline; never retried: use dolphin.sink).
+
+        A rejected batch ends the stream with its DolphinError.
+        """
+        try:
+            yield from self.ingest.Mutate(batches, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise to_dolphin_error(exc) from None

@@ -67,7 +67,29 @@ class Settings:
     )
     auth_tokens: str = _setting("", "file of `token role` lines (reader, writer, admin); reloaded on SIGHUP")
     workers: int = _setting(
-        1, "server processes sharing the port (SO_REUSEPORT); each holds its own copy of the snapshot", 1
+        1, "server processes sharing the port (SO_REUSEPORT); each holds its own copy of the snapshot; "
+        "stream ingest needs 1", 1
+    )
+    fsync: str = _setting(
+        "always", "when the stream's write-ahead log is fsynced: always (= batch: once per group of batches), "
+        "interval=<n>ms, or none (tests only); see README Durability"
+    )
+    checkpoint_seconds: float = _setting(
+        300.0, "how often stream changes are written as a new snapshot version (and the log truncated); "
+        "0: only on AdminService.Checkpoint and at shutdown", 0
+    )
+    wal_retention_seconds: float = _setting(
+        21600.0, "log kept at least this long, so a batch load cut up to this long ago gets later stream "
+        "mutations re-applied", 0
+    )
+    wal_recovery: str = _setting(
+        "refuse", "on a corrupt record in the middle of the log: refuse to start, or truncate-at-corruption "
+        "(drops it and everything after it)", choices=("refuse", "truncate-at-corruption")
+    )
+    max_batch_mutations: int = _setting(100_000, "most mutations in one stream batch (RESOURCE_EXHAUSTED above)", 1)
+    max_pending_bytes: int = _setting(
+        64 * 1024 * 1024, "bytes of received, unacknowledged stream batches; above it the server stops reading "
+        "streams (gRPC flow control)", 1024
     )
 
 

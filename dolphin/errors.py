@@ -17,7 +17,8 @@
     ├── DeadlineError               elapsed
     ├── LoadError                   the batch loader cannot use its input
     ├── SnapshotError               a snapshot on disk is damaged or missing
-    └── WalCorruptError             path, offset: a damaged record in the middle of the write-ahead log
+    ├── WalCorruptError             path, offset: a damaged record in the middle of the write-ahead log
+    └── StorageFullError            the data dir is full (ENOSPC/EFBIG writing the log): nothing was applied
 
 This module imports nothing from Dolphin and nothing from gRPC.
 """
@@ -178,3 +179,7 @@ class WalCorruptError(DolphinError):
                          "run with --wal-recovery=truncate-at-corruption to drop everything after it")
         self.path = path
         self.offset = offset
+
+
+class StorageFullError(DolphinError):
+    """The data dir has no room for the log record of a batch; the batch was neither applied nor acknowledged."""

@@ -12,6 +12,7 @@ import pathlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -213,8 +214,14 @@ def load_tags(
     shard_bits: int = 20,
     keep: int = 3,
     progress: Progress | None = None,
+    cut_time: float | None = None,
 ) -> LoadReport:
-    """Load user tags from Parquet/CSV files into a new snapshot version of data_dir."""
+    """Load user tags from Parquet/CSV files into a new snapshot version of data_dir.
+
+    cut_time (epoch seconds; default: the newest input file's modification time) is when the input was
+    exported: a server streaming into data_dir re-applies, on top of this version, the stream mutations of the
+    loaded dimensions logged after it (see README "Batch loads and the stream").
+    """
     started = time.time()
     if layout not in ("wide", "long"):
         raise LoadError(f"unknown layout {layout!r}; use wide or long")
@@ -224,7 +231,8 @@ def load_tags(
     old_ids = previous.ids if previous else IdDictionary.empty()
     dense, ids = job.encode_ids(old_ids)
     dims = job.long_dimensions(dense) if layout == "long" else job.wide_dimensions(dense)
-    writer = writer_after(previous, data_dir, shard_bits, ids, dense, replaced=set(dims))
+    cut = cut_time if cut_time is not None else max(f.stat().st_mtime for f in job.files)
+    writer = writer_after(previous, data_dir, shard_bits, ids, dense, replaced=set(dims), cut_time=cut)
     memberships = 0
     for dim, (kind, tags) in dims.items():
         writer.set_kind(dim, kind)
@@ -251,10 +259,12 @@ def writer_after(
     replaced: set[str],
     carry_attachments: bool = True,
     carry_events: bool = True,
+    cut_time: float | None = None,
 ) -> SnapshotWriter:
     """Return a writer holding the previous version (minus `replaced` dimensions) plus the new users."""
     writer = SnapshotWriter(data_dir, shard_bits=shard_bits)
     writer.ids = ids
+    writer.stream = stream_state_after(previous, replaced, time.time() if cut_time is None else cut_time)
     population: AbstractBitMap = bitmap_from_array(dense)
     if previous:
         population = previous.population | population
@@ -271,6 +281,24 @@ def writer_after(
                     writer.add_bitmap(dim, value, kept)
     writer.population = population
     return writer
+
+
+def stream_state_after(previous: SnapshotData | None, replaced: set[str], cut_time: float) -> dict[str, Any]:
+    """Return the stream state of a batch version: what a streaming server must re-apply from its log.
+
+    Loaded dimensions are fresh as of cut_time. Carried dimensions are as fresh as the previous version, so
+    the log after the previous version's own point (its checkpoint position, or what it carried from) is
+    re-applied to them. Source offsets carry over unchanged.
+    """
+    state: dict[str, Any] = {"cut_time": cut_time, "replaced": sorted(replaced), "carried_from": {}, "offsets": {}}
+    if previous is not None:
+        before = previous.manifest.stream
+        state["offsets"] = dict(before.get("offsets", {}))
+        if "wal_position" in before:
+            state["carried_from"] = {"wal_position": before["wal_position"]}
+        else:
+            state["carried_from"] = dict(before.get("carried_from", {}))
+    return state
 
 
 def previous_snapshot(data_dir: pathlib.Path) -> SnapshotData | None:

@@ -42,6 +42,9 @@ FORBIDDEN = {
     "dolphin.server": ("loaders", "dolphin.storage", "dolphin.client", "dolphin.cli"),
     "dolphin.client": ("dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
                        "loaders", "numpy", "polars"),
+    "dolphin.sink": ("dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
+                     "loaders", "numpy", "polars"),
+    "dolphin.failpoints": ("dolphin", "grpc"),
     "loaders": ("dolphin.engine", "dolphin.server", "grpc", "dolphin.v1"),
     "dolphin.errors": ("dolphin", "grpc"),
     "dolphin.config": ("dolphin.engine", "dolphin.server", "dolphin.storage", "grpc"),
@@ -51,7 +54,8 @@ FORBIDDEN = {
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_layer_imports(package: str) -> None:
     bad = [(f, m) for f, m in imports_of(package)
-           if starts(m, FORBIDDEN[package]) and not (package == "dolphin.errors" and m == "__future__")
+           if starts(m, FORBIDDEN[package]) and not (package in ("dolphin.errors", "dolphin.failpoints")
+                                                     and m == "__future__")
            and not (package == "dolphin.config" and m == "dolphin.errors")]
     assert not bad, f"{package} imports what it must not: {bad}"
 

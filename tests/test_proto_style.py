@@ -11,6 +11,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTOS = sorted(p.stem for p in (ROOT / "proto" / "dolphin" / "v1").glob("*.proto"))
 # Resource-style RPCs that return the resource itself, as the issue names them.
 RESOURCE_RPCS = {"SaveAudience": "Audience", "GetAudience": "Audience"}
+# Streaming RPCs whose message types the stream issue names: (request, response).
+STREAM_RPCS = {"Mutate": ("MutationBatch", "MutationAck")}
 
 
 @pytest.mark.parametrize("name", PROTOS)
@@ -24,6 +26,9 @@ def test_services_and_messages(name: str) -> None:
         for method in service.methods:
             if method.name in RESOURCE_RPCS:
                 assert method.output_type.name == RESOURCE_RPCS[method.name]
+                continue
+            if method.name in STREAM_RPCS:
+                assert (method.input_type.name, method.output_type.name) == STREAM_RPCS[method.name]
                 continue
             assert method.input_type.name == f"{method.name}Request"
             assert method.output_type.name == f"{method.name}Response"

@@ -11,7 +11,7 @@ import logging
 import os
 import pathlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +39,7 @@ from dolphin.engine.results import (
 from dolphin.engine.snapshot import Snapshot, SnapshotRef
 from dolphin.errors import InvalidArgumentError, QueryLimitError, UnknownDimensionError
 from dolphin.query import Expr, QueryLimits, format_expr, parse
-from dolphin.storage import bitmap_from_array, open_newest_snapshot
+from dolphin.storage import SnapshotData, bitmap_from_array, open_newest_snapshot
 
 log = logging.getLogger("dolphin.engine")
 
@@ -153,6 +153,8 @@ class Engine:
         self.audiences = AudienceStore(self.data_dir)
         self._reload_lock = threading.Lock()
         self._parse = functools.lru_cache(maxsize=4096)(self._parse_uncached)
+        # set while stream ingest runs: a new version on disk is handed to it, to re-apply logged mutations
+        self.adopt_version: Callable[[SnapshotData], Snapshot] | None = None
         if load:
             self.reload()
 
@@ -171,7 +173,12 @@ class Engine:
             if data is None:
                 return ReloadResult(previous, previous, False)
             version, users = data.version, len(data.population)
-            self.ref.swap(Snapshot(data))
+            if self.adopt_version is not None:
+                if data.manifest.source.get("kind") == "checkpoint":
+                    return ReloadResult(previous, previous, False)  # written from this state: nothing new
+                self.adopt_version(data)
+            else:
+                self.ref.swap(Snapshot(data))
             del data
             _return_free_memory()
             log.info("serving snapshot version %d (%d users)", version, users)

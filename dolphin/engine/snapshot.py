@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 from pyroaring import BitMap, FrozenBitMap
@@ -17,11 +20,33 @@ EMPTY = FrozenBitMap()
 CODES_MIN_VALUES = 32  # below this, one intersection per value beats a bincount over the audience
 
 
-class Snapshot:
-    """Population, ID dictionary and tag bitmaps of one version; never mutated once published."""
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    """How far the stream has come in a snapshot: applied batches, the log position after them, source offsets."""
 
-    def __init__(self, data: SnapshotData) -> None:
+    sequence: int = 0  # stream batches applied since the process started (recovery replays count too)
+    wal_position: int = 0  # log position of the first record not applied in this snapshot
+    offsets: Mapping[str, int] = field(default_factory=dict)  # source -> highest applied offset
+    # tags that differ from the last full version on disk -> the sequence that last changed them
+    dirty: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    events_dirty: bool = False  # a DELETE_USER changed event bitmaps since the last full version
+
+    def advanced(self, wal_position: int, offsets: Mapping[str, int], batches: int) -> StreamState:
+        """Return the state after more batches (dirty tags are added by the apply)."""
+        return dataclasses.replace(self, sequence=self.sequence + batches, wal_position=wal_position,
+                                   offsets=offsets)
+
+
+class Snapshot:
+    """Population, ID dictionary and tag bitmaps of one version; never mutated once published.
+
+    Stream batches derive new Snapshot objects with the same `version` (the version on disk they build on)
+    and a higher `stream.sequence`.
+    """
+
+    def __init__(self, data: SnapshotData, stream: StreamState | None = None) -> None:
         self.data = data
+        self.stream = stream or StreamState()
         self.version = data.version
         self.population = data.population
         self.ids = data.ids
@@ -33,6 +58,17 @@ class Snapshot:
         self._any: dict[str, FrozenBitMap] = {}
         self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
         self.events = EventIndex(data.events)
+
+    def with_stream(self, stream: StreamState, data: SnapshotData, touched: set[str]) -> Snapshot:
+        """Return a snapshot of data derived from this one; read caches of untouched dimensions are kept."""
+        derived = Snapshot(data, stream)
+        derived.loaded_at = self.loaded_at
+        same_ids = len(data.ids) == len(self.ids)
+        derived._any = {d: bm for d, bm in self._any.items() if d not in touched}
+        derived._codes = {d: c for d, c in self._codes.items() if d not in touched and same_ids}
+        if data.events is self.data.events:
+            derived.events = self.events
+        return derived
 
     def has_dimension(self, name: str) -> bool:
         """True when the dimension exists."""

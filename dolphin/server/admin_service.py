@@ -6,7 +6,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from dolphin.engine import Engine
+from dolphin.engine.ingest import Ingestor
+from dolphin.errors import PreconditionError
 from dolphin.server import convert
+from dolphin.server.ingest_service import INGEST_OFF
 from dolphin.server.run_engine import run_engine
 from dolphin.server.status import Context, maps_errors
 from dolphin.v1 import admin_service_pb2 as pb
@@ -18,8 +21,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 
-    def __init__(self, engine: Engine, on_reload: Callable[[], Awaitable[None]], version: str) -> None:
+    def __init__(self, engine: Engine, on_reload: Callable[[], Awaitable[None]], version: str,
+                 ingestor: Ingestor | None = None) -> None:
         self.engine = engine
+        self.ingestor = ingestor
         self.on_reload = on_reload
         self.started = time.monotonic()
         self.version = version
@@ -27,7 +32,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     @maps_errors
     async def Status(self, request: pb.StatusRequest, context: Context) -> pb.StatusResponse:
         info = await run_engine(self.engine.status)
-        return convert.status(info, time.monotonic() - self.started, self.version)
+        response = convert.status(info, time.monotonic() - self.started, self.version)
+        if self.ingestor is not None:
+            response.ingest.CopyFrom(convert.ingest_status(self.ingestor))
+        return response
 
     @maps_errors
     async def Reload(self, request: pb.ReloadRequest, context: Context) -> pb.ReloadResponse:
@@ -35,3 +43,12 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         await self.on_reload()
         return pb.ReloadResponse(previous_version=result.previous_version, snapshot_version=result.snapshot_version,
                                  changed=result.changed)
+
+    @maps_errors
+    async def Checkpoint(self, request: pb.CheckpointRequest, context: Context) -> pb.CheckpointResponse:
+        if self.ingestor is None:
+            raise PreconditionError(INGEST_OFF)
+        result = await run_engine(self.ingestor.checkpoint)
+        return pb.CheckpointResponse(
+            snapshot_version=result.version, wal_position=result.wal_position, incremental=result.incremental,
+            changed_tags=result.changed_tags, pause_seconds=result.pause_seconds, seconds=result.seconds)

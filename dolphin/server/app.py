@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2_grpc
 from dolphin import __version__
 from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
+from dolphin.engine.ingest import FsyncPolicy, Ingestor, IngestSettings
 from dolphin.errors import DolphinError, InvalidArgumentError
 from dolphin.lookalike import Lookalike
 from dolphin.server.adeffect_service import AdEffectServicer
@@ -24,8 +25,9 @@ from dolphin.server.audience_service import AudienceServicer
 from dolphin.server.auth import AuthInterceptor, TokenStore
 from dolphin.server.catalog_service import CatalogServicer
 from dolphin.server.decode import DecodeErrorsInterceptor
+from dolphin.server.ingest_service import IngestServicer
 from dolphin.server.lookalike_service import LookalikeServicer
-from dolphin.server.maintenance import add_health, add_reflection, set_serving
+from dolphin.server.maintenance import add_health, add_reflection, set_ingest_serving, set_serving
 from dolphin.server.observe import CallObserver
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import ExpensiveCalls, run_engine
@@ -34,6 +36,7 @@ from dolphin.v1 import (
     admin_service_pb2_grpc,
     audience_service_pb2_grpc,
     catalog_service_pb2_grpc,
+    ingest_service_pb2_grpc,
     lookalike_service_pb2_grpc,
 )
 
@@ -43,6 +46,28 @@ REUSE_PORT_ENV = "DOLPHIN_INTERNAL_REUSE_PORT"
 
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+EXIT_WAL_FAILURE = 75  # EX_TEMPFAIL: the log failed to write or fsync; restart recovers every acked batch
+
+
+def ingest_settings(settings: Settings) -> IngestSettings:
+    """Return the stream settings, or raise InvalidArgumentError naming a bad one."""
+    try:
+        policy = FsyncPolicy.parse(settings.fsync)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"setting fsync: {exc}") from None
+    return IngestSettings(
+        fsync=policy, max_batch_mutations=settings.max_batch_mutations,
+        max_record_bytes=2 * settings.max_message_bytes + 1024, checkpoint_seconds=settings.checkpoint_seconds,
+        wal_retention_seconds=settings.wal_retention_seconds,
+        truncate_at_corruption=settings.wal_recovery == "truncate-at-corruption", keep_versions=settings.keep,
+    )
+
+
+def _exit_on_wal_failure(exc: BaseException) -> None:
+    """Stop at once: acked batches are in the log, and continuing could ack what was not written."""
+    log.critical("exiting with status %d: write-ahead log failure: %s", EXIT_WAL_FAILURE, exc)
+    logging.shutdown()
+    os._exit(EXIT_WAL_FAILURE)
 
 
 def _read(path: str, what: str) -> bytes:
@@ -78,9 +103,10 @@ def check_plaintext_allowed(settings: Settings) -> None:
 class DolphinServer:
     """A running server: the grpc.aio server, its engine and its health state."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, ingestor: Ingestor | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.ingestor = ingestor
         self.tokens = TokenStore(pathlib.Path(settings.auth_tokens)) if settings.auth_tokens else None
         interceptors: list[grpc.aio.ServerInterceptor] = [DecodeErrorsInterceptor()]
         if self.tokens is not None:
@@ -95,9 +121,10 @@ class DolphinServer:
         self.servicers = [
             AudienceServicer(engine, settings, expensive),
             CatalogServicer(engine, Floor(settings.min_reportable_count)),
-            AdminServicer(engine, self.after_reload, __version__),
+            AdminServicer(engine, self.after_reload, __version__, ingestor),
             AdEffectServicer(engine, settings, expensive),
             LookalikeServicer(self.lookalike, expensive, Floor(settings.min_reportable_count), self.tokens),
+            IngestServicer(ingestor, settings.max_pending_bytes, self.publish_ingest_health),
         ]
         for servicer, register in zip(self.servicers, (
             audience_service_pb2_grpc.add_AudienceServiceServicer_to_server,
@@ -105,9 +132,11 @@ class DolphinServer:
             admin_service_pb2_grpc.add_AdminServiceServicer_to_server,
             adeffect_service_pb2_grpc.add_AdEffectServiceServicer_to_server,
             lookalike_service_pb2_grpc.add_LookalikeServiceServicer_to_server,
+            ingest_service_pb2_grpc.add_IngestServiceServicer_to_server,
         ), strict=True):
             register(servicer, self.server)
-        self.observer = CallObserver(engine, settings.slow_call_ms)
+        self.observer = CallObserver(engine, settings.slow_call_ms, ingestor=ingestor,
+                                     budget=self.servicers[-1].budget)  # type: ignore[attr-defined]
         for servicer in self.servicers:
             servicer.observer = self.observer  # type: ignore[attr-defined]
         self.health = add_health(self.server)
@@ -138,8 +167,15 @@ class DolphinServer:
         await self.publish_health()
 
     async def publish_health(self) -> None:
-        """Set health from whether the engine serves a snapshot."""
+        """Set health from whether the engine serves a snapshot (and whether ingest takes batches)."""
         await set_serving(self.health, self.engine.ready)
+        await self.publish_ingest_health()
+
+    async def publish_ingest_health(self) -> None:
+        """IngestService is SERVING while it takes batches: ingest on, the log writable."""
+        ingestor = self.ingestor
+        await set_ingest_serving(self.health, ingestor is not None and not ingestor.storage_full
+                                 and ingestor.failed is None)
 
     async def watch_snapshots(self) -> None:
         """Reload whenever a newer snapshot version appears on disk."""
@@ -168,9 +204,9 @@ class DolphinServer:
             await self.health_server.stop(0)
 
 
-def build_server(engine: Engine, settings: Settings) -> DolphinServer:
+def build_server(engine: Engine, settings: Settings, ingestor: Ingestor | None = None) -> DolphinServer:
     """Return a server for an engine, bound but not started."""
-    return DolphinServer(engine, settings)
+    return DolphinServer(engine, settings, ingestor)
 
 
 async def _serve(settings: Settings) -> None:
@@ -180,14 +216,20 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False)
-    server = build_server(engine, settings)
+    # one process owns the log: workers started by --workers N serve queries only
+    ingestor = None if os.environ.get(REUSE_PORT_ENV) == "1" else Ingestor(
+        engine, ingest_settings(settings), on_fatal=_exit_on_wal_failure)
+    server = build_server(engine, settings, ingestor)
     if server.tokens is not None:
         loop.add_signal_handler(signal.SIGHUP, server.tokens.reload)
     if settings.metrics_port:
         server.observer.serve_http(settings.host, settings.metrics_port)
     await server.start()
     print(f"dolphin listening on {settings.host}:{server.port}", flush=True)
-    await run_engine(engine.reload)
+    if ingestor is not None:
+        await run_engine(ingestor.start)  # opens the newest version and replays the log before anyone sees it
+    else:
+        await run_engine(engine.reload)
     await server.after_reload()
     if engine.ready:
         log.info("serving snapshot %d", engine.ref.current.version)
@@ -198,6 +240,11 @@ async def _serve(settings: Settings) -> None:
     log.info("shutting down: draining in-flight calls for up to %.0f s", settings.shutdown_grace)
     watcher.cancel()
     await server.stop(settings.shutdown_grace)
+    if ingestor is not None:
+        try:  # a checkpoint makes the next start fast; the log already makes the data durable
+            await asyncio.wait_for(run_engine(ingestor.close), timeout=max(1.0, settings.shutdown_grace))
+        except TimeoutError:
+            log.warning("shutdown checkpoint did not finish in time; the next start replays the log")
 
 
 def _serve_workers(settings: Settings) -> int:

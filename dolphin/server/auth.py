@@ -24,8 +24,10 @@ WRITER_METHODS = {
     "/dolphin.v1.AudienceService/SaveAudience",
     "/dolphin.v1.AudienceService/DeleteAudience",
     "/dolphin.v1.AdEffectService/Split",
+    "/dolphin.v1.IngestService/Mutate",
+    "/dolphin.v1.IngestService/GetOffsets",
 }
-ADMIN_METHODS = {"/dolphin.v1.AdminService/Reload"}
+ADMIN_METHODS = {"/dolphin.v1.AdminService/Reload", "/dolphin.v1.AdminService/Checkpoint"}
 
 
 def required_role(method: str) -> str | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dolphin.engine import adeffect
 from dolphin.engine import results as r
+from dolphin.engine.ingest import Ingestor
 from dolphin.server.privacy import Floor
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
@@ -108,6 +111,21 @@ def status(info: r.StatusInfo, uptime: float, version: str) -> admin_pb.StatusRe
         bitmap_bytes=info.bitmap_bytes, rss_bytes=info.rss_bytes, uptime_seconds=uptime,
         snapshot_built_at=timestamp(info.snapshot_built_at), loaded_at=timestamp(info.loaded_at),
         data_dir=info.data_dir, saved_audiences=info.saved_audiences, server_version=version,
+    )
+
+
+def ingest_status(ingestor: Ingestor) -> admin_pb.IngestStatus:
+    """Return the IngestStatus of a running ingestor."""
+    stream = ingestor.engine.ref.current.stream if ingestor.engine.ref.loaded else None
+    last = ingestor.stats.last_applied_at
+    recovery = ingestor.recovery
+    return admin_pb.IngestStatus(
+        fsync=str(ingestor.settings.fsync), sequence=stream.sequence if stream else 0,
+        wal_position=stream.wal_position if stream else 0, sources=len(stream.offsets) if stream else 0,
+        seconds_since_last_batch=max(0.0, time.time() - last) if last else 0.0, storage_full=ingestor.storage_full,
+        recovered_batches=recovery.replayed if recovery else 0,
+        recovery_notes=recovery.truncated if recovery else [],
+        last_checkpoint_version=ingestor.last_checkpoint.version if ingestor.last_checkpoint else 0,
     )
 
 

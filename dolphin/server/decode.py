@@ -2,7 +2,7 @@
 
 grpcio answers a request that fails to parse with UNKNOWN (`Unexpected <class 'DecodeError'>`), measured on grpcio
 1.85 aio. This interceptor removes the handler's deserializer and parses inside the handler instead.
-Client-streaming handlers (reflection) are left as they are.
+Dolphin's bidirectional Mutate is wrapped too, message by message; reflection is left as it is.
 """
 
 from __future__ import annotations
@@ -47,6 +47,22 @@ def _unary_stream(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     return grpc.unary_stream_rpc_method_handler(call, response_serializer=handler.response_serializer)
 
 
+def _stream_stream(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    inner, deserialize = handler.stream_stream, handler.request_deserializer
+
+    async def call(
+        raw_messages: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
+        async def decoded() -> AsyncIterator[Any]:
+            async for raw in raw_messages:
+                yield await _decode(deserialize, raw, context)
+
+        async for item in inner(decoded(), context):
+            yield item
+
+    return grpc.stream_stream_rpc_method_handler(call, response_serializer=handler.response_serializer)
+
+
 class DecodeErrorsInterceptor(grpc.aio.ServerInterceptor):
     """Maps undecodable request bytes to INVALID_ARGUMENT for unary-request methods."""
 
@@ -63,10 +79,14 @@ class DecodeErrorsInterceptor(grpc.aio.ServerInterceptor):
         if cached is not None:
             return cached
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None or handler.request_streaming:
+        if handler is None or handler.request_deserializer is None:
             return handler
+        if handler.request_streaming and not (method.startswith("/dolphin.v1.") and handler.stream_stream):
+            return handler  # reflection keeps its own decoding
         wrapped = handler
-        if handler.unary_unary is not None:
+        if handler.stream_stream is not None:
+            wrapped = _stream_stream(handler)
+        elif handler.unary_unary is not None:
             wrapped = _unary_unary(handler)
         elif handler.unary_stream is not None:
             wrapped = _unary_stream(handler)

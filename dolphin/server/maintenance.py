@@ -20,6 +20,7 @@ from dolphin.v1 import (
     admin_service_pb2,
     audience_service_pb2,
     catalog_service_pb2,
+    ingest_service_pb2,
     lookalike_service_pb2,
 )
 
@@ -31,6 +32,7 @@ SERVICE_NAMES = [
     adeffect_service_pb2.DESCRIPTOR.services_by_name["AdEffectService"].full_name,
 ]
 ADMIN_SERVICE = SERVICE_NAMES[2]
+INGEST_SERVICE = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 # AdminService answers before the first snapshot (Status, Reload); the others need data.
 DATA_SERVICES = [name for name in SERVICE_NAMES if name != ADMIN_SERVICE]
 
@@ -48,6 +50,12 @@ async def set_serving(health: HealthServicer, ready: bool) -> None:
     for name in ["", *DATA_SERVICES]:
         await health.set(name, state)
     await health.set(ADMIN_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+
+
+async def set_ingest_serving(health: HealthServicer, taking_batches: bool) -> None:
+    """Publish whether IngestService takes batches (NOT_SERVING when off or while the data dir is full)."""
+    state = health_pb2.HealthCheckResponse.SERVING if taking_batches else health_pb2.HealthCheckResponse.NOT_SERVING
+    await health.set(INGEST_SERVICE, state)
 
 
 def documented_files() -> dict[str, descriptor_pb2.FileDescriptorProto]:
@@ -95,5 +103,6 @@ class _DocumentedPool:
 
 def add_reflection(server: grpc.aio.Server) -> None:
     """Register v1alpha server reflection (what grpcurl 1.8.6 asks for)."""
-    names = [*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+    health = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    names = [*SERVICE_NAMES, INGEST_SERVICE, health, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server, pool=_DocumentedPool())

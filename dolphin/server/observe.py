@@ -14,10 +14,11 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from dolphin.engine import Engine
+from dolphin.engine.ingest import Ingestor
 
 log = logging.getLogger("dolphin.calls")
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -44,10 +45,47 @@ class SnapshotCollector(Collector):
             yield GaugeMetricFamily(name, text, value=value)
 
 
+class IngestCollector(Collector):
+    """dolphin_ingest_* metrics read from the ingestor at scrape time (ingest lag included)."""
+
+    def __init__(self, ingestor: Ingestor, budget: Any) -> None:
+        self.ingestor = ingestor
+        self.budget = budget
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        stats = self.ingestor.stats
+        engine = self.ingestor.engine
+        stream = engine.ref.current.stream if engine.ref.loaded else None
+        lag = time.time() - stats.last_applied_at if stats.last_applied_at else 0.0
+        counters: tuple[tuple[str, str, float], ...] = (
+            ("dolphin_ingest_batches", "Stream batches applied since start", stats.batches),
+            ("dolphin_ingest_mutations", "Stream mutations applied since start", stats.mutations),
+            ("dolphin_ingest_skipped_batches", "Replayed batches acked as skipped (offset already applied)",
+             stats.skipped),
+            ("dolphin_ingest_rejected_batches", "Batches rejected as invalid or too large", stats.rejected),
+        )
+        for name, text, value in counters:
+            yield CounterMetricFamily(name, text, value=value)
+        recovery = self.ingestor.recovery
+        gauges: tuple[tuple[str, str, float], ...] = (
+            ("dolphin_ingest_seconds_since_last_batch", "Seconds since the newest applied batch entered the log "
+             "(ingest lag when the producer is busy)", lag),
+            ("dolphin_ingest_pending_bytes", "Bytes of received, unacknowledged batches", self.budget.used),
+            ("dolphin_wal_position_bytes", "Write-ahead log position after the last applied batch",
+             stream.wal_position if stream else 0),
+            ("dolphin_ingest_storage_full", "1 while the data dir refuses log writes", int(self.ingestor.storage_full)),
+            ("dolphin_wal_tail_truncations", "Torn or corrupt log tails cut at start-up",
+             len(recovery.truncated) if recovery else 0),
+        )
+        for name, text, value in gauges:
+            yield GaugeMetricFamily(name, text, value=value)
+
+
 class CallObserver:
     """Counts, times and logs calls; one per server."""
 
-    def __init__(self, engine: Engine, slow_ms: float, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, engine: Engine, slow_ms: float, registry: CollectorRegistry | None = None, *,
+                 ingestor: Ingestor | None = None, budget: Any = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.slow_seconds = slow_ms / 1000
         self.handled = Counter("grpc_server_handled_total", "RPCs completed, by status code",
@@ -55,6 +93,8 @@ class CallObserver:
         self.latency = Histogram("grpc_server_handling_seconds", "Time to complete an RPC, seconds",
                                  ["grpc_service", "grpc_method"], buckets=BUCKETS, registry=self.registry)
         self.registry.register(SnapshotCollector(engine))
+        if ingestor is not None:
+            self.registry.register(IngestCollector(ingestor, budget))
 
     def serve_http(self, host: str, port: int) -> None:
         """Expose /metrics on host:port (a daemon thread)."""

@@ -33,6 +33,7 @@ ERROR_CODES: dict[type[errors.DolphinError], grpc.StatusCode] = {
     errors.LoadError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.SnapshotError: grpc.StatusCode.DATA_LOSS,
     errors.WalCorruptError: grpc.StatusCode.DATA_LOSS,
+    errors.StorageFullError: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

@@ -1,7 +1,9 @@
 """ID dictionary: external user IDs (int64 or string) <-> dense uint32 IDs, vectorised both ways.
 
-Dense ID i is row i of one Polars column, so decoding is a gather. Encoding is a hash join.
-IDs are only ever appended, so a user keeps its dense ID across loads and restarts.
+Dense ID i is row i of one Polars column, so decoding is a gather. Encoding a large input is a hash join;
+encoding a small one (a stream batch) against a large dictionary uses a sorted-key index instead, so a batch
+costs O(k log n) rather than a join over every user. IDs are only ever appended, so a user keeps its dense
+ID across loads and restarts, and one index serves every dictionary of a lineage.
 """
 
 from __future__ import annotations
@@ -31,12 +33,68 @@ def _normalise_ids(ids: pl.Series) -> pl.Series:
     raise LoadError(f'ID column "{ids.name}" has type {dtype}; user IDs must be integers or strings')
 
 
+def _keys(ids: pl.Series) -> np.ndarray:
+    """Return 64-bit keys of IDs: the integer itself, or a string's hash (equal keys are verified)."""
+    if ids.dtype == pl.String:
+        return ids.hash(seed=0x0D01F1A7E).to_numpy()
+    return ids.to_numpy().view(np.uint64)
+
+
+class _KeyIndex:
+    """Sorted keys of a dictionary's first `base` IDs plus a dict of the keys appended since.
+
+    Shared by every dictionary extended from the same one; each dictionary ignores dense IDs at or beyond its
+    own length, and only the newest dictionary (the tip) may append.
+    """
+
+    MERGE_AT = 1 << 16
+
+    def __init__(self, external: pl.Series) -> None:
+        frame = pl.DataFrame({"key": _keys(external), "dense": np.arange(len(external), dtype=np.uint32)})
+        frame = frame.sort("key")
+        self.sorted = frame["key"].to_numpy()
+        self.dense = frame["dense"].to_numpy()
+        self.tail: dict[int, int] = {}
+        self.tip = len(external)
+
+    def find(self, keys: np.ndarray, limit: int) -> np.ndarray:
+        """Return the dense ID of each key (int64, -1 when unknown) among dense IDs below limit."""
+        order = np.argsort(keys, kind="stable")
+        found = np.full(len(keys), -1, dtype=np.int64)
+        if len(self.sorted):
+            pos = np.minimum(np.searchsorted(self.sorted, keys[order]), len(self.sorted) - 1)
+            hit = self.sorted[pos] == keys[order]
+            found[order[hit]] = self.dense[pos[hit]]
+        if self.tail:
+            misses = np.flatnonzero(found < 0)
+            get = self.tail.get
+            found[misses] = [get(k, -1) for k in keys[misses].tolist()]
+        found[found >= limit] = -1
+        return found
+
+    def append(self, keys: np.ndarray, first_dense: int) -> None:
+        """Add keys of new IDs first_dense, first_dense+1, ...; merge them into the sorted part now and then."""
+        self.tail.update(zip(keys.tolist(), range(first_dense, first_dense + len(keys)), strict=True))
+        self.tip = first_dense + len(keys)
+        if len(self.tail) >= max(self.MERGE_AT, len(self.sorted) // 8):
+            tail_keys = np.fromiter(self.tail.keys(), dtype=np.uint64, count=len(self.tail))
+            tail_dense = np.fromiter(self.tail.values(), dtype=np.uint32, count=len(self.tail))
+            order = np.argsort(tail_keys)
+            at = np.searchsorted(self.sorted, tail_keys[order])
+            self.sorted, self.dense = np.insert(self.sorted, at, tail_keys[order]), np.insert(
+                self.dense, at, tail_dense[order])
+            self.tail = {}
+
+
 class IdDictionary:
     """Immutable mapping between external and dense IDs; encode() returns a new, extended dictionary."""
 
-    def __init__(self, external: pl.Series) -> None:
+    SMALL_INPUT = 64  # inputs up to len/SMALL_INPUT IDs use the key index rather than a join
+
+    def __init__(self, external: pl.Series, key_index: _KeyIndex | None = None) -> None:
         self._external = external.rename("external_id")
         self._index: pl.DataFrame | None = None
+        self._keys = key_index
 
     @staticmethod
     def empty() -> IdDictionary:
@@ -87,6 +145,10 @@ class IdDictionary:
         New users get the next dense IDs in order of first appearance, so a load is deterministic.
         """
         ids = self._conform(ids)
+        if len(ids) * self.SMALL_INPUT <= len(self):
+            indexed = self._encode_indexed(ids)
+            if indexed is not None:
+                return indexed
         dense = self.lookup(ids)
         missing = dense.is_null()
         if not missing.any():
@@ -100,6 +162,47 @@ class IdDictionary:
         dense = extended.lookup(ids)
         return dense.to_numpy().astype(np.uint32, copy=False), extended
 
+    def _key_index(self) -> _KeyIndex | None:
+        """Return the shared key index, building it on first use; None when this dictionary is not the tip."""
+        if self._keys is None:
+            self._keys = _KeyIndex(self._external)
+        return self._keys if self._keys.tip == len(self) else None
+
+    def _found(self, index: _KeyIndex, ids: pl.Series, keys: np.ndarray, limit: int) -> np.ndarray | None:
+        found = index.find(keys, limit)
+        hit = found >= 0
+        if hit.any():
+            # keys of strings are hashes: confirm each hit (a 64-bit collision sends the batch to the join path)
+            same = self._external.gather(pl.Series(found[hit], dtype=pl.UInt32)) == ids.filter(pl.Series(hit))
+            if not same.all():
+                return None
+        return found
+
+    def _encode_indexed(self, ids: pl.Series) -> tuple[np.ndarray, IdDictionary] | None:
+        index = self._key_index()
+        if index is None:
+            return None
+        keys = _keys(ids)
+        found = self._found(index, ids, keys, len(self))
+        if found is None:
+            return None
+        missing = found < 0
+        if not missing.any():
+            return found.astype(np.uint32), self
+        new_ids = ids.filter(pl.Series(missing)).unique(maintain_order=True)
+        if len(self) + len(new_ids) > MAX_USERS:
+            raise LoadError(
+                f"{len(self) + len(new_ids)} distinct users exceed the {MAX_USERS} that dense uint32 IDs hold"
+            )
+        extended = IdDictionary(pl.concat([self._external, new_ids.rename("external_id")], rechunk=False), index)
+        if extended._external.n_chunks() > 64:
+            extended._external = extended._external.rechunk()
+        index.append(_keys(new_ids), len(self))
+        found = extended._found(index, ids, keys, len(extended))
+        if found is None or (found < 0).any():
+            return None
+        return found.astype(np.uint32), extended
+
     def decode(self, dense: np.ndarray) -> list[str]:
         """Return the external IDs of dense IDs, as text."""
         picked = self._external.gather(pl.Series(dense, dtype=pl.UInt32))
@@ -108,6 +211,17 @@ class IdDictionary:
     def save(self, path: pathlib.Path) -> None:
         """Write the dictionary as Parquet (the caller fsyncs and renames)."""
         pl.DataFrame({"external_id": self._external}).write_parquet(path, compression="zstd", statistics=False)
+
+    def save_from(self, path: pathlib.Path, start: int) -> None:
+        """Write the IDs from dense ID `start` on as Parquet (a delta page of an incremental checkpoint)."""
+        pl.DataFrame({"external_id": self._external.slice(start)}).write_parquet(
+            path, compression="zstd", statistics=False)
+
+    @staticmethod
+    def load_pages(paths: list[pathlib.Path], id_type: str) -> IdDictionary:
+        """Read a dictionary written as consecutive pages (a base file and deltas)."""
+        pages = [IdDictionary.load(p, id_type)._external for p in paths]
+        return IdDictionary(pl.concat(pages) if len(pages) > 1 else pages[0])
 
     @staticmethod
     def load(path: pathlib.Path, id_type: str) -> IdDictionary:

@@ -3,6 +3,7 @@
     <data-dir>/versions/<version, 10 digits>/manifest.json, ids.parquet, shard-<n>.bitmaps
     <data-dir>/versions/.tmp-*        a version being written (ignored; cleaned by the next writer)
     <data-dir>/audiences/<name>.audience
+    <data-dir>/wal/<first position, 20 digits>.wal   write-ahead log segments of stream ingest
 """
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ import pathlib
 
 MANIFEST = "manifest.json"
 IDS_FILE = "ids.parquet"
+IDS_DELTA_FILE = "ids-delta.parquet"
+OVERLAY_FILE = "overlay.bitmaps"
 TMP_PREFIX = ".tmp-"
 
 
 def versions_dir(data_dir: pathlib.Path) -> pathlib.Path:
     """Return the directory holding snapshot versions."""
     return data_dir / "versions"
+
+
+def wal_dir(data_dir: pathlib.Path) -> pathlib.Path:
+    """Return the directory holding the write-ahead log."""
+    return data_dir / "wal"
 
 
 def audiences_dir(data_dir: pathlib.Path) -> pathlib.Path:

@@ -64,6 +64,15 @@ class Manifest:
     source: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     events: list[EventEntry] = field(default_factory=list)
+    # stream state: {"wal_position": int} after a checkpoint, {"cut_time": float} after a batch load, plus
+    # {"offsets": {source: offset}}; recovery replays the log from the position or from the cut time
+    stream: dict[str, Any] = field(default_factory=dict)
+    # an incremental checkpoint: the shard files are the base version's (hard links), and OVERLAY_FILE holds
+    # the population and every tag changed since the base; a tag with count 0 there was removed
+    overlay: list[TagEntry] | None = None
+    base_version: int = 0
+    base_id_count: int = 0  # IDs in the shared ids.parquet of an incremental version
+    id_files: list[str] = field(default_factory=lambda: ["ids.parquet"])
     format: int = FORMAT
 
     def to_json(self) -> bytes:
@@ -94,6 +103,11 @@ class Manifest:
                 source=dict(data.get("source", {})),
                 extras=dict(data.get("extras", {})),
                 events=[EventEntry(**e) for e in data.get("events", [])],
+                stream=dict(data.get("stream", {})),
+                overlay=None if data.get("overlay") is None else [TagEntry(**t) for t in data["overlay"]],
+                base_version=int(data.get("base_version", 0)),
+                base_id_count=int(data.get("base_id_count", 0)),
+                id_files=[str(f) for f in data.get("id_files", ["ids.parquet"])],
             )
         except SnapshotError:
             raise

@@ -94,8 +94,9 @@ def open_snapshot(path: pathlib.Path) -> SnapshotData:
     entries = len(manifest.tags) + len(manifest.events) + 1
     try:
         per_shard = [_read_shard(path / layout.shard_file(s), s, entries) for s in range(manifest.shards)]
-        ids = IdDictionary.load(path / layout.IDS_FILE, manifest.id_type)
+        ids = IdDictionary.load_pages([path / name for name in manifest.id_files], manifest.id_type)
         bitmaps = [_merge([shard[i] for shard in per_shard]) for i in range(entries)]
+        overlay = _read_overlay(path, manifest)
     except (OSError, ValueError, struct.error) as exc:
         raise SnapshotError(f"{path}: cannot read snapshot: {exc}") from exc
     tags: dict[str, dict[str, FrozenBitMap]] = {d: {} for d in manifest.dimensions}
@@ -108,9 +109,33 @@ def open_snapshot(path: pathlib.Path) -> SnapshotData:
             raise SnapshotError(
                 f"{path}: tag {entry.dimension}={entry.value} has {len(bm)} users; the manifest says {entry.count}"
             )
-        tags[entry.dimension][entry.value] = bm
-    size = sum(e.bytes for n, e in manifest.files.items() if n.startswith("shard-"))
-    return SnapshotData(manifest, ids, bitmaps[0], dict(manifest.dimensions), tags, size, events, path=path)
+        tags.setdefault(entry.dimension, {})[entry.value] = bm
+    population = bitmaps[0]
+    if overlay is not None:
+        population = overlay.pop(("", ""))
+        for (dimension, value), bm in overlay.items():
+            if bm:
+                tags.setdefault(dimension, {})[value] = bm
+            else:
+                tags.get(dimension, {}).pop(value, None)
+    tags = {d: tags.get(d, {}) for d in manifest.dimensions}
+    size = sum(e.bytes for n, e in manifest.files.items() if n.startswith("shard-") or n == layout.OVERLAY_FILE)
+    return SnapshotData(manifest, ids, population, dict(manifest.dimensions), tags, size, events, path=path)
+
+
+def _read_overlay(path: pathlib.Path, manifest: Manifest) -> dict[tuple[str, str], FrozenBitMap] | None:
+    """Return the population (key ("", "")) and the changed tags of an incremental version."""
+    if manifest.overlay is None:
+        return None
+    pieces = _read_shard(path / layout.OVERLAY_FILE, 0, len(manifest.overlay) + 1)
+    overlay = {("", ""): _merge(pieces[:1])}
+    for entry, piece in zip(manifest.overlay, pieces[1:], strict=True):
+        bm = _merge([piece])
+        if len(bm) != entry.count:
+            raise SnapshotError(f"{path}: overlay tag {entry.dimension}={entry.value} has {len(bm)} users; "
+                                f"the manifest says {entry.count}")
+        overlay[(entry.dimension, entry.value)] = bm
+    return overlay
 
 
 

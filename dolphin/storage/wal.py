@@ -15,15 +15,19 @@ Lengths above max_record_bytes are rejected before anything is read or allocated
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import secrets
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from dolphin.errors import WalCorruptError
 from dolphin.storage.fsutil import fsync_dir
+
+log = logging.getLogger("dolphin.storage")
 
 SEGMENT_MAGIC = b"DLPHWAL1"
 RECORD_MAGIC = 0xD01F1A7E
@@ -40,6 +44,11 @@ class Record:
 
     position: int
     payload: bytes
+
+    @property
+    def end(self) -> int:
+        """Return the position just after this record."""
+        return self.position + RECORD.size + len(self.payload)
 
 
 @dataclass(slots=True)
@@ -117,26 +126,67 @@ def truncate_tail(scan: Scan) -> None:
         os.fsync(fh.fileno())
 
 
+class FileOps:
+    """The file system calls the log makes; tests substitute a layer that can lose un-fsynced writes."""
+
+    def open_new(self, path: pathlib.Path) -> int:
+        """Create and open a file for appending; it must not exist."""
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def write(self, fd: int, data: memoryview) -> int:
+        """Write some of data; return how many bytes."""
+        return os.write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        """Make a file's writes durable."""
+        os.fsync(fd)
+
+    def truncate(self, fd: int, size: int) -> None:
+        """Cut a file back to size and write from there on."""
+        os.ftruncate(fd, size)
+        os.lseek(fd, size, os.SEEK_SET)
+
+    def fsync_dir(self, path: pathlib.Path) -> None:
+        """Make the creation of files in a directory durable."""
+        fsync_dir(path)
+
+    def close(self, fd: int) -> None:
+        """Close a file."""
+        os.close(fd)
+
+
 class WalWriter:
     """Appends records to one segment; `sync()` makes everything appended so far durable."""
 
     def __init__(self, directory: pathlib.Path, first_position: int = 0, *,
-                 max_record: int = DEFAULT_MAX_RECORD) -> None:
+                 max_record: int = DEFAULT_MAX_RECORD, ops: FileOps | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{first_position:020d}.wal"
+        self.ops = ops or FileOps()
+        self.path = segment_path(directory, first_position)
         self.generation = secrets.randbits(64)
         self.max_record = max_record
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        self._write(SEGMENT.pack(SEGMENT_MAGIC, self.generation, first_position))
-        os.fsync(self.fd)
-        fsync_dir(directory)
+        self.fd = self.ops.open_new(self.path)
         self.first_position = first_position
+        self.offset = 0
+        try:
+            self._write(SEGMENT.pack(SEGMENT_MAGIC, self.generation, first_position))
+            self.ops.fsync(self.fd)
+            self.ops.fsync_dir(directory)
+        except OSError:
+            self.ops.close(self.fd)
+            self.path.unlink(missing_ok=True)
+            raise
         self.offset = SEGMENT.size
+
+    @property
+    def position(self) -> int:
+        """Return the position the next record will get."""
+        return self.first_position + self.offset - SEGMENT.size
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:  # short writes happen (RLIMIT_FSIZE, signals): loop until all is written
-            written = os.write(self.fd, view)
+            written = self.ops.write(self.fd, view)
             view = view[written:]
 
     def append(self, payload: bytes) -> int:
@@ -149,16 +199,131 @@ class WalWriter:
         try:
             self._write(prefix + struct.pack("<I", crc) + payload)
         except OSError:
-            os.ftruncate(self.fd, self.offset)  # leave the file at a record boundary (ENOSPC, EFBIG)
-            os.lseek(self.fd, self.offset, os.SEEK_SET)  # and write the next record there, not after a hole
+            # leave the file at a record boundary (ENOSPC, EFBIG) and write the next record there, not after a hole
+            self.ops.truncate(self.fd, self.offset)
             raise
         self.offset += RECORD.size + len(payload)
         return position
 
     def sync(self) -> None:
         """Fsync the segment: every record appended so far survives a crash."""
-        os.fsync(self.fd)
+        self.ops.fsync(self.fd)
 
     def close(self) -> None:
         """Close the segment file."""
-        os.close(self.fd)
+        self.ops.close(self.fd)
+
+
+def segment_path(directory: pathlib.Path, first_position: int) -> pathlib.Path:
+    """Return the file of the segment starting at a position."""
+    return directory / f"{first_position:020d}.wal"
+
+
+def list_segments(directory: pathlib.Path) -> list[pathlib.Path]:
+    """Return the segment files of a log directory, oldest first."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob("*.wal") if p.stem.isdigit())
+
+
+@dataclass(slots=True)
+class Recovery:
+    """What opening a log found: its valid records, where the next one goes, and what was cut off."""
+
+    records: list[Record]
+    end_position: int
+    truncated: list[str] = field(default_factory=list)  # human-readable, one line per cut
+
+
+def _segment_end(scan: Scan) -> int:
+    return scan.first_position + scan.good_end - SEGMENT.size
+
+
+def _drop_after(scans: list[Scan], index: int, reason: str) -> list[str]:
+    """Drop everything after a corrupt record: truncate its segment and delete the later ones."""
+    notes = []
+    scan = scans[index]
+    lost = sum(len(s.records) for s in scans[index + 1 :])
+    with open(scan.path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.truncate(scan.good_end)
+        os.fsync(fh.fileno())
+    notes.append(f"WAL cut at corruption: {size - scan.good_end} bytes at offset {scan.good_end} in file "
+                 f"{scan.path} ({reason}); {lost} valid records after it in later segments dropped")
+    for later in scans[index + 1 :]:
+        later.path.unlink()
+    fsync_dir(scan.path.parent)
+    del scans[index + 1 :]
+    return notes
+
+
+def recover(directory: pathlib.Path, *, max_record: int = DEFAULT_MAX_RECORD,
+            truncate_at_corruption: bool = False) -> Recovery:
+    """Scan every segment, cut a torn tail off the last one, and refuse (WalCorruptError) on damage before it.
+
+    With truncate_at_corruption, damage in the middle drops it and everything after it instead.
+    """
+    scans: list[Scan] = []
+    notes: list[str] = []
+    paths = list_segments(directory)
+    for i, path in enumerate(paths):
+        try:
+            scan = scan_segment(path, max_record=max_record)
+        except WalCorruptError as exc:
+            if not truncate_at_corruption:
+                raise
+            scan = _scan_until(path, exc.offset, max_record)
+            scans.append(scan)
+            notes += _drop_after(scans, len(scans) - 1, "corrupt record")
+            break
+        scans.append(scan)
+        if scan.tail_bytes and i < len(paths) - 1:
+            if not truncate_at_corruption:
+                raise WalCorruptError(path, scan.good_end, f"{scan.tail_reason}; later segments hold records")
+            notes += _drop_after(scans, len(scans) - 1, scan.tail_reason)
+            break
+    if scans and scans[-1].tail_bytes:
+        last = scans[-1]
+        truncate_tail(last)
+        notes.append(f"WAL tail truncated: {last.tail_bytes} bytes at offset {last.good_end} in file {last.path} "
+                     f"(crash during write: {last.tail_reason})")
+    for note in notes:
+        log.warning("%s", note)
+    records = [r for s in scans for r in s.records]
+    return Recovery(records, _segment_end(scans[-1]) if scans else 0, notes)
+
+
+def _scan_until(path: pathlib.Path, offset: int, max_record: int) -> Scan:
+    """Scan a segment's records before a known corrupt offset."""
+    data = path.read_bytes()
+    _, generation, first = SEGMENT.unpack_from(data)
+    scan = Scan(path, generation, first)
+    at = SEGMENT.size
+    view = memoryview(data[:offset])
+    while at < offset:
+        found = _record_at(view, at, generation, max_record)
+        if isinstance(found, str):
+            break
+        payload, end = found
+        scan.records.append(Record(first + at - SEGMENT.size, payload))
+        at = scan.good_end = end
+    return scan
+
+
+def iter_records(directory: pathlib.Path, *, max_record: int = DEFAULT_MAX_RECORD) -> Iterator[Record]:
+    """Yield the valid records of every segment, oldest first (a torn tail ends the last segment)."""
+    for path in list_segments(directory):
+        yield from scan_segment(path, max_record=max_record).records
+
+
+def remove_segments_before(directory: pathlib.Path, position: int, *, keep_newer_than: float = 0.0) -> list[str]:
+    """Delete segments wholly before a position (the next one starts at or before it) and not newer than a time."""
+    paths = list_segments(directory)
+    removed = []
+    for path, following in zip(paths, paths[1:], strict=False):
+        if int(following.stem) <= position and path.stat().st_mtime < keep_newer_than:
+            path.unlink()
+            removed.append(path.name)
+    if removed:
+        fsync_dir(directory)
+    return removed

@@ -70,6 +70,8 @@ class SnapshotWriter:
         self.events: dict[tuple[str, str, str], AbstractBitMap] = {}
         self.attachments: dict[str, pathlib.Path] = {}
         self.extras: dict[str, Any] = {}
+        self.stream: dict[str, Any] = {}  # see Manifest.stream
+        self.failpoint: Callable[[str], None] | None = None  # crash points of fault tests
 
     def attach(self, name: str, source: pathlib.Path) -> None:
         """Include a ready-made file (an embedding array, a vector index) in the version, checksummed."""
@@ -131,22 +133,70 @@ class SnapshotWriter:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def _write_files(self, tmp: pathlib.Path) -> tuple[dict[str, FileEntry], int]:
-        files: dict[str, FileEntry] = {}
-        ids_path = tmp / layout.IDS_FILE
-        self.ids.save(ids_path)
-        with open(ids_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        files[layout.IDS_FILE] = FileEntry(*file_crc32(ids_path))
+    def commit_overlay(
+        self,
+        base: pathlib.Path,
+        base_manifest: Manifest,
+        changed: dict[tuple[str, str], AbstractBitMap],
+        *,
+        source: dict[str, Any] | None = None,
+        failpoint: Callable[[str], None] | None = None,
+    ) -> int:
+        """Write the next version incrementally: base's shard and ID files shared, changed tags rewritten.
+
+        `changed` maps every tag that differs from the base to its bitmap (empty: removed); the population,
+        the IDs appended since the base and the kinds come from this writer. The base is a full version or an
+        incremental one, whose own base files are shared again.
+        """
+        incremental = base_manifest.overlay is not None
+        base_ids = base_manifest.base_id_count if incremental else base_manifest.id_count
+        base_version = base_manifest.base_version if incremental else base_manifest.version
+        started = time.time()
+        versions_root = layout.versions_dir(self.data_dir)
+        tmp = versions_root / f"{layout.TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+        tmp.mkdir()
+        try:
+            shared = [layout.shard_file(s) for s in range(base_manifest.shards)] + [layout.IDS_FILE]
+            files = {name: base_manifest.files[name] for name in shared}
+            for name in shared:  # versions are immutable, so sharing the inode is safe (and costs no I/O)
+                os.link(base / name, tmp / name)
+            delta = tmp / layout.IDS_DELTA_FILE
+            self.ids.save_from(delta, base_ids)
+            files[layout.IDS_DELTA_FILE] = FileEntry(*_fsynced_crc(delta))
+            files.update(self._link_attachments(tmp))
+            overlay = sorted(changed.items())
+            pieces = [self.population.serialize()] + [bm.serialize() for _, bm in overlay]
+            files[layout.OVERLAY_FILE] = FileEntry(*write_synced(tmp / layout.OVERLAY_FILE, _shard_chunks(0, pieces)))
+            if failpoint:
+                failpoint("ckpt.after_files_before_manifest")
+            return self._publish(
+                tmp, versions_root, files, base_manifest.shards, [], source or {}, started,
+                tags=base_manifest.tags, events=base_manifest.events, base_version=base_version,
+                base_id_count=base_ids,
+                overlay=[TagEntry(d, v, len(bm)) for (d, v), bm in overlay],
+                id_files=[layout.IDS_FILE, layout.IDS_DELTA_FILE],
+            )
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _link_attachments(self, tmp: pathlib.Path) -> dict[str, FileEntry]:
+        files = {}
         for name, source in self.attachments.items():
             target = tmp / name
             try:
                 os.link(source, target)  # versions are immutable, so sharing the inode is safe
             except OSError:
                 shutil.copyfile(source, target)
-            with open(target, "rb+") as fh:
-                os.fsync(fh.fileno())
-            files[name] = FileEntry(*file_crc32(target))
+            files[name] = FileEntry(*_fsynced_crc(target))
+        return files
+
+    def _write_files(self, tmp: pathlib.Path) -> tuple[dict[str, FileEntry], int]:
+        files: dict[str, FileEntry] = {}
+        ids_path = tmp / layout.IDS_FILE
+        self.ids.save(ids_path)
+        files[layout.IDS_FILE] = FileEntry(*_fsynced_crc(ids_path))
+        files.update(self._link_attachments(tmp))
         bitmaps = [self.population] + [bm for _, bm in self._tag_entries()] + [bm for _, bm in self._event_entries()]
         width = 1 << self.shard_bits
         shards = max(1, -(-len(self.ids) // width))
@@ -165,8 +215,14 @@ class SnapshotWriter:
         entries: list[tuple[tuple[str, str], AbstractBitMap]],
         source: dict[str, Any],
         started: float,
+        **layout_fields: Any,
     ) -> int:
         version = (layout.list_versions(self.data_dir) or [0])[-1] + 1
+        fields: dict[str, Any] = {
+            "tags": [TagEntry(d, v, len(bm)) for (d, v), bm in entries],
+            "events": [EventEntry(c, e, day, len(bm)) for (c, e, day), bm in self._event_entries()],
+        }
+        fields.update(layout_fields)
         while True:
             manifest = Manifest(
                 version=version,
@@ -177,12 +233,12 @@ class SnapshotWriter:
                 id_count=len(self.ids),
                 id_type=self.ids.id_type,
                 dimensions=dict(sorted(self.kinds.items())),
-                tags=[TagEntry(d, v, len(bm)) for (d, v), bm in entries],
-                events=[EventEntry(c, e, day, len(bm)) for (c, e, day), bm in self._event_entries()],
                 files=files,
                 build_seconds=round(time.time() - started, 3),
                 source=source,
                 extras=self.extras,
+                stream=self.stream,
+                **fields,
             )
             manifest_path = tmp / layout.MANIFEST
             manifest_path.unlink(missing_ok=True)
@@ -193,8 +249,16 @@ class SnapshotWriter:
             except OSError:
                 version += 1  # another writer took this number; take the next
                 continue
+            if self.failpoint:
+                self.failpoint("ckpt.after_manifest_rename_before_dirsync")
             fsync_dir(versions_root)
             return version
+
+
+def _fsynced_crc(path: pathlib.Path) -> tuple[int, int]:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+    return file_crc32(path)
 
 
 def clean_stale_temporaries(versions_root: pathlib.Path, older_than: float = 3600.0) -> list[str]:

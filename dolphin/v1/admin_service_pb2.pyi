@@ -1,9 +1,10 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -13,7 +14,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("snapshot_version", "users", "tags", "dimensions", "bitmap_bytes", "rss_bytes", "uptime_seconds", "snapshot_built_at", "loaded_at", "data_dir", "saved_audiences", "server_version")
+    __slots__ = ("snapshot_version", "users", "tags", "dimensions", "bitmap_bytes", "rss_bytes", "uptime_seconds", "snapshot_built_at", "loaded_at", "data_dir", "saved_audiences", "server_version", "ingest", "skipped_versions")
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     USERS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +27,8 @@ class StatusResponse(_message.Message):
     DATA_DIR_FIELD_NUMBER: _ClassVar[int]
     SAVED_AUDIENCES_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    INGEST_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     snapshot_version: int
     users: int
     tags: int
@@ -38,7 +41,51 @@ class StatusResponse(_message.Message):
     data_dir: str
     saved_audiences: int
     server_version: str
-    def __init__(self, snapshot_version: _Optional[int] = ..., users: _Optional[int] = ..., tags: _Optional[int] = ..., dimensions: _Optional[int] = ..., bitmap_bytes: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., snapshot_built_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_dir: _Optional[str] = ..., saved_audiences: _Optional[int] = ..., server_version: _Optional[str] = ...) -> None: ...
+    ingest: IngestStatus
+    skipped_versions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, snapshot_version: _Optional[int] = ..., users: _Optional[int] = ..., tags: _Optional[int] = ..., dimensions: _Optional[int] = ..., bitmap_bytes: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., snapshot_built_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_dir: _Optional[str] = ..., saved_audiences: _Optional[int] = ..., server_version: _Optional[str] = ..., ingest: _Optional[_Union[IngestStatus, _Mapping]] = ..., skipped_versions: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class IngestStatus(_message.Message):
+    __slots__ = ("fsync", "sequence", "wal_position", "sources", "seconds_since_last_batch", "storage_full", "recovered_batches", "recovery_notes", "last_checkpoint_version")
+    FSYNC_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    WAL_POSITION_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_SINCE_LAST_BATCH_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FULL_FIELD_NUMBER: _ClassVar[int]
+    RECOVERED_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_NOTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKPOINT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    fsync: str
+    sequence: int
+    wal_position: int
+    sources: int
+    seconds_since_last_batch: float
+    storage_full: bool
+    recovered_batches: int
+    recovery_notes: _containers.RepeatedScalarFieldContainer[str]
+    last_checkpoint_version: int
+    def __init__(self, fsync: _Optional[str] = ..., sequence: _Optional[int] = ..., wal_position: _Optional[int] = ..., sources: _Optional[int] = ..., seconds_since_last_batch: _Optional[float] = ..., storage_full: _Optional[bool] = ..., recovered_batches: _Optional[int] = ..., recovery_notes: _Optional[_Iterable[str]] = ..., last_checkpoint_version: _Optional[int] = ...) -> None: ...
+
+class CheckpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CheckpointResponse(_message.Message):
+    __slots__ = ("snapshot_version", "wal_position", "incremental", "changed_tags", "pause_seconds", "seconds")
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    WAL_POSITION_FIELD_NUMBER: _ClassVar[int]
+    INCREMENTAL_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_TAGS_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    snapshot_version: int
+    wal_position: int
+    incremental: bool
+    changed_tags: int
+    pause_seconds: float
+    seconds: float
+    def __init__(self, snapshot_version: _Optional[int] = ..., wal_position: _Optional[int] = ..., incremental: _Optional[bool] = ..., changed_tags: _Optional[int] = ..., pause_seconds: _Optional[float] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class ReloadRequest(_message.Message):
     __slots__ = ()

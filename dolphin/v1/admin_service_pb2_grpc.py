@@ -45,6 +45,11 @@ class AdminServiceStub:
                 request_serializer=dolphin_dot_v1_dot_admin__service__pb2.ReloadRequest.SerializeToString,
                 response_deserializer=dolphin_dot_v1_dot_admin__service__pb2.ReloadResponse.FromString,
                 _registered_method=True)
+        self.Checkpoint = channel.unary_unary(
+                '/dolphin.v1.AdminService/Checkpoint',
+                request_serializer=dolphin_dot_v1_dot_admin__service__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_admin__service__pb2.CheckpointResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -59,7 +64,16 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Reload(self, request, context):
-        """Reload switches to the newest valid snapshot on disk, atomically.
+        """Reload switches to the newest valid snapshot on disk, atomically. While a stream runs, the stream
+        mutations logged after the new version's cut time are re-applied on top of it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Checkpoint(self, request, context):
+        """Checkpoint writes the stream's changes as a new snapshot version now (incrementally when few tags
+        changed) and truncates the write-ahead log before it. FAILED_PRECONDITION when stream ingest is off.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,6 +91,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.Reload,
                     request_deserializer=dolphin_dot_v1_dot_admin__service__pb2.ReloadRequest.FromString,
                     response_serializer=dolphin_dot_v1_dot_admin__service__pb2.ReloadResponse.SerializeToString,
+            ),
+            'Checkpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.Checkpoint,
+                    request_deserializer=dolphin_dot_v1_dot_admin__service__pb2.CheckpointRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_admin__service__pb2.CheckpointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +153,33 @@ class AdminService:
             '/dolphin.v1.AdminService/Reload',
             dolphin_dot_v1_dot_admin__service__pb2.ReloadRequest.SerializeToString,
             dolphin_dot_v1_dot_admin__service__pb2.ReloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Checkpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.AdminService/Checkpoint',
+            dolphin_dot_v1_dot_admin__service__pb2.CheckpointRequest.SerializeToString,
+            dolphin_dot_v1_dot_admin__service__pb2.CheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,4 @@
-"""Copy-on-write batch mutations against a Python model; bad batches apply nothing; old snapshots never change."""
+"""Vectorised copy-on-write batches against a Python model applied mutation by mutation; old snapshots never change."""
 
 from __future__ import annotations
 
@@ -7,29 +7,39 @@ import tempfile
 
 import numpy as np
 import polars as pl
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dolphin.engine import Engine
-from dolphin.engine.mutations import Mutation, MutationOp, apply_batch
-from dolphin.errors import InvalidArgumentError
-from loaders.batch import load_tags
+from dolphin.engine.batches import Mutation, MutationBatch, MutationOp, check_batch
+from dolphin.engine.mutations import apply_batches
+from dolphin.engine.snapshot import Snapshot, StreamState
+from tests.engine.model import Model
 
 USERS = [f"u{i}" for i in range(12)]
 
 
 def base_engine(root: pathlib.Path) -> Engine:
+    from loaders.batch import load_tags
+
     pl.DataFrame({"user_id": USERS[:8], "city": ["a", "b", "a", None, "c", "b", "a", "c"],
                   "hobby": [["x"], ["x", "y"], [], None, ["z"], ["y"], ["x", "z"], []]}).write_parquet(root / "t.pq")
     load_tags([str(root / "t.pq")], root / "data", shard_bits=3)
     return Engine(root / "data")
 
 
-def model_of(engine: Engine) -> tuple[set[str], dict[str, dict[str, set[str]]]]:
-    snap = engine.ref.current
+def model_of(snap: Snapshot) -> Model:
     decode = lambda bm: set(snap.ids.decode(np.frombuffer(bm.to_array(), dtype=np.uint32)))  # noqa: E731
-    return decode(snap.population), {d: {v: decode(bm) for v, bm in vs.items()} for d, vs in snap.tags.items()}
+    return Model(decode(snap.population),
+                 {d: {v: decode(bm) for v, bm in vs.items() if bm} for d, vs in snap.tags.items()})
+
+
+def applied(snap: Snapshot, batches: list[list[Mutation]]) -> Snapshot:
+    columnar = [MutationBatch.of("s", i, b) for i, b in enumerate(batches)]
+    kinds = dict(snap.kinds)
+    for batch in columnar:
+        kinds = check_batch(batch, kinds, 1000)
+    return apply_batches(snap, columnar, kinds, StreamState(sequence=1))
 
 
 MUTATIONS = st.one_of(
@@ -40,54 +50,44 @@ MUTATIONS = st.one_of(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(st.lists(MUTATIONS, max_size=15), min_size=1, max_size=4))
-def test_batches_equal_the_model(batches: list[list[Mutation]]) -> None:
+def test_grouped_apply_equals_one_by_one(batches: list[list[Mutation]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = base_engine(pathlib.Path(tmp))
-        population, tags = model_of(engine)
+        before = engine.ref.current
+        frozen_before = model_of(before)
+        model = model_of(before)
         for batch in batches:
-            before = engine.ref.current
-            frozen_before = model_of(engine)
-            engine.ref.swap(apply_batch(before, batch, batch="t"))
-            for m in batch:  # the model: plain sets, mutation by mutation
-                if m.op is MutationOp.DELETE_USER:
-                    population.discard(m.user_id)
-                    for values in tags.values():
-                        for users in values.values():
-                            users.discard(m.user_id)
-                    continue
-                if m.op is not MutationOp.REMOVE:
-                    population.add(m.user_id)
-                values = tags.setdefault(m.dimension, {})
-                if m.op is MutationOp.SET:
-                    for users in values.values():
-                        users.discard(m.user_id)
-                if m.op is MutationOp.REMOVE:
-                    values.get(m.value, set()).discard(m.user_id)
-                else:
-                    values.setdefault(m.value, set()).add(m.user_id)
-            got_population, got_tags = model_of(engine)
-            assert got_population == population
-            assert got_tags == {d: {v: u for v, u in vs.items() if u} for d, vs in tags.items()}
-            engine.ref.swap(before)
-            assert model_of(engine) == frozen_before  # the old snapshot was never touched
-            engine.ref.swap(apply_batch(before, batch, batch="t"))
-            assert engine.count("ALL").count == len(population)
+            for m in batch:
+                model.apply(m)
+        after = applied(before, batches)
+        assert model_of(after) == model.cleaned()
+        assert model_of(before) == frozen_before  # the old snapshot was never touched
+        engine.ref.swap(after)
+        assert engine.count("ALL").count == len(model.population)
+        for value in "abcd":
+            assert engine.count(f"city={value}").count == len(model.tags.get("city", {}).get(value, set()))
 
 
-@pytest.mark.parametrize(("mutation", "message"), [
-    (Mutation("u1", MutationOp.SET, "hobby", "x"), 'set on multi-valued dimension "hobby"'),
-    (Mutation("u1", MutationOp.ADD, "city", "a"), 'add on single-valued dimension "city"'),
-    (Mutation("", MutationOp.ADD, "hobby", "x"), "user_id is empty"),
-    (Mutation("u1", MutationOp.ADD, "", "x"), "dimension is empty"),
-    (Mutation("u1", "drop", "hobby", "x"), "is not one of"),  # type: ignore[arg-type]
-    (Mutation("u1", MutationOp.ADD, "hobby", "x" * 2000), "over 1024 characters"),
-])
-def test_bad_mutation_rejects_the_whole_batch(tmp_path: pathlib.Path, mutation: Mutation, message: str) -> None:
+def test_untouched_tags_are_shared_and_new_dimensions_get_a_kind(tmp_path: pathlib.Path) -> None:
+    snap = base_engine(tmp_path).ref.current
+    after = applied(snap, [[Mutation("u1", MutationOp.SET, "tier", "gold"), Mutation("u2", MutationOp.ADD,
+                                                                                     "hobby", "x")]])
+    assert after.tags["city"]["a"] is snap.tags["city"]["a"]
+    assert after.tags["hobby"]["y"] is snap.tags["hobby"]["y"]
+    assert after.kinds["tier"].value == "single" and set(after.stream.dirty) == {("tier", "gold"), ("hobby", "x")}
+
+
+def test_delete_user_also_leaves_events(tmp_path: pathlib.Path) -> None:
+    from loaders.events import load_events
+
     engine = base_engine(tmp_path)
-    before = model_of(engine)
-    good = Mutation("u9", MutationOp.ADD, "hobby", "new")
-    with pytest.raises(InvalidArgumentError, match=f"batch k/1: mutation 1: .*{message}"):
-        apply_batch(engine.ref.current, [good, mutation], batch="k/1")
-    assert model_of(engine) == before
+    pl.DataFrame({"user_id": ["u1", "u2"], "campaign": ["c", "c"], "event": ["click", "click"],
+                  "date": ["2026-01-01", "2026-01-01"]}).write_parquet(tmp_path / "e.pq")
+    load_events([str(tmp_path / "e.pq")], tmp_path / "data")
+    engine.reload()
+    after = applied(engine.ref.current, [[Mutation("u1", MutationOp.DELETE_USER)]])
+    engine.ref.swap(after)
+    assert engine.count("event(click, campaign=c, from=2026-01-01, to=2026-01-01)").count == 1
+    assert after.stream.events_dirty

@@ -1,0 +1,188 @@
+"""A batch of stream mutations: its columnar form, its validation, and its encoding as one log record.
+
+A batch is kept as columns (op codes, user IDs, dimensions, values) because everything done with it, from
+validation to the log record to applying it, works per column in C rather than per mutation in Python. The
+log record is::
+
+    head: format u16 | offset i64 | first_offset i64 | appended_at f64 | count u32 | source length u16
+    source (UTF-8) | ops (count bytes) | 3 x (length u32 + NUL-joined UTF-8 text: user IDs, dimensions, values)
+
+NUL is not allowed in any field, which is what makes the NUL-joined columns unambiguous.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dolphin.errors import InvalidArgumentError, QueryLimitError
+from dolphin.storage import DimensionKind
+
+RECORD_FORMAT = 1
+HEAD = struct.Struct("<HqqdIH")
+LENGTH = struct.Struct("<I")
+MAX_TEXT = 1024  # characters of a user ID, dimension or value
+MAX_SOURCE = 256
+NO_OFFSET = -1
+
+
+class MutationOp(enum.IntEnum):
+    """What a mutation does; the numbers are the wire enum's."""
+
+    ADD = 1
+    REMOVE = 2
+    SET = 3
+    DELETE_USER = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    """One change: op on user_id, with dimension and value for ADD, REMOVE and SET."""
+
+    user_id: str
+    op: MutationOp
+    dimension: str = ""
+    value: str = ""
+
+
+@dataclass(slots=True)
+class MutationBatch:
+    """Mutations from one source up to `offset` (the last source offset in the batch), as columns."""
+
+    source: str
+    offset: int
+    ops: np.ndarray  # uint8 MutationOp numbers
+    user_ids: list[str]
+    dimensions: list[str]
+    values: list[str]
+    first_offset: int = NO_OFFSET  # the first source offset in the batch, when the producer says
+    appended_at: float = 0.0  # wall-clock seconds when the batch entered the log
+    wire_bytes: int = field(default=0, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    @staticmethod
+    def of(source: str, offset: int, mutations: list[Mutation], first_offset: int = NO_OFFSET) -> MutationBatch:
+        """Build a batch from Mutation values (convenient in tests and small producers)."""
+        return MutationBatch(
+            source, offset, np.array([int(m.op) for m in mutations], dtype=np.uint8),
+            [m.user_id for m in mutations], [m.dimension for m in mutations], [m.value for m in mutations],
+            first_offset,
+        )
+
+    def mutations(self) -> list[Mutation]:
+        """Return the batch as Mutation values (slow; for tests and error messages)."""
+        return [Mutation(u, MutationOp(int(o)), d, v)
+                for o, u, d, v in zip(self.ops.tolist(), self.user_ids, self.dimensions, self.values, strict=True)]
+
+
+def encode_record(batch: MutationBatch) -> bytes:
+    """Return the log payload of a batch."""
+    source = batch.source.encode()
+    parts = [HEAD.pack(RECORD_FORMAT, batch.offset, batch.first_offset, batch.appended_at, len(batch),
+                       len(source)), source, np.ascontiguousarray(batch.ops, dtype=np.uint8).tobytes()]
+    for column in (batch.user_ids, batch.dimensions, batch.values):
+        blob = "\0".join(column).encode()
+        parts += [LENGTH.pack(len(blob)), blob]
+    return b"".join(parts)
+
+
+def _column(payload: bytes, at: int, count: int) -> tuple[list[str], int]:
+    (length,) = LENGTH.unpack_from(payload, at)
+    at += LENGTH.size
+    text = payload[at : at + length].decode()
+    values = text.split("\0") if count else []
+    if len(values) != count:
+        raise ValueError(f"column holds {len(values)} values, expected {count}")
+    return values, at + length
+
+
+def decode_record(payload: bytes) -> MutationBatch:
+    """Rebuild a batch from its log payload; raises ValueError when the payload is not one."""
+    fmt, offset, first, appended_at, count, source_len = HEAD.unpack_from(payload)
+    if fmt != RECORD_FORMAT:
+        raise ValueError(f"unknown batch record format {fmt}")
+    at = HEAD.size
+    source = payload[at : at + source_len].decode()
+    at += source_len
+    ops = np.frombuffer(payload, dtype=np.uint8, count=count, offset=at).copy()
+    at += count
+    users, at = _column(payload, at, count)
+    dims, at = _column(payload, at, count)
+    values, at = _column(payload, at, count)
+    if at != len(payload):
+        raise ValueError("trailing bytes after the batch")
+    return MutationBatch(source, offset, ops, users, dims, values, first, appended_at)
+
+
+def _where(batch: MutationBatch, index: int, field_name: str) -> str:
+    return f"batch {batch.source}@{batch.offset}: mutation {index}: {field_name}"
+
+
+def _check_text(batch: MutationBatch, name: str, column: list[str], required: np.ndarray) -> None:
+    """Raise naming the first text that is too long, holds NUL, or is empty where required."""
+    empty = "" in column
+    if not empty and max(map(len, column), default=0) <= MAX_TEXT and "\0" not in "".join(column):
+        return  # the common case, decided in C
+    for i, text in enumerate(column):
+        if not text and required[i]:
+            raise InvalidArgumentError(f"{_where(batch, i, name)} is empty")
+        if len(text) > MAX_TEXT or "\0" in text:
+            raise InvalidArgumentError(
+                f"{_where(batch, i, name)} is over {MAX_TEXT} characters or holds a NUL character")
+
+
+def check_batch(
+    batch: MutationBatch, kinds: dict[str, DimensionKind], max_mutations: int
+) -> dict[str, DimensionKind]:
+    """Return kinds extended with the dimensions the batch creates, or raise naming batch, mutation and field.
+
+    Bad fields raise InvalidArgumentError; a batch over max_mutations raises QueryLimitError.
+    """
+    if not batch.source:
+        raise InvalidArgumentError("batch: source is empty; name the input partition, e.g. kafka:user-tags/3")
+    if len(batch.source) > MAX_SOURCE or "\0" in batch.source:
+        raise InvalidArgumentError(f"batch: source is over {MAX_SOURCE} characters or holds a NUL character")
+    if batch.offset < 0:
+        raise InvalidArgumentError(f"batch {batch.source}: offset {batch.offset} is negative")
+    if batch.first_offset != NO_OFFSET and not 0 <= batch.first_offset <= batch.offset:
+        raise InvalidArgumentError(
+            f"batch {batch.source}@{batch.offset}: first_offset {batch.first_offset} is after offset or negative")
+    if len(batch) > max_mutations:
+        raise QueryLimitError("batch mutation count", len(batch), max_mutations, "max_batch_mutations")
+    ops = batch.ops
+    bad_op = np.flatnonzero((ops < MutationOp.ADD) | (ops > MutationOp.DELETE_USER))
+    if len(bad_op):
+        i = int(bad_op[0])
+        what = "is MUTATION_OP_UNSPECIFIED" if ops[i] == 0 else f"{int(ops[i])} is not a known operation"
+        raise InvalidArgumentError(f"{_where(batch, i, 'op')} {what}; use ADD, REMOVE, SET or DELETE_USER")
+    _check_text(batch, "user_id", batch.user_ids, np.ones(len(batch), dtype=bool))
+    tagged = ops != MutationOp.DELETE_USER
+    _check_text(batch, "dimension", batch.dimensions, tagged)
+    _check_text(batch, "value", batch.values, np.zeros(len(batch), dtype=bool))
+    return _checked_kinds(batch, kinds)
+
+
+def _checked_kinds(batch: MutationBatch, known: dict[str, DimensionKind]) -> dict[str, DimensionKind]:
+    kinds = dict(known)
+    wanted = {MutationOp.SET: DimensionKind.SINGLE, MutationOp.ADD: DimensionKind.MULTI,
+              MutationOp.REMOVE: DimensionKind.MULTI}
+    seen: dict[tuple[str, int], int] = {}
+    for i, (dimension, op) in enumerate(zip(batch.dimensions, batch.ops.tolist(), strict=True)):
+        if op != MutationOp.DELETE_USER:
+            seen.setdefault((dimension, op), i)
+    for (dimension, op), i in sorted(seen.items(), key=lambda item: item[1]):
+        need = wanted[MutationOp(op)]
+        kind = kinds.get(dimension)
+        if kind is None and op != MutationOp.REMOVE:
+            kinds[dimension] = kind = need
+        if kind is not None and kind is not need:
+            verb = MutationOp(op).name.lower()
+            hint = "use add or remove" if kind is DimensionKind.MULTI else "use set"
+            raise InvalidArgumentError(
+                f'{_where(batch, i, "op")} {verb} on {kind.value}-valued dimension "{dimension}"; {hint}')
+    return kinds

@@ -1,0 +1,130 @@
+"""IngestService: the Mutate stream and GetOffsets, over the engine's Ingestor.
+
+Backpressure is gRPC flow control: the server reads the next batch of a stream only while the bytes of
+received, unacknowledged batches (over all streams) are under --max-pending-bytes, and each stream holds at
+most ACK_WINDOW unacknowledged batches, so a producer that never reads its acks stops being read too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import numpy as np
+
+from dolphin.engine.batches import NO_OFFSET, MutationBatch
+from dolphin.engine.ingest import Ack, Ingestor
+from dolphin.errors import PreconditionError
+from dolphin.server.status import Context, maps_errors, maps_stream_errors
+from dolphin.v1 import ingest_service_pb2 as pb
+from dolphin.v1 import ingest_service_pb2_grpc as pb_grpc
+
+ACK_WINDOW = 64  # unacknowledged batches per stream before the server stops reading it
+INGEST_OFF = ("stream ingest is off in this process (it needs --workers 1: one process must own the write-ahead "
+              "log); send mutations to a single-process server")
+
+
+class ByteBudget:
+    """Bytes of received, unapplied batches, shared by every stream; acquire waits while over the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._freed = asyncio.Event()
+
+    async def acquire(self, size: int) -> None:
+        """Wait until size more bytes fit (a batch alone over the limit waits for an empty budget)."""
+        while self.used and self.used + size > self.limit:
+            self._freed.clear()
+            await self._freed.wait()
+        self.used += size
+
+    def release(self, size: int) -> None:
+        """Return bytes to the budget (on the event loop's thread)."""
+        self.used -= size
+        self._freed.set()
+
+
+def batch_of(message: pb.MutationBatch) -> MutationBatch:
+    """Return the engine's columnar batch of a wire batch (ops stay raw so validation can name bad ones)."""
+    mutations = message.mutations
+    return MutationBatch(
+        source=message.source,
+        offset=message.offset,
+        ops=np.fromiter([m.op for m in mutations], dtype=np.int64, count=len(mutations)),
+        user_ids=[m.user_id for m in mutations],
+        dimensions=[m.dimension for m in mutations],
+        values=[m.value for m in mutations],
+        first_offset=message.first_offset if message.HasField("first_offset") else NO_OFFSET,
+    )
+
+
+def ack_message(ack: Ack, version: int) -> pb.MutationAck:
+    """Return the wire ack."""
+    return pb.MutationAck(source=ack.source, offset=ack.offset, applied=ack.applied, skipped=ack.skipped,
+                          snapshot_version=version, sequence=ack.sequence)
+
+
+class IngestServicer(pb_grpc.IngestServiceServicer):
+    """Streams mutation batches into the Ingestor and acks each once it is durable and visible."""
+
+    SERVICE = pb.DESCRIPTOR.services_by_name["IngestService"].full_name
+
+    def __init__(self, ingestor: Ingestor | None, max_pending_bytes: int,
+                 publish_health: Callable[[], Awaitable[None]]) -> None:
+        self.ingestor = ingestor
+        self.budget = ByteBudget(max_pending_bytes)
+        self.publish_health = publish_health
+        self._published_full = False
+
+    def _ingestor(self) -> Ingestor:
+        if self.ingestor is None:
+            raise PreconditionError(INGEST_OFF)
+        return self.ingestor
+
+    async def _read(self, ingestor: Ingestor, messages: AsyncIterator[pb.MutationBatch],
+                    acks: asyncio.Queue[asyncio.Future[Ack] | None]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for message in messages:
+                size = message.ByteSize()
+                await self.budget.acquire(size)
+                try:
+                    future = asyncio.wrap_future(ingestor.submit(batch_of(message)))
+                except BaseException:
+                    self.budget.release(size)
+                    raise
+                future.add_done_callback(self._releaser(size))
+                await acks.put(future)
+        except Exception as exc:  # noqa: BLE001 - handed to the answering side, which maps it to a status
+            failed: asyncio.Future[Ack] = loop.create_future()
+            failed.set_exception(exc)
+            await acks.put(failed)
+        await acks.put(None)
+
+    def _releaser(self, size: int) -> Callable[[asyncio.Future[Ack]], None]:
+        return lambda _future: self.budget.release(size)
+
+    @maps_stream_errors
+    async def Mutate(self, request: AsyncIterator[pb.MutationBatch], context: Context) -> AsyncIterator[
+            pb.MutationAck]:
+        ingestor = self._ingestor()
+        acks: asyncio.Queue[asyncio.Future[Ack] | None] = asyncio.Queue(maxsize=ACK_WINDOW)
+        reader = asyncio.create_task(self._read(ingestor, request, acks))
+        try:
+            while (future := await acks.get()) is not None:
+                try:
+                    ack = await future
+                finally:
+                    if ingestor.storage_full != self._published_full:  # ENOSPC came or went
+                        self._published_full = ingestor.storage_full
+                        await self.publish_health()
+                yield ack_message(ack, ingestor.engine.ref.current.version)
+        finally:
+            reader.cancel()
+
+    @maps_errors
+    async def GetOffsets(self, request: pb.GetOffsetsRequest, context: Context) -> pb.GetOffsetsResponse:
+        offsets = self._ingestor().offsets()
+        names = sorted(set(request.sources)) if request.sources else sorted(offsets)
+        return pb.GetOffsetsResponse(offsets=[pb.SourceOffset(source=n, offset=offsets.get(n, -1)) for n in names])

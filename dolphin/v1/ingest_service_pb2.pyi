@@ -1,0 +1,81 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MutationOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MUTATION_OP_UNSPECIFIED: _ClassVar[MutationOp]
+    MUTATION_OP_ADD: _ClassVar[MutationOp]
+    MUTATION_OP_REMOVE: _ClassVar[MutationOp]
+    MUTATION_OP_SET: _ClassVar[MutationOp]
+    MUTATION_OP_DELETE_USER: _ClassVar[MutationOp]
+MUTATION_OP_UNSPECIFIED: MutationOp
+MUTATION_OP_ADD: MutationOp
+MUTATION_OP_REMOVE: MutationOp
+MUTATION_OP_SET: MutationOp
+MUTATION_OP_DELETE_USER: MutationOp
+
+class Mutation(_message.Message):
+    __slots__ = ("user_id", "op", "dimension", "value")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    op: MutationOp
+    dimension: str
+    value: str
+    def __init__(self, user_id: _Optional[str] = ..., op: _Optional[_Union[MutationOp, str]] = ..., dimension: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class MutationBatch(_message.Message):
+    __slots__ = ("source", "offset", "mutations", "first_offset")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    MUTATIONS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    offset: int
+    mutations: _containers.RepeatedCompositeFieldContainer[Mutation]
+    first_offset: int
+    def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ..., mutations: _Optional[_Iterable[_Union[Mutation, _Mapping]]] = ..., first_offset: _Optional[int] = ...) -> None: ...
+
+class MutationAck(_message.Message):
+    __slots__ = ("source", "offset", "applied", "skipped", "snapshot_version", "sequence")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    offset: int
+    applied: int
+    skipped: bool
+    snapshot_version: int
+    sequence: int
+    def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ..., applied: _Optional[int] = ..., skipped: _Optional[bool] = ..., snapshot_version: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class GetOffsetsRequest(_message.Message):
+    __slots__ = ("sources",)
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sources: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SourceOffset(_message.Message):
+    __slots__ = ("source", "offset")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    offset: int
+    def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class GetOffsetsResponse(_message.Message):
+    __slots__ = ("offsets",)
+    OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    offsets: _containers.RepeatedCompositeFieldContainer[SourceOffset]
+    def __init__(self, offsets: _Optional[_Iterable[_Union[SourceOffset, _Mapping]]] = ...) -> None: ...
