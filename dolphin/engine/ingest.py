@@ -276,7 +276,8 @@ class Ingestor:
     # -- the writer thread -------------------------------------------------------
     def _run(self) -> None:
         while True:
-            timeout = self.settings.fsync.interval if self._unsynced else None
+            interval = self.settings.fsync.mode == "interval"
+            timeout = self.settings.fsync.interval if interval and self._unsynced and self.failed is None else None
             try:
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:

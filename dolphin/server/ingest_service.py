@@ -75,7 +75,7 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         self.ingestor = ingestor
         self.budget = ByteBudget(max_pending_bytes)
         self.publish_health = publish_health
-        self._published_full = False
+        self._published: tuple[bool, bool] = (False, False)
 
     def _ingestor(self) -> Ingestor:
         if self.ingestor is None:
@@ -116,8 +116,9 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
                 try:
                     ack = await future
                 finally:
-                    if ingestor.storage_full != self._published_full:  # ENOSPC came or went
-                        self._published_full = ingestor.storage_full
+                    state = (ingestor.storage_full, ingestor.engine.ready)
+                    if state != self._published:  # ENOSPC came or went, or the first batch made data
+                        self._published = state
                         await self.publish_health()
                 yield ack_message(ack, ingestor.engine.ref.current.version)
         finally:
