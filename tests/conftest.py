@@ -101,13 +101,15 @@ def engine(loaded_dir: pathlib.Path) -> Engine:
 class RunningServer:
     """A real `dolphin serve` process on a free loopback port."""
 
-    def __init__(self, data_dir: pathlib.Path, *extra: str, wait: bool = True) -> None:
+    def __init__(self, data_dir: pathlib.Path, *extra: str, wait: bool = True,
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"server-{id(self)}.log"
         cmd = [sys.executable, "-m", "dolphin", "serve", "--data-dir", str(data_dir), "--port", "0",
                "--watch-seconds", "0.2", *extra]
         with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                                         env={**os.environ, **(env or {})})
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "listening on" not in line:

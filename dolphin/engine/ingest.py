@@ -253,7 +253,7 @@ class Ingestor:
         """Queue a batch; the future resolves with its Ack, or with the error that rejected it."""
         future: concurrent.futures.Future[Ack] = concurrent.futures.Future()
         if self.failed is not None:
-            future.set_exception(StorageFullError(f"stream ingest stopped after a log failure: {self.failed}"))
+            _resolve(future, error=StorageFullError(f"stream ingest stopped after a log failure: {self.failed}"))
         else:
             self._queue.put(_Submitted(batch, future))
         return future
@@ -286,7 +286,7 @@ class Ingestor:
             if first is None:
                 self._sync_safely()
                 return
-            items = [first]
+            items: list[_Submitted | _Barrier | None] = [first]
             while len(items) < MAX_GROUP:
                 try:
                     more = self._queue.get_nowait()
@@ -296,18 +296,30 @@ class Ingestor:
                     self._queue.put(None)
                     break
                 items.append(more)
-            group: list[_Submitted] = []
-            for item in items:
-                if isinstance(item, _Barrier):
-                    self._commit(group)
-                    group = []
-                    try:
-                        item.future.set_result(item.run())
-                    except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                        item.future.set_exception(exc)
+            try:
+                self._handle(items)
+            except Exception as exc:  # a bug, not bad input: the state may no longer match the log
+                log.exception("stream writer failed")
+                for item in items:
+                    if item is not None:
+                        _resolve(item.future, error=StorageFullError(f"stream ingest failed: {exc}"))
+                self._fail(exc)
+
+    def _handle(self, items: list[_Submitted | _Barrier | None]) -> None:
+        group: list[_Submitted] = []
+        for item in items:
+            if isinstance(item, _Barrier):
+                self._commit(group)
+                group = []
+                try:
+                    result = item.run()
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                    _resolve(item.future, error=exc)
                 else:
-                    group.append(item)
-            self._commit(group)
+                    _resolve(item.future, result)
+            elif item is not None:
+                group.append(item)
+        self._commit(group)
 
     def _sync_safely(self) -> None:
         if self._unsynced and self._wal is not None and self.failed is None:
@@ -357,7 +369,7 @@ class Ingestor:
                                           "max_batch_bytes")
             except DolphinError as exc:
                 self.stats.rejected += 1
-                item.future.set_exception(exc)
+                _resolve(item.future, error=exc)
                 continue
             kinds = new_kinds
             offsets[batch.source] = batch.offset
@@ -378,7 +390,7 @@ class Ingestor:
                     f"data dir is full ({exc.strerror or exc} writing the WAL); batch not applied; "
                     "free space or raise the volume size")
                 for rest in accepted[i:]:
-                    rest.future.set_exception(error)
+                    _resolve(rest.future, error=error)
                 log.error("WAL append failed: %s; %d batches refused", exc, len(accepted) - i)
                 break
             self.storage_full = False
@@ -390,7 +402,7 @@ class Ingestor:
             return
         if self.failed is not None:
             for item in group:
-                item.future.set_exception(StorageFullError(f"stream ingest stopped after a log failure: "
+                _resolve(item.future, error=StorageFullError(f"stream ingest stopped after a log failure: "
                                                            f"{self.failed}"))
             return
         snap = self._current()
@@ -406,7 +418,7 @@ class Ingestor:
                     self._sync()
             except OSError as exc:
                 for item in written + skipped:
-                    item.future.set_exception(StorageFullError(f"fsync of the WAL failed: {exc}"))
+                    _resolve(item.future, error=StorageFullError(f"fsync of the WAL failed: {exc}"))
                 self._fail(exc)
                 return
             failpoints.hit("wal.after_fsync_before_apply")
@@ -429,9 +441,9 @@ class Ingestor:
             self.stats.last_applied_at = written[-1].batch.appended_at
         self.stats.skipped += len(skipped)
         for item in written:
-            item.future.set_result(Ack(item.batch.source, item.batch.offset, len(item.batch), False, sequence))
+            _resolve(item.future, Ack(item.batch.source, item.batch.offset, len(item.batch), False, sequence))
         for item in skipped:
-            item.future.set_result(Ack(item.batch.source, item.batch.offset, 0, True, sequence))
+            _resolve(item.future, Ack(item.batch.source, item.batch.offset, 0, True, sequence))
 
     # -- recovery and batch loads ---------------------------------------------------
     def _replay(self, snap: Snapshot, records: list[Record], manifest: Manifest, end: int) -> tuple[
@@ -499,6 +511,9 @@ class Ingestor:
         """Write the served state as a new version and drop the log it makes unnecessary."""
         with self._checkpoint_lock:
             started = time.monotonic()
+            if not self.has_unsaved_changes() and self.engine.ref.loaded:
+                current = self.engine.ref.current  # nothing new since the last version: write nothing
+                return CheckpointResult(current.version, current.stream.wal_position, False, 0, 0.0, 0.0, [])
 
             def barrier() -> tuple[Snapshot, int, float]:
                 held = time.monotonic()
@@ -583,6 +598,19 @@ class Ingestor:
             else:
                 return 0  # a batch version replays by cut time: keep the log (retention still applies)
         return needed
+
+
+def _resolve(future: concurrent.futures.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
+    """Settle a future unless its caller gave up on it (a cancelled stream: the batch stays applied)."""
+    if future.done():
+        return
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 INT_IDS = re.compile(r"(?:-?[0-9]{1,18}\0)*")

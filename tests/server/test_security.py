@@ -202,8 +202,8 @@ def test_every_role_rpc_pair(token_server) -> None:  # type: ignore[no-untyped-d
         # plaintext channels cannot carry call credentials: add the header with a client interceptor
         channel = grpc.intercept_channel(grpc.insecure_channel(server.target), _Bearer(token))
         with channel:
-            for method, streaming in METHODS:
-                code = call(channel, method, streaming, b"")
+            for method, kind in METHODS:
+                code = call(channel, method, kind, b"")
                 needed = required_role(method) or "reader"
                 if ROLES[role] >= ROLES[needed]:
                     assert code not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED), method
@@ -213,7 +213,8 @@ def test_every_role_rpc_pair(token_server) -> None:  # type: ignore[no-untyped-d
     assert checked == 3 * len(METHODS)
 
 
-class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
+              grpc.StreamStreamClientInterceptor):
     def __init__(self, token: str) -> None:
         self.metadata = (("authorization", f"Bearer {token}"),)
 
@@ -226,6 +227,9 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
 
     def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
         return continuation(self._details(details), request)
+
+    def intercept_stream_stream(self, continuation, details, requests):  # type: ignore[no-untyped-def]
+        return continuation(self._details(details), requests)
 
 
 class _Details(grpc.ClientCallDetails):  # type: ignore[misc]

@@ -9,28 +9,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dolphin.server.maintenance import SERVICE_NAMES
+from dolphin.server.maintenance import INGEST_SERVICE, SERVICE_NAMES
 from dolphin.v1 import (
     adeffect_service_pb2,
     admin_service_pb2,
     audience_service_pb2,
     catalog_service_pb2,
+    ingest_service_pb2,
     lookalike_service_pb2,
 )
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.e2e
-MODULES = [audience_service_pb2, catalog_service_pb2, admin_service_pb2, lookalike_service_pb2, adeffect_service_pb2]
+MODULES = [audience_service_pb2, catalog_service_pb2, admin_service_pb2, lookalike_service_pb2, adeffect_service_pb2,
+           ingest_service_pb2]
 BAD_CODES = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
 
 
-def methods() -> list[tuple[str, bool]]:
+def methods() -> list[tuple[str, str]]:
+    """Return (path, kind) of every method; kind is unary, server (streaming) or bidi."""
     out = []
     for module in MODULES:
         for service in module.DESCRIPTOR.services_by_name.values():
-            assert service.full_name in SERVICE_NAMES
+            assert service.full_name in [*SERVICE_NAMES, INGEST_SERVICE]
             for method in service.methods:
-                out.append((f"/{service.full_name}/{method.name}", method.server_streaming))
+                kind = "bidi" if method.client_streaming else "server" if method.server_streaming else "unary"
+                out.append((f"/{service.full_name}/{method.name}", kind))
                 first = method.input_type.fields_by_number.get(1)
                 if first is not None and first.type == first.TYPE_STRING:
                     STRING_FIRST.add(out[-1][0])
@@ -47,9 +51,13 @@ def channel(server: RunningServer) -> grpc.Channel:
         yield ch
 
 
-def call(channel: grpc.Channel, method: str, streaming: bool, payload: bytes) -> grpc.StatusCode:
+def call(channel: grpc.Channel, method: str, kind: str, payload: bytes) -> grpc.StatusCode:
     try:
-        if streaming:
+        if kind == "bidi":
+            bidi = channel.stream_stream(method, request_serializer=None, response_deserializer=None)
+            for _ in bidi(iter([payload]), timeout=10):
+                pass
+        elif kind == "server":
             stub = channel.unary_stream(method, request_serializer=None, response_deserializer=None)
             for _ in stub(payload, timeout=10):
                 pass
@@ -60,17 +68,18 @@ def call(channel: grpc.Channel, method: str, streaming: bool, payload: bytes) ->
     return grpc.StatusCode.OK
 
 
-@pytest.mark.parametrize(("method", "streaming"), METHODS, ids=[m for m, _ in METHODS])
-def test_corrupt_bytes_are_invalid_argument(channel: grpc.Channel, method: str, streaming: bool) -> None:
-    assert call(channel, method, streaming, b"\xff\xff\xff\xff\x0f") == grpc.StatusCode.INVALID_ARGUMENT
+@pytest.mark.parametrize(("method", "kind"), METHODS, ids=[m for m, _ in METHODS])
+def test_corrupt_bytes_are_invalid_argument(channel: grpc.Channel, method: str, kind: str) -> None:
+    assert call(channel, method, kind, b"\xff\xff\xff\xff\x0f") == grpc.StatusCode.INVALID_ARGUMENT
     if method in STRING_FIRST:  # field 1 is a string: invalid UTF-8 in it must not decode
-        assert call(channel, method, streaming, b"\x0a\x02\xc3\x28") == grpc.StatusCode.INVALID_ARGUMENT
+        assert call(channel, method, kind, b"\x0a\x02\xc3\x28") == grpc.StatusCode.INVALID_ARGUMENT
 
 
 @settings(max_examples=1000, deadline=None)
 @given(st.sampled_from(METHODS), st.binary(max_size=64))
-def test_random_bytes_never_unknown(channel: grpc.Channel, method: tuple[str, bool], payload: bytes) -> None:
-    if method[0].endswith(("/Reload", "/SaveAudience", "/DeleteAudience", "/Split", "/Lookalike")):
+def test_random_bytes_never_unknown(channel: grpc.Channel, method: tuple[str, str], payload: bytes) -> None:
+    if method[0].endswith(("/Reload", "/SaveAudience", "/DeleteAudience", "/Split", "/Lookalike", "/Mutate",
+                           "/Checkpoint")):
         payload = b"\xff" + payload  # mutating calls: only undecodable bytes, so the shared server is unchanged
     assert call(channel, *method, payload) not in BAD_CODES
 
