@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 from pyroaring import AbstractBitMap, BitMap
 
+from dolphin import failpoints
 from dolphin.errors import LoadError, SnapshotError
 from dolphin.storage import (
     DimensionKind,
@@ -240,7 +241,7 @@ def load_tags(
             writer.add_bitmap(dim, value, bm)
             memberships += len(bm)
     source = {"files": [str(f) for f in job.files], "layout": layout, "rows": len(dense), "dimensions": sorted(dims)}
-    version = writer.commit(source=source, started=started)
+    version = writer.commit(source=source, started=started, failpoint=failpoints.hit)
     pruned = prune_versions(data_dir, keep)
     return LoadReport(
         version=version, rows=len(dense), users=len(writer.population), new_users=len(ids) - len(old_ids),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from dolphin import failpoints
 from dolphin.errors import LoadError
 from dolphin.storage import IdDictionary
 from dolphin.storage.vectors import write_vector_files
@@ -121,7 +122,8 @@ def load_embeddings(
             writer.attach(name, scratch / name)
         writer.extras["vectors"] = meta
         show(2, 3, "writing the snapshot")
-        version = writer.commit(source={"embeddings": [str(f) for f in inputs]}, started=started)
+        version = writer.commit(source={"embeddings": [str(f) for f in inputs]}, started=started,
+                                failpoint=failpoints.hit)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     prune_versions(data_dir, keep)

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 from pyroaring import AbstractBitMap
 
+from dolphin import failpoints
 from dolphin.errors import LoadError
 from dolphin.storage import IdDictionary, bitmap_from_array
 from dolphin.storage.writer import prune_versions
@@ -110,7 +111,7 @@ def load_events(
     for (campaign, event, day), reach in events.items():
         writer.add_event(campaign, event, day, reach)
     show(2, 3, "writing the snapshot")
-    version = writer.commit(source={"events": [str(f) for f in inputs]}, started=started)
+    version = writer.commit(source={"events": [str(f) for f in inputs]}, started=started, failpoint=failpoints.hit)
     prune_versions(data_dir, keep)
     show(3, 3, "done")
     return EventReport(version, len(frame), len(groups), first.isoformat(), last.isoformat(), dropped,

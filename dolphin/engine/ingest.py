@@ -582,7 +582,9 @@ class Ingestor:
         for (campaign, event), days in data.events.items():
             for day, bm in days.items():
                 writer.add_event(campaign, event, day, bm)
-        return writer.commit(source=source, failpoint=failpoints.hit), False, len(changed)
+        version = writer.commit(source=source, failpoint=failpoints.hit,
+                                before_manifest="ckpt.after_files_before_manifest")
+        return version, False, len(changed)
 
     def _needed_position(self, position: int) -> int:
         """Return the oldest log position a retained version still needs (its fallback must replay)."""

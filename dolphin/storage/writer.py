@@ -115,8 +115,9 @@ class SnapshotWriter:
         source: dict[str, Any] | None = None,
         started: float | None = None,
         failpoint: Callable[[str], None] | None = None,
+        before_manifest: str = "load.before_manifest",
     ) -> int:
-        """Write everything as the next version and return its number."""
+        """Write everything as the next version and return its number (failpoint names its crash points)."""
         started = started or time.time()
         versions_root = layout.versions_dir(self.data_dir)
         versions_root.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,7 @@ class SnapshotWriter:
             files, shards = self._write_files(tmp)
             entries = self._tag_entries()
             if failpoint:
-                failpoint("load.before_manifest")
+                failpoint(before_manifest)
             return self._publish(tmp, versions_root, files, shards, entries, source or {}, started)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

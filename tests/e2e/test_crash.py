@@ -1,0 +1,191 @@
+"""R1: a producer streams through dolphin.sink while the server is SIGKILLed again and again, at random moments and
+at every named failpoint (mid-write, mid-fsync, mid-checkpoint); at the end every batch is applied exactly once."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from dolphin.client import Client
+from dolphin.engine.batches import Mutation, MutationOp
+from dolphin.sink import Sink
+from tests.engine.model import Model
+
+pytestmark = pytest.mark.e2e
+SOURCES = 4
+USERS = 20_000
+TAGS = 50
+BATCHES_PER_SOURCE = 500  # 2,000 batches
+BATCH = 100  # 200,000 mutations
+FAILPOINTS = ["wal.before_write", "wal.after_write_before_fsync", "wal.after_fsync_before_apply",
+              "wal.after_apply_before_ack", "ckpt.after_files_before_manifest",
+              "ckpt.after_manifest_rename_before_dirsync", "ckpt.before_wal_truncate"]
+MIN_KILLS = 20
+
+
+def mutations_of(source: int, rng: random.Random) -> list[Mutation]:
+    """The seeded change stream of one source; a source owns the users congruent to it, so sources never race."""
+    out = []
+    for _ in range(BATCHES_PER_SOURCE * BATCH):
+        user = f"u{rng.randrange(USERS // SOURCES) * SOURCES + source}"
+        roll = rng.random()
+        if roll < 0.45:
+            out.append(Mutation(user, MutationOp.ADD, "tag", f"t{rng.randrange(TAGS)}"))
+        elif roll < 0.8:
+            out.append(Mutation(user, MutationOp.REMOVE, "tag", f"t{rng.randrange(TAGS)}"))
+        elif roll < 0.99:
+            out.append(Mutation(user, MutationOp.SET, "tier", f"level{rng.randrange(5)}"))
+        else:
+            out.append(Mutation(user, MutationOp.DELETE_USER))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Life:
+    """One run of the server process on the fixed port, optionally armed with a failpoint."""
+
+    def __init__(self, data: pathlib.Path, port: int, failpoint: str | None, log: pathlib.Path) -> None:
+        self.failpoint = failpoint.split("=")[0] if failpoint else None
+        env = {**os.environ}
+        env.pop("DOLPHIN_FAILPOINTS", None)
+        if failpoint:
+            env["DOLPHIN_FAILPOINTS"] = failpoint
+        with open(log, "a") as fh:
+            fh.write(f"--- life with failpoint {failpoint}\n")
+            fh.flush()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "dolphin", "serve", "--data-dir", str(data), "--port", str(port),
+                 "--checkpoint-seconds", "0.4", "--wal-retention-seconds", "0", "--watch-seconds", "0"],
+                stdout=subprocess.DEVNULL, stderr=fh, env=env)
+
+    def kill(self) -> bool:
+        """SIGKILL the process (an armed one gets time to die at its failpoint); True when it died there."""
+        if self.failpoint:
+            try:
+                self.proc.wait(timeout=4)
+            except subprocess.TimeoutExpired:
+                pass
+        died_alone = self.proc.poll() is not None
+        if not died_alone:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        return died_alone and self.proc.returncode == -signal.SIGKILL
+
+
+def test_crash_loop_applies_every_batch_exactly_once(tmp_path: pathlib.Path) -> None:
+    data, log = tmp_path / "data", tmp_path / "server.log"
+    port = free_port()
+    rng = random.Random(20261125)
+    streams = [mutations_of(s, random.Random(s)) for s in range(SOURCES)]
+    kills, offsets_seen = 0, {f"s{s}": -1 for s in range(SOURCES)}
+    self_kills: set[str] = set()
+    done = threading.Event()
+    producer_error: list[BaseException] = []
+    life = Life(data, port, None, log)
+
+    with Client(f"127.0.0.1:{port}", timeout=5) as client:
+        sink = Sink(client, batch_size=BATCH, max_in_flight=8, max_backoff_seconds=0.2, keep_history=True)
+
+        def produce() -> None:
+            try:
+                for j in range(BATCHES_PER_SOURCE):
+                    for s in range(SOURCES):
+                        for k, m in enumerate(streams[s][j * BATCH : (j + 1) * BATCH]):
+                            sink.write(f"s{s}", j * BATCH + k, m.user_id, int(m.op), m.dimension, m.value)
+                    time.sleep(0.01)  # a steady producer, so that the run spans many lives
+                sink.flush()
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                producer_error.append(exc)
+            finally:
+                done.set()
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        plan = FAILPOINTS * 2  # every failpoint at least twice, among random kills
+        while not done.is_set() or kills < MIN_KILLS:
+            time.sleep(rng.uniform(0.3, 1.2))
+            if life.kill() and life.failpoint:
+                self_kills.add(life.failpoint)
+            kills += 1
+            armed = None
+            if plan and rng.random() < 0.6:
+                point = plan.pop(0)
+                armed = f"{point}=kill@{rng.randrange(1, 4)}"
+            life = Life(data, port, armed, log)
+            for source, offset in _offsets(client).items():
+                assert offset >= offsets_seen.get(source, -1), "GetOffsets went backwards"
+                offsets_seen[source] = offset
+            if kills > 200:
+                break
+        producer.join(timeout=120)
+        assert not producer_error, producer_error[0]
+        stored = client.get_offsets()
+        history = list(sink.stats.history)
+        sink.close()
+        snapshot = _state(client)
+    life.proc.send_signal(signal.SIGTERM)
+    life.proc.wait(timeout=60)
+
+    assert kills >= MIN_KILLS
+    assert stored == {f"s{s}": BATCHES_PER_SOURCE * BATCH - 1 for s in range(SOURCES)}, stored
+    acked = {(source, offset) for source, offset, status in history if status in ("ok", "skipped", "resumed")}
+    assert len(acked) == SOURCES * BATCHES_PER_SOURCE  # every batch was acknowledged, or shown applied
+    model = Model()
+    for s in range(SOURCES):
+        for m in streams[s]:
+            model.apply(m)
+    want = model.cleaned()
+    assert snapshot == (want.population, want.tags["tag"], want.tags["tier"])
+    assert self_kills == set(FAILPOINTS), (self_kills, log.read_text()[-3000:])
+
+
+def _offsets(client: Client) -> dict[str, int]:
+    for _ in range(100):
+        try:
+            return client.get_offsets()
+        except Exception:  # noqa: BLE001 - the server is still starting
+            time.sleep(0.1)
+    raise AssertionError("the server never answered GetOffsets")
+
+
+def _state(client: Client) -> tuple[set[str], dict[str, set[str]], dict[str, set[str]]]:
+    """Return the served population and every tag's users, exported in full."""
+    tags = {f"t{i}": set(client.export(f"tag=t{i}", page_size=10000)) for i in range(TAGS)}
+    tiers = {f"level{i}": set(client.export(f"tier=level{i}", page_size=10000)) for i in range(5)}
+    return (set(client.export("ALL", page_size=10000)), {k: v for k, v in tags.items() if v},
+            {k: v for k, v in tiers.items() if v})
+
+
+def test_a_loader_killed_before_its_manifest_leaves_the_old_version(data_copy: pathlib.Path,
+                                                                    tmp_path: pathlib.Path) -> None:
+    import polars as pl
+
+    from dolphin.storage import layout
+
+    before = layout.list_versions(data_copy)
+    pl.DataFrame({"user_id": [1, 2], "city": ["x", "y"]}).write_parquet(tmp_path / "in.parquet")
+    cmd = [sys.executable, "-m", "dolphin", "load", "tags", str(tmp_path / "in.parquet"), "--data-dir",
+           str(data_copy)]
+    killed = subprocess.run(cmd, env={**os.environ, "DOLPHIN_FAILPOINTS": "load.before_manifest=kill"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert layout.list_versions(data_copy) == before  # the half-written version is invisible
+    assert list(layout.versions_dir(data_copy).glob(".tmp-*"))  # and left as a temporary directory
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert layout.list_versions(data_copy)[-1] == before[-1] + 1
+    assert not list(layout.versions_dir(data_copy).glob(".tmp-*"))  # cleaned by the next writer
