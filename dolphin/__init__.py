@@ -24,6 +24,7 @@ from dolphin.errors import (
     RoleError,
     SnapshotError,
     StalePageTokenError,
+    StorageFullError,
     UnknownDimensionError,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "RoleError",
     "SnapshotError",
     "StalePageTokenError",
+    "StorageFullError",
     "UnknownDimensionError",
     "__version__",
 ]

@@ -28,7 +28,7 @@ def test_public_api() -> None:
         "AudienceExistsError", "AudienceNotFoundError", "Client", "DeadlineError", "DolphinError", "Engine",
         "InvalidArgumentError", "InvalidPageTokenError", "LoadError", "NotFoundError", "NotReadyError",
         "PreconditionError", "QueryError",
-        "QueryLimitError", "QuerySyntaxError", "RoleError", "SnapshotError", "StalePageTokenError",
+        "QueryLimitError", "QuerySyntaxError", "RoleError", "SnapshotError", "StalePageTokenError", "StorageFullError",
         "UnknownDimensionError",
         "__version__",
     ])
