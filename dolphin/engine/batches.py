@@ -168,21 +168,31 @@ def check_batch(
 
 
 def _checked_kinds(batch: MutationBatch, known: dict[str, DimensionKind]) -> dict[str, DimensionKind]:
+    """Return the kinds after the batch; a mutation of the wrong kind is an error (a REMOVE before the mutation
+    that creates its dimension is not: sequentially it removes from nothing)."""
     kinds = dict(known)
     wanted = {MutationOp.SET: DimensionKind.SINGLE, MutationOp.ADD: DimensionKind.MULTI,
               MutationOp.REMOVE: DimensionKind.MULTI}
-    seen: dict[tuple[str, int], int] = {}
-    for i, (dimension, op) in enumerate(zip(batch.dimensions, batch.ops.tolist(), strict=True)):
-        if op != MutationOp.DELETE_USER:
-            seen.setdefault((dimension, op), i)
-    for (dimension, op), i in sorted(seen.items(), key=lambda item: item[1]):
-        need = wanted[MutationOp(op)]
-        kind = kinds.get(dimension)
-        if kind is None and op != MutationOp.REMOVE:
-            kinds[dimension] = kind = need
-        if kind is not None and kind is not need:
-            verb = MutationOp(op).name.lower()
-            hint = "use add or remove" if kind is DimensionKind.MULTI else "use set"
-            raise InvalidArgumentError(
-                f'{_where(batch, i, "op")} {verb} on {kind.value}-valued dimension "{dimension}"; {hint}')
-    return kinds
+    ops = batch.ops.tolist()
+    pairs = set(zip(batch.dimensions, ops, strict=True))  # the distinct (dimension, op), collected in C
+    creating = (MutationOp.SET, MutationOp.ADD)
+    new = {d for d, op in pairs if d not in kinds and op in creating}
+    first: dict[str, int] = {}
+    if new:  # a dimension this batch creates takes the kind of its first SET or ADD
+        first = {d: i for i, (d, op) in reversed(list(enumerate(zip(batch.dimensions, ops, strict=True))))
+                 if d in new and op in creating}
+        for d, i in first.items():
+            kinds[d] = wanted[MutationOp(ops[i])]
+    wrong = {(d, op) for d, op in pairs if op != MutationOp.DELETE_USER and d in kinds
+             and kinds[d] is not wanted[MutationOp(op)]}
+    if not wrong:
+        return kinds
+    offending = [i for i, pair in enumerate(zip(batch.dimensions, ops, strict=True))
+                 if pair in wrong and i > first.get(pair[0], -1)]
+    if not offending:
+        return kinds
+    i = offending[0]
+    dimension, verb, kind = batch.dimensions[i], MutationOp(ops[i]).name.lower(), kinds[batch.dimensions[i]]
+    hint = "use add or remove" if kind is DimensionKind.MULTI else "use set"
+    raise InvalidArgumentError(
+        f'{_where(batch, i, "op")} {verb} on {kind.value}-valued dimension "{dimension}"; {hint}')

@@ -88,18 +88,26 @@ class _Tags:
                     self.put(dimension, value, bm - deleted)
 
 
+def _bitmaps(users: pl.Series) -> list[BitMap]:
+    """Return one bitmap per list of dense IDs (a List column from a group_by)."""
+    return [bitmap_from_array(u.to_numpy()) if u is not None and len(u) else BitMap() for u in users]
+
+
 def _apply_multi(tags: _Tags, frame: pl.DataFrame) -> None:
     multi = frame.filter(pl.col("op").is_in([MutationOp.ADD, MutationOp.REMOVE]))
     if multi.is_empty():
         return
     last = multi.sort("pos").unique(["user", "dim", "value"], keep="last", maintain_order=False)
-    for (dimension, value), group in last.partition_by(["dim", "value"], as_dict=True).items():
-        adds = _users(group.filter(pl.col("op") == MutationOp.ADD))
-        removes = _users(group.filter(pl.col("op") == MutationOp.REMOVE))
-        old = tags.get(str(dimension), str(value))
+    grouped = last.group_by(["dim", "value"]).agg(
+        pl.col("user").filter(pl.col("op") == MutationOp.ADD).alias("adds"),
+        pl.col("user").filter(pl.col("op") == MutationOp.REMOVE).alias("removes"),
+    )
+    for dimension, value, adds, removes in zip(grouped["dim"].to_list(), grouped["value"].to_list(),
+                                               _bitmaps(grouped["adds"]), _bitmaps(grouped["removes"]), strict=True):
+        old = tags.get(dimension, value)
         new = (old | adds) - removes if removes else old | adds
         if new != old:
-            tags.put(str(dimension), str(value), new)
+            tags.put(dimension, value, new)
 
 
 def _apply_single(tags: _Tags, frame: pl.DataFrame) -> None:
@@ -107,14 +115,17 @@ def _apply_single(tags: _Tags, frame: pl.DataFrame) -> None:
     if sets.is_empty():
         return
     last = sets.sort("pos").unique(["user", "dim"], keep="last", maintain_order=False)
-    for (dimension,), per_dim in last.partition_by(["dim"], as_dict=True).items():
-        dim = str(dimension)
-        moved = _users(per_dim)
-        adds = {str(v): _users(g) for (v,), g in per_dim.partition_by(["value"], as_dict=True).items()}
+    per_value = last.group_by(["dim", "value"]).agg(pl.col("user"))
+    per_dim = last.group_by("dim").agg(pl.col("user"))
+    adds: dict[str, dict[str, BitMap]] = {}
+    for dimension, value, users in zip(per_value["dim"].to_list(), per_value["value"].to_list(),
+                                       _bitmaps(per_value["user"]), strict=True):
+        adds.setdefault(dimension, {})[value] = users
+    for dim, moved in zip(per_dim["dim"].to_list(), _bitmaps(per_dim["user"]), strict=True):
         for value, bm in list(tags.tags.get(dim, {}).items()):
-            if value not in adds and bm.intersect(moved):
+            if value not in adds[dim] and bm.intersect(moved):
                 tags.put(dim, value, bm - moved)
-        for value, users in adds.items():
+        for value, users in adds[dim].items():
             old = tags.get(dim, value)
             new = (old - moved) | users
             if new != old:

@@ -47,14 +47,15 @@ class ByteBudget:
 
 def batch_of(message: pb.MutationBatch) -> MutationBatch:
     """Return the engine's columnar batch of a wire batch (ops stay raw so validation can name bad ones)."""
-    mutations = message.mutations
+    rows = [(m.user_id, m.op, m.dimension, m.value) for m in message.mutations]  # one pass over the messages
+    users, ops, dims, values = (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [], [])
     return MutationBatch(
         source=message.source,
         offset=message.offset,
-        ops=np.fromiter([m.op for m in mutations], dtype=np.int64, count=len(mutations)),
-        user_ids=[m.user_id for m in mutations],
-        dimensions=[m.dimension for m in mutations],
-        values=[m.value for m in mutations],
+        ops=np.array(ops, dtype=np.int64),
+        user_ids=users,
+        dimensions=dims,
+        values=values,
         first_offset=message.first_offset if message.HasField("first_offset") else NO_OFFSET,
     )
 

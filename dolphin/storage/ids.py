@@ -89,7 +89,8 @@ class _KeyIndex:
 class IdDictionary:
     """Immutable mapping between external and dense IDs; encode() returns a new, extended dictionary."""
 
-    SMALL_INPUT = 64  # inputs up to len/SMALL_INPUT IDs use the key index rather than a join
+    SMALL_INPUT = 4  # inputs up to len/SMALL_INPUT IDs use the key index rather than a join (as does any
+    # input once the index exists: stream batches grouped under load must not drop back to a join)
 
     def __init__(self, external: pl.Series, key_index: _KeyIndex | None = None) -> None:
         self._external = external.rename("external_id")
@@ -145,7 +146,7 @@ class IdDictionary:
         New users get the next dense IDs in order of first appearance, so a load is deterministic.
         """
         ids = self._conform(ids)
-        if len(ids) * self.SMALL_INPUT <= len(self):
+        if len(self) and (len(ids) * self.SMALL_INPUT <= len(self) or self._keys is not None):
             indexed = self._encode_indexed(ids)
             if indexed is not None:
                 return indexed
@@ -171,7 +172,7 @@ class IdDictionary:
     def _found(self, index: _KeyIndex, ids: pl.Series, keys: np.ndarray, limit: int) -> np.ndarray | None:
         found = index.find(keys, limit)
         hit = found >= 0
-        if hit.any():
+        if ids.dtype == pl.String and hit.any():
             # keys of strings are hashes: confirm each hit (a 64-bit collision sends the batch to the join path)
             same = self._external.gather(pl.Series(found[hit], dtype=pl.UInt32)) == ids.filter(pl.Series(hit))
             if not same.all():

@@ -95,3 +95,13 @@ def test_damaged_payload_is_a_value_error() -> None:
     payload = encode_record(MutationBatch.of("s", 1, [GOOD, GOOD]))
     with pytest.raises(ValueError):
         decode_record(payload + b"x")
+
+
+def test_a_new_dimension_takes_the_kind_of_its_first_set_or_add() -> None:
+    kinds = check_batch(MutationBatch.of("s", 1, [Mutation("u", MutationOp.REMOVE, "fresh", "1"),
+                                                  Mutation("u", MutationOp.SET, "fresh", "2")]), KINDS, 10)
+    assert kinds["fresh"] is DimensionKind.SINGLE
+    with pytest.raises(InvalidArgumentError, match='mutation 2: op remove on single-valued dimension "fresh"'):
+        check_batch(MutationBatch.of("s", 1, [Mutation("u", MutationOp.REMOVE, "fresh", "1"),
+                                              Mutation("u", MutationOp.SET, "fresh", "2"),
+                                              Mutation("u", MutationOp.REMOVE, "fresh", "1")]), KINDS, 10)
