@@ -112,8 +112,9 @@ def _producer(target: str, users: int, batches: int, source: str, seed: int, pac
 def produce_in_process(target: str, users: int, batches: int, source: str, seed: int, pace: float = 0.0
                        ) -> tuple[multiprocessing.Process, multiprocessing.Queue]:  # type: ignore[type-arg]
     """Start a producer process; it reports "ready" once its batches are built, then its results."""
-    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    proc = multiprocessing.Process(target=_producer, args=(target, users, batches, source, seed, pace, queue))
+    spawn = multiprocessing.get_context("spawn")  # a forked child of a process that used gRPC can hang in it
+    queue: multiprocessing.Queue = spawn.Queue()  # type: ignore[type-arg]
+    proc = spawn.Process(target=_producer, args=(target, users, batches, source, seed, pace, queue))  # type: ignore[attr-defined]
     proc.start()
     assert queue.get() == "ready"
     return proc, queue
@@ -209,7 +210,7 @@ def main() -> int:
                 queue.get()
                 proc.join()
                 lat: list[float] = []
-                poller = threading.Thread(target=lambda: lat.extend(query_latencies(target, 8, 0.002)))
+                poller = threading.Thread(target=lambda out=lat: out.extend(query_latencies(target, 8, 0.002)))
                 poller.start()
                 time.sleep(2)
                 with Client(target) as client:

@@ -399,5 +399,6 @@ class Engine:
         return StatusInfo(
             snap.version, len(snap.population), snap.tag_count, len(snap.tags), snap.data.serialized_bytes,
             _rss_bytes(), snap.data.manifest.built_at, snap.loaded_at, str(self.data_dir), len(self.audiences),
+            tuple(snap.data.skipped_versions),
         )
 

@@ -60,6 +60,9 @@ from dolphin.storage.writer import prune_versions
 
 log = logging.getLogger("dolphin.ingest")
 MAX_GROUP = 256  # batches sharing one fsync
+# mutations applied in one copy-on-write step: bigger steps amortise the per-tag copies, smaller ones hold the
+# GIL for shorter stretches (queries on the event loop wait for it)
+MAX_GROUP_MUTATIONS = 50_000
 REPLAY_CHUNK = 64  # log records applied per copy-on-write step during recovery
 
 
@@ -287,7 +290,8 @@ class Ingestor:
                 self._sync_safely()
                 return
             items: list[_Submitted | _Barrier | None] = [first]
-            while len(items) < MAX_GROUP:
+            mutations = len(first.batch) if isinstance(first, _Submitted) else 0
+            while len(items) < MAX_GROUP and mutations < MAX_GROUP_MUTATIONS:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -296,6 +300,7 @@ class Ingestor:
                     self._queue.put(None)
                     break
                 items.append(more)
+                mutations += len(more.batch) if isinstance(more, _Submitted) else 0
             try:
                 self._handle(items)
             except Exception as exc:  # a bug, not bad input: the state may no longer match the log

@@ -144,6 +144,7 @@ class StatusInfo:
     loaded_at: float
     data_dir: str
     saved_audiences: int
+    skipped_versions: tuple[str, ...] = ()  # damaged versions passed over when the served one was opened
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,8 @@ class SnapshotCollector(Collector):
             ("dolphin_bitmap_bytes", "Serialized size of the served tag bitmaps", status.bitmap_bytes),
             ("dolphin_saved_audiences", "Saved audiences", status.saved_audiences),
             ("dolphin_resident_memory_bytes", "Resident memory of the server process", status.rss_bytes),
+            ("dolphin_snapshot_fallbacks", "Damaged newer versions skipped when the served one was opened",
+             len(status.skipped_versions)),
         ):
             yield GaugeMetricFamily(name, text, value=value)
 

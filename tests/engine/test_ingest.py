@@ -426,5 +426,6 @@ def test_a_corrupt_newest_version_falls_back_and_replays_from_the_older_one(data
     shard.write_bytes(bytes(raw))
     recovered = start(data)
     assert recovered.engine.ref.current.version == newest - 1
+    assert "checksum mismatch" in recovered.engine.status().skipped_versions[0]  # reported, not silent
     assert model_of(recovered.engine) == expected(base, batches) and recovered.offsets() == {"s": 5}
     recovered.close(checkpoint=False)
