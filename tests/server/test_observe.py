@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dolphin import errors
 from dolphin.client import Client
+from dolphin.v1 import ingest_service_pb2 as ing_pb
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +44,9 @@ def test_metrics_and_json_logs(loaded_dir: pathlib.Path, tmp_path: pathlib.Path)
             with pytest.raises(errors.QuerySyntaxError):
                 client.count("gender=")
             list(client.export("vip=true", page_size=100))
+            list(client.mutate(iter([ing_pb.MutationBatch(source="m", offset=i, mutations=[
+                ing_pb.Mutation(user_id=str(10_000_000 + 7 * i), op=ing_pb.MUTATION_OP_ADD, dimension="interest",
+                                value="metrics")]) for i in range(4)])))
         time.sleep(0.2)
         samples = scrape(port)
         ok = (("grpc_code", "OK"), ("grpc_method", "Count"), ("grpc_service", "dolphin.v1.AudienceService"))
@@ -55,6 +59,10 @@ def test_metrics_and_json_logs(loaded_dir: pathlib.Path, tmp_path: pathlib.Path)
         assert samples[("dolphin_users", ())] == 3000 and samples[("dolphin_snapshot_version", ())] == 1
         count_hist = (("grpc_method", "Count"), ("grpc_service", "dolphin.v1.AudienceService"))
         assert samples[("grpc_server_handling_seconds_count", count_hist)] == 4
+        assert samples[("dolphin_ingest_batches_total", ())] == 4
+        assert samples[("dolphin_ingest_mutations_total", ())] == 4
+        assert 0 < samples[("dolphin_ingest_seconds_since_last_batch", ())] < 60  # ingest lag
+        assert samples[("dolphin_wal_position_bytes", ())] > 0 and samples[("dolphin_ingest_storage_full", ())] == 0
     finally:
         assert server.stop() == 0
     lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]
