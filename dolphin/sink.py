@@ -26,16 +26,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import grpc
-
 from dolphin import errors
-from dolphin.client import Client, ServerError, to_dolphin_error
+from dolphin.client import Client, ServerError
 from dolphin.v1 import ingest_service_pb2 as pb
 
 OPS = {"add": pb.MUTATION_OP_ADD, "remove": pb.MUTATION_OP_REMOVE, "set": pb.MUTATION_OP_SET,
        "delete_user": pb.MUTATION_OP_DELETE_USER}
-RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED,
-             grpc.StatusCode.UNKNOWN, grpc.StatusCode.ABORTED}
+# a restart or a network blip (UNAVAILABLE, CANCELLED, ... arrive as ServerError), no snapshot yet, a deadline,
+# or a full data dir: worth resending after a pause
+RETRYABLE = (ServerError, errors.NotReadyError, errors.DeadlineError, errors.StorageFullError)
 _END = None
 
 
@@ -212,21 +211,14 @@ class Sink:
                     return
             try:
                 outbox = self._resume()
-                for ack in self.client.ingest.Mutate(self._requests(outbox), metadata=self.client._metadata):
+                for ack in self.client.mutate(self._requests(outbox)):
                     self._acked(ack)
                     backoff = 0.05
                 with self._cond:
                     if self._closed and not self._unacked:
                         return
-            except grpc.RpcError as exc:
-                error = to_dolphin_error(exc)
-                if exc.code() not in RETRYABLE and not isinstance(error, errors.StorageFullError):
-                    with self._cond:
-                        self._error = error
-                        self._cond.notify_all()
-                    return
-            except errors.DolphinError as exc:  # from GetOffsets
-                if not isinstance(exc, ServerError | errors.NotReadyError | errors.StorageFullError):
+            except errors.DolphinError as exc:
+                if not isinstance(exc, RETRYABLE):  # the batch itself is wrong: resending cannot help
                     with self._cond:
                         self._error = exc
                         self._cond.notify_all()

@@ -347,8 +347,8 @@ class Ingestor:
         self.on_fatal(exc)
 
     def _accept(self, group: list[_Submitted], snap: Snapshot) -> tuple[list[_Submitted], list[_Submitted],
-                                                                         dict[str, DimensionKind], dict[str, int]]:
-        """Validate batches in order; return (accepted, skipped, kinds after, offsets after)."""
+                                                                         dict[str, DimensionKind]]:
+        """Validate batches in order; return (accepted, skipped, kinds after)."""
         kinds = dict(snap.kinds)
         offsets = dict(snap.stream.offsets)
         accepted, skipped = [], []
@@ -379,7 +379,7 @@ class Ingestor:
             kinds = new_kinds
             offsets[batch.source] = batch.offset
             accepted.append(item)
-        return accepted, skipped, kinds, offsets
+        return accepted, skipped, kinds
 
     def _append(self, accepted: list[_Submitted]) -> list[_Submitted]:
         """Append accepted batches to the log; return the ones written (the rest were failed)."""
@@ -411,8 +411,16 @@ class Ingestor:
                                                            f"{self.failed}"))
             return
         snap = self._current()
-        accepted, skipped, kinds, _ = self._accept(group, snap)
+        accepted, skipped, kinds = self._accept(group, snap)
         written = self._append(accepted)
+        if len(written) != len(accepted):  # a replay of a refused batch in the same group was not applied either
+            refused = {item.batch.source for item in accepted[len(written):]}
+            stored = snap.stream.offsets
+            for item in [i for i in skipped if i.batch.source in refused
+                         and i.batch.offset > stored.get(i.batch.source, -1)]:
+                skipped.remove(item)
+                _resolve(item.future, error=StorageFullError("data dir is full; the batch this one repeats was "
+                                                             "not applied either; send it again"))
         if written:
             failpoints.hit("wal.after_write_before_fsync")
             self._unsynced = True
@@ -535,7 +543,8 @@ class Ingestor:
             assert snap.stream.wal_position == position, (snap.stream.wal_position, position)
             version, incremental, changed = self._write_version(snap, position)
             path = layout.versions_dir(self.engine.data_dir) / layout.version_name(version)
-            relabel_pause = self._in_writer(lambda: self._relabel(snap, path, incremental))
+            manifest = read_manifest(path)  # read here, not while ingest waits
+            relabel_pause = self._in_writer(lambda: self._relabel(snap, path, manifest, incremental))
             failpoints.hit("ckpt.before_wal_truncate")
             prune_versions(self.engine.data_dir, self.settings.keep_versions)
             removed = remove_segments_before(self.wal_dir, self._needed_position(position),
@@ -547,10 +556,9 @@ class Ingestor:
                      "incremental" if incremental else "full", changed, result.seconds)
             return result
 
-    def _relabel(self, snap: Snapshot, path: pathlib.Path, incremental: bool) -> float:
+    def _relabel(self, snap: Snapshot, path: pathlib.Path, manifest: Manifest, incremental: bool) -> float:
         """Serve the current state under the new version number; tags changed since stay dirty."""
         held = time.monotonic()
-        manifest = read_manifest(path)
         current = self._current()
         dirty = dict(current.stream.dirty) if incremental else {
             k: s for k, s in current.stream.dirty.items() if s > snap.stream.sequence}

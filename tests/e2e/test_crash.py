@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -86,7 +87,18 @@ class Life:
         return died_alone and self.proc.returncode == -signal.SIGKILL
 
 
-def test_crash_loop_applies_every_batch_exactly_once(tmp_path: pathlib.Path) -> None:
+@pytest.fixture
+def reaped() -> Iterator[list[Life]]:
+    """Lives started by a test; any still running at teardown is killed, whatever the test's outcome."""
+    lives: list[Life] = []
+    yield lives
+    for life in lives:
+        if life.proc.poll() is None:
+            life.proc.kill()
+            life.proc.wait()
+
+
+def test_crash_loop_applies_every_batch_exactly_once(tmp_path: pathlib.Path, reaped: list[Life]) -> None:
     data, log = tmp_path / "data", tmp_path / "server.log"
     port = free_port()
     rng = random.Random(20261125)
@@ -98,6 +110,7 @@ def test_crash_loop_applies_every_batch_exactly_once(tmp_path: pathlib.Path) -> 
     filler: list[Mutation] = []  # extra traffic after the stream ends, until then (one user of its own)
     producer_error: list[BaseException] = []
     life = Life(data, port, None, log)
+    reaped.append(life)
 
     with Client(f"127.0.0.1:{port}", timeout=5) as client:
         sink = Sink(client, batch_size=BATCH, max_in_flight=8, max_backoff_seconds=0.2, keep_history=True)
@@ -135,6 +148,7 @@ def test_crash_loop_applies_every_batch_exactly_once(tmp_path: pathlib.Path) -> 
                 point = rng.choice(missing)
                 armed = f"{point}=kill@{1 if point.startswith('ckpt') else rng.randrange(1, 4)}"
             life = Life(data, port, armed, log)
+            reaped.append(life)
             for source, offset in _offsets(client, life).items():
                 assert offset >= offsets_seen.get(source, -1), "GetOffsets went backwards"
                 offsets_seen[source] = offset

@@ -429,3 +429,21 @@ def test_a_corrupt_newest_version_falls_back_and_replays_from_the_older_one(data
     assert "checksum mismatch" in recovered.engine.status().skipped_versions[0]  # reported, not silent
     assert model_of(recovered.engine) == expected(base, batches) and recovered.offsets() == {"s": 5}
     recovered.close(checkpoint=False)
+
+
+def test_a_replay_in_the_same_group_as_its_refused_original_is_not_acked(data: pathlib.Path) -> None:
+    from dolphin.engine.ingest import _Submitted
+
+    fs = FullDisk()
+    ingestor = Ingestor(Engine(data, load=False), IngestSettings(checkpoint_seconds=0), ops=fs)
+    ingestor.start()
+    fs.full = True
+    original, replay = (_Submitted(MutationBatch.of("s", 1, [Mutation("u1", MutationOp.ADD, "hobby", "x")]),
+                                   concurrent.futures.Future()) for _ in range(2))
+    ingestor._commit([original, replay])  # one group, as group commit would form it
+    for item in (original, replay):
+        with pytest.raises(StorageFullError):
+            item.future.result()
+    assert ingestor.offsets() == {}
+    fs.full = False
+    ingestor.close(checkpoint=False)
