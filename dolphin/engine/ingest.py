@@ -46,7 +46,7 @@ from dolphin.storage import (
     layout,
     open_newest_snapshot,
 )
-from dolphin.storage.reader import read_manifest
+from dolphin.storage.reader import open_snapshot, read_manifest
 from dolphin.storage.wal import (
     FileOps,
     Record,
@@ -523,38 +523,65 @@ class Ingestor:
     def checkpoint(self) -> CheckpointResult:
         """Write the served state as a new version and drop the log it makes unnecessary."""
         with self._checkpoint_lock:
-            started = time.monotonic()
-            if not self.has_unsaved_changes() and self.engine.ref.loaded:
-                current = self.engine.ref.current  # nothing new since the last version: write nothing
-                return CheckpointResult(current.version, current.stream.wal_position, False, 0, 0.0, 0.0, [])
-
-            def barrier() -> tuple[Snapshot, int, float]:
-                held = time.monotonic()
-                assert self._wal is not None
-                if self._wal.position != self._wal.first_position:  # an empty segment needs no successor
-                    self._sync()
-                    self._wal.close()
-                    self._wal = WalWriter(self.wal_dir, self._wal.position,
-                                          max_record=self.settings.max_record_bytes, ops=self.ops)
-                snap = self._current()
-                return snap, self._wal.first_position, time.monotonic() - held
-
-            snap, position, pause = self._in_writer(barrier)
-            assert snap.stream.wal_position == position, (snap.stream.wal_position, position)
-            version, incremental, changed = self._write_version(snap, position)
-            path = layout.versions_dir(self.engine.data_dir) / layout.version_name(version)
-            manifest = read_manifest(path)  # read here, not while ingest waits
-            relabel_pause = self._in_writer(lambda: self._relabel(snap, path, manifest, incremental))
-            failpoints.hit("ckpt.before_wal_truncate")
-            prune_versions(self.engine.data_dir, self.settings.keep_versions)
-            removed = remove_segments_before(self.wal_dir, self._needed_position(position),
-                                             keep_newer_than=time.time() - self.settings.wal_retention_seconds)
-            result = CheckpointResult(version, position, incremental, changed, round(pause + relabel_pause, 6),
-                                      round(time.monotonic() - started, 3), removed)
-            self.last_checkpoint = result
-            log.info("checkpoint: version %d at log position %d (%s, %d changed tags) in %.3f s", version, position,
-                     "incremental" if incremental else "full", changed, result.seconds)
+            result, served = self._checkpoint_once()
+            if served is not None and self._adopt_missed_load(served, result.version):
+                result, _ = self._checkpoint_once()  # a batch load landed under it: write that state too
             return result
+
+    def _adopt_missed_load(self, served: int, written: int) -> bool:
+        """Serve a batch version a loader committed while a checkpoint was written (numbered between them)."""
+        for version in reversed(layout.list_versions(self.engine.data_dir)):
+            if not served < version < written:
+                continue
+            try:
+                data = open_snapshot(layout.versions_dir(self.engine.data_dir) / layout.version_name(version))
+            except DolphinError as exc:
+                log.error("version %d, written during a checkpoint, cannot be read: %s", version, exc)
+                continue
+            if data.manifest.source.get("kind") != "checkpoint":
+                log.warning("batch version %d landed while checkpoint %d was written; serving it now", version,
+                            written)
+                self._adopt_from_reload(data)
+                return True
+        return False
+
+    def _checkpoint_once(self) -> tuple[CheckpointResult, int | None]:
+        """Write one checkpoint; return it and the version served before it (None when nothing was written)."""
+        started = time.monotonic()
+        if not self.has_unsaved_changes() and self.engine.ref.loaded:
+            current = self.engine.ref.current  # nothing new since the last version: write nothing
+            return CheckpointResult(current.version, current.stream.wal_position, False, 0, 0.0, 0.0, []), None
+
+        def barrier() -> tuple[Snapshot, int, float]:
+            held = time.monotonic()
+            assert self._wal is not None
+            if self._wal.position != self._wal.first_position:  # an empty segment needs no successor
+                self._sync()
+                self._wal.close()
+                self._wal = WalWriter(self.wal_dir, self._wal.position,
+                                      max_record=self.settings.max_record_bytes, ops=self.ops)
+            snap = self._current()
+            return snap, self._wal.first_position, time.monotonic() - held
+
+        snap, position, pause = self._in_writer(barrier)
+        assert snap.stream.wal_position == position, (snap.stream.wal_position, position)
+        version, incremental, changed = self._write_version(snap, position)
+        path = layout.versions_dir(self.engine.data_dir) / layout.version_name(version)
+        manifest = read_manifest(path)  # read here, not while ingest waits
+        relabel_pause = self._in_writer(lambda: self._relabel(snap, path, manifest, incremental))
+        failpoints.hit("ckpt.before_wal_truncate")
+        if any(snap.version < v < version for v in layout.list_versions(self.engine.data_dir)):
+            return CheckpointResult(version, position, incremental, changed, round(pause + relabel_pause, 6),
+                                    round(time.monotonic() - started, 3), []), snap.version  # prune after a load
+        prune_versions(self.engine.data_dir, self.settings.keep_versions)
+        removed = remove_segments_before(self.wal_dir, self._needed_position(position),
+                                         keep_newer_than=time.time() - self.settings.wal_retention_seconds)
+        result = CheckpointResult(version, position, incremental, changed, round(pause + relabel_pause, 6),
+                                  round(time.monotonic() - started, 3), removed)
+        self.last_checkpoint = result
+        log.info("checkpoint: version %d at log position %d (%s, %d changed tags) in %.3f s", version, position,
+                 "incremental" if incremental else "full", changed, result.seconds)
+        return result, snap.version
 
     def _relabel(self, snap: Snapshot, path: pathlib.Path, manifest: Manifest, incremental: bool) -> float:
         """Serve the current state under the new version number; tags changed since stay dirty."""

@@ -447,3 +447,17 @@ def test_a_replay_in_the_same_group_as_its_refused_original_is_not_acked(data: p
     assert ingestor.offsets() == {}
     fs.full = False
     ingestor.close(checkpoint=False)
+
+
+def test_a_batch_load_that_lands_under_a_checkpoint_is_not_lost(data: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    ingestor = start(data)
+    ingestor.submit(MutationBatch.of("s", 0, [Mutation("u1", MutationOp.ADD, "hobby", "kept")])).result()
+    pl.DataFrame({"user_id": ["u2"], "city": ["nightly"]}).write_parquet(tmp_path / "n.pq")
+    load_tags([str(tmp_path / "n.pq")], data, shard_bits=6, cut_time=time.time())  # not reloaded yet
+    ingestor.checkpoint()  # numbered after the load, written from a state without it
+    assert ingestor.engine.count("city=nightly").count == 1  # the load is served
+    assert ingestor.engine.count("city=a").count == 0  # the export is the truth for city as of its cut
+    assert model_of(ingestor.engine).tags["hobby"]["kept"] == {"u1"}  # the stream kept on a carried dimension
+    ingestor.close(checkpoint=False)
+    reopened = Engine(data)  # the newest version on disk holds both
+    assert reopened.count("city=nightly").count == 1 and model_of(reopened).tags["hobby"]["kept"] == {"u1"}
