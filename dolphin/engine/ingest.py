@@ -28,13 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from pyroaring import AbstractBitMap, FrozenBitMap
+from pyroaring import FrozenBitMap
 
 from dolphin import failpoints
-from dolphin.engine.batches import MutationBatch, MutationOp, check_batch, decode_record, encode_record
+from dolphin.engine.batches import MutationBatch, check_batch, decode_record, encode_record
+from dolphin.engine.checkpoint import needed_log_position, write_checkpoint
 from dolphin.engine.engine import Engine
 from dolphin.engine.mutations import apply_batches
+from dolphin.engine.replay import replay_rule
 from dolphin.engine.snapshot import Snapshot, StreamState
 from dolphin.errors import DolphinError, InvalidArgumentError, QueryLimitError, StorageFullError
 from dolphin.storage import (
@@ -42,7 +43,6 @@ from dolphin.storage import (
     IdDictionary,
     Manifest,
     SnapshotData,
-    SnapshotWriter,
     layout,
     open_newest_snapshot,
 )
@@ -305,10 +305,10 @@ class Ingestor:
                 self._handle(items)
             except Exception as exc:  # a bug, not bad input: the state may no longer match the log
                 log.exception("stream writer failed")
+                self._fail(exc)
                 for item in items:
                     if item is not None:
                         _resolve(item.future, error=StorageFullError(f"stream ingest failed: {exc}"))
-                self._fail(exc)
 
     def _handle(self, items: list[_Submitted | _Barrier | None]) -> None:
         group: list[_Submitted] = []
@@ -430,9 +430,9 @@ class Ingestor:
                         policy.mode == "interval" and time.monotonic() - self._last_sync >= policy.interval):
                     self._sync()
             except OSError as exc:
+                self._fail(exc)  # first: nothing may be acked once the log is in doubt (the server exits here)
                 for item in written + skipped:
                     _resolve(item.future, error=StorageFullError(f"fsync of the WAL failed: {exc}"))
-                self._fail(exc)
                 return
             failpoints.hit("wal.after_fsync_before_apply")
             if len(written) != len(accepted):  # the kinds may come from a refused batch: recompute them
@@ -462,7 +462,7 @@ class Ingestor:
     def _replay(self, snap: Snapshot, records: list[Record], manifest: Manifest, end: int) -> tuple[
             Snapshot, int, int]:
         """Apply the log records a version does not hold; returns (snapshot, records replayed, mutations)."""
-        needed = _replay_rule(manifest)
+        needed = replay_rule(manifest)
         offsets = {str(k): int(v) for k, v in manifest.stream.get("offsets", {}).items()}
         for source, offset in snap.stream.offsets.items():
             offsets[source] = max(offsets.get(source, -1), offset)
@@ -565,7 +565,8 @@ class Ingestor:
 
         snap, position, pause = self._in_writer(barrier)
         assert snap.stream.wal_position == position, (snap.stream.wal_position, position)
-        version, incremental, changed = self._write_version(snap, position)
+        version, incremental, changed = write_checkpoint(self.engine.data_dir, snap, position,
+                                                       self.settings.overlay_ratio)
         path = layout.versions_dir(self.engine.data_dir) / layout.version_name(version)
         manifest = read_manifest(path)  # read here, not while ingest waits
         relabel_pause = self._in_writer(lambda: self._relabel(snap, path, manifest, incremental))
@@ -574,7 +575,7 @@ class Ingestor:
             return CheckpointResult(version, position, incremental, changed, round(pause + relabel_pause, 6),
                                     round(time.monotonic() - started, 3), []), snap.version  # prune after a load
         prune_versions(self.engine.data_dir, self.settings.keep_versions)
-        removed = remove_segments_before(self.wal_dir, self._needed_position(position),
+        removed = remove_segments_before(self.wal_dir, needed_log_position(self.engine.data_dir, position),
                                          keep_newer_than=time.time() - self.settings.wal_retention_seconds)
         result = CheckpointResult(version, position, incremental, changed, round(pause + relabel_pause, 6),
                                   round(time.monotonic() - started, 3), removed)
@@ -596,51 +597,6 @@ class Ingestor:
         self.last_checkpoint_sequence = snap.stream.sequence
         return time.monotonic() - held
 
-    def _write_version(self, snap: Snapshot, position: int) -> tuple[int, bool, int]:
-        data = snap.data
-        writer = SnapshotWriter(self.engine.data_dir, shard_bits=data.manifest.shard_bits or 20)
-        writer.failpoint = failpoints.hit
-        writer.ids = snap.ids
-        writer.population = snap.population
-        writer.kinds = dict(snap.kinds)
-        writer.stream = {"wal_position": position, "offsets": dict(snap.stream.offsets)}
-        if data.path is not None:
-            writer.carry_attachments(data.path, data.manifest)
-        source = {"kind": "checkpoint", "sequence": snap.stream.sequence}
-        changed: dict[tuple[str, str], AbstractBitMap] = {
-            k: snap.tags.get(k[0], {}).get(k[1], FrozenBitMap()) for k in snap.stream.dirty}
-        base = data.manifest
-        if data.path is not None and base.shards and not snap.stream.events_dirty and base.version > 0:
-            changed_bytes = sum(bm.__sizeof__() for bm in changed.values())
-            base_bytes = sum(e.bytes for n, e in base.files.items() if n.startswith("shard-"))
-            if changed_bytes <= self.settings.overlay_ratio * base_bytes:
-                version = writer.commit_overlay(data.path, base, changed, source=source, failpoint=failpoints.hit)
-                return version, True, len(changed)
-        for dimension, values in snap.tags.items():
-            for value, bm in values.items():
-                writer.add_bitmap(dimension, value, bm)
-        for (campaign, event), days in data.events.items():
-            for day, bm in days.items():
-                writer.add_event(campaign, event, day, bm)
-        version = writer.commit(source=source, failpoint=failpoints.hit,
-                                before_manifest="ckpt.after_files_before_manifest")
-        return version, False, len(changed)
-
-    def _needed_position(self, position: int) -> int:
-        """Return the oldest log position a retained version still needs (its fallback must replay)."""
-        needed = position
-        for version in layout.list_versions(self.engine.data_dir):
-            path = layout.versions_dir(self.engine.data_dir) / layout.version_name(version)
-            try:
-                stream = read_manifest(path).stream
-            except DolphinError:
-                continue
-            if "wal_position" in stream:
-                needed = min(needed, int(stream["wal_position"]))
-            else:
-                return 0  # a batch version replays by cut time: keep the log (retention still applies)
-        return needed
-
 
 def _resolve(future: concurrent.futures.Future[Any], result: Any = None, error: BaseException | None = None) -> None:
     """Settle a future unless its caller gave up on it (a cancelled stream: the batch stays applied)."""
@@ -656,46 +612,6 @@ def _resolve(future: concurrent.futures.Future[Any], result: Any = None, error: 
 
 
 INT_IDS = re.compile(r"(?:-?[0-9]{1,18}\0)*")
-
-
-def _replay_rule(manifest: Manifest) -> Callable[[Record, MutationBatch], MutationBatch | None]:
-    """Return what of a log record a version lacks: all of it, the part on carried dimensions, or nothing.
-
-    After a checkpoint: every record from its log position on. After a batch load: every record logged after
-    the input's cut time, plus, from the point the carried dimensions are fresh as of, the mutations on
-    dimensions the load did not replace (and DELETE_USER). A version without stream state counts as a batch
-    of every dimension cut at its build time.
-    """
-    stream = manifest.stream
-    if "wal_position" in stream:
-        position = int(stream["wal_position"])
-        return lambda record, batch: batch if record.position >= position else None
-    cut = float(stream.get("cut_time", manifest.built_at))
-    replaced = set(stream.get("replaced", manifest.dimensions if "cut_time" not in stream else []))
-    carried_from = stream.get("carried_from", {})
-
-    def carried_fresh(record: Record, batch: MutationBatch) -> bool:
-        if "wal_position" in carried_from:
-            return record.position >= int(carried_from["wal_position"])
-        if "cut_time" in carried_from:
-            return batch.appended_at > float(carried_from["cut_time"])
-        return "cut_time" in stream  # a loader that knew no earlier point: the whole retained log
-
-    def rule(record: Record, batch: MutationBatch) -> MutationBatch | None:
-        if batch.appended_at > cut:
-            return batch
-        if not carried_fresh(record, batch):
-            return None
-        keep = np.array([d not in replaced for d in batch.dimensions], dtype=bool) | (
-            batch.ops == MutationOp.DELETE_USER)
-        if not keep.any():
-            return None
-        picked = np.flatnonzero(keep).tolist()
-        return dataclasses.replace(batch, ops=batch.ops[keep], user_ids=[batch.user_ids[i] for i in picked],
-                                   dimensions=[batch.dimensions[i] for i in picked],
-                                   values=[batch.values[i] for i in picked])
-
-    return rule
 
 
 def _check_int_ids(batch: MutationBatch) -> None:

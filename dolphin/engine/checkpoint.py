@@ -1,0 +1,64 @@
+"""Writing the served stream state as a snapshot version: incremental when few tags changed, else full."""
+
+from __future__ import annotations
+
+import pathlib
+
+from pyroaring import AbstractBitMap, FrozenBitMap
+
+from dolphin import failpoints
+from dolphin.engine.snapshot import Snapshot
+from dolphin.errors import DolphinError
+from dolphin.storage import SnapshotWriter, layout
+from dolphin.storage.reader import read_manifest
+
+
+def write_checkpoint(data_dir: pathlib.Path, snap: Snapshot, position: int, overlay_ratio: float
+                     ) -> tuple[int, bool, int]:
+    """Write snap as the next version covering the log before position; return (version, incremental, tags).
+
+    Incremental (the base version's shard and ID files shared by hard links, only changed tags rewritten) while
+    the tags changed since the last full version stay under overlay_ratio of its shard bytes.
+    """
+    data = snap.data
+    writer = SnapshotWriter(data_dir, shard_bits=data.manifest.shard_bits or 20)
+    writer.failpoint = failpoints.hit
+    writer.ids = snap.ids
+    writer.population = snap.population
+    writer.kinds = dict(snap.kinds)
+    writer.stream = {"wal_position": position, "offsets": dict(snap.stream.offsets)}
+    if data.path is not None:
+        writer.carry_attachments(data.path, data.manifest)
+    source = {"kind": "checkpoint", "sequence": snap.stream.sequence}
+    changed: dict[tuple[str, str], AbstractBitMap] = {
+        k: snap.tags.get(k[0], {}).get(k[1], FrozenBitMap()) for k in snap.stream.dirty}
+    base = data.manifest
+    if data.path is not None and base.shards and not snap.stream.events_dirty and base.version > 0:
+        changed_bytes = sum(bm.__sizeof__() for bm in changed.values())
+        base_bytes = sum(e.bytes for n, e in base.files.items() if n.startswith("shard-"))
+        if changed_bytes <= overlay_ratio * base_bytes:
+            version = writer.commit_overlay(data.path, base, changed, source=source, failpoint=failpoints.hit)
+            return version, True, len(changed)
+    for dimension, values in snap.tags.items():
+        for value, bm in values.items():
+            writer.add_bitmap(dimension, value, bm)
+    for (campaign, event), days in data.events.items():
+        for day, bm in days.items():
+            writer.add_event(campaign, event, day, bm)
+    version = writer.commit(source=source, failpoint=failpoints.hit, before_manifest="ckpt.after_files_before_manifest")
+    return version, False, len(changed)
+
+
+def needed_log_position(data_dir: pathlib.Path, position: int) -> int:
+    """Return the oldest log position a retained version still needs (its fallback must replay from there)."""
+    needed = position
+    for version in layout.list_versions(data_dir):
+        try:
+            stream = read_manifest(layout.versions_dir(data_dir) / layout.version_name(version)).stream
+        except DolphinError:
+            continue
+        if "wal_position" in stream:
+            needed = min(needed, int(stream["wal_position"]))
+        else:
+            return 0  # a batch version replays by cut time: keep the log (retention still applies)
+    return needed
