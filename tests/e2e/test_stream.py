@@ -339,3 +339,49 @@ def test_sigterm_during_ingest_drains_checkpoints_and_keeps_every_ack(stream_ser
             assert client.status().ingest.recovered_batches == 0  # the shutdown checkpoint held everything
     finally:
         again.stop()
+
+
+def test_health_stays_responsive_under_profiles_exports_and_ingest(stream_server: RunningServer,
+                                                                   oracle: Oracle) -> None:
+    """R9: health is answered quickly while expensive queries and a stream share the server."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def busy(work: str) -> None:
+        with Client(stream_server.target) as client:
+            i = 0
+            while not stop.is_set():
+                try:
+                    if work == "profile":
+                        client.profile("ALL", dimensions=["city"], top_k=300)
+                    elif work == "export":
+                        list(client.export("ALL", page_size=1000))
+                    else:
+                        list(client.mutate(iter([batch("r9", i, *[(str(10_000_000 + 7 * j), ADD, "interest", "r9")
+                                                                   for j in range(500)])])))
+                        i += 1
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    failures.append(exc)
+                    return
+
+    workers = [threading.Thread(target=busy, args=(w,)) for w in ("profile", "profile", "export", "ingest")]
+    for w in workers:
+        w.start()
+    latencies = []
+    with grpc.insecure_channel(stream_server.target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        end = time.monotonic() + 8
+        while time.monotonic() < end:
+            started = time.perf_counter()
+            response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            latencies.append(time.perf_counter() - started)
+            assert response.status == health_pb2.HealthCheckResponse.SERVING
+            time.sleep(0.05)
+    stop.set()
+    for w in workers:
+        w.join()
+    assert not failures, failures[0]
+    latencies.sort()
+    assert latencies[int(0.99 * (len(latencies) - 1))] < 0.1, latencies[-5:]
