@@ -13,6 +13,7 @@ NUL is not allowed in any field, which is what makes the NUL-joined columns unam
 from __future__ import annotations
 
 import enum
+import re
 import struct
 from dataclasses import dataclass, field
 
@@ -196,3 +197,16 @@ def _checked_kinds(batch: MutationBatch, known: dict[str, DimensionKind]) -> dic
     hint = "use add or remove" if kind is DimensionKind.MULTI else "use set"
     raise InvalidArgumentError(
         f'{_where(batch, i, "op")} {verb} on {kind.value}-valued dimension "{dimension}"; {hint}')
+
+
+INT_IDS = re.compile(r"(?:-?[0-9]{1,18}\0)*")
+
+
+def check_int_ids(batch: MutationBatch) -> None:
+    """Raise InvalidArgumentError naming the first user ID that is not an int64 (for data dirs of integer IDs)."""
+    if INT_IDS.fullmatch("\0".join(batch.user_ids) + "\0" if batch.user_ids else ""):
+        return  # the common case, decided in C
+    for i, user in enumerate(batch.user_ids):
+        if not INT_IDS.fullmatch(user + "\0"):
+            raise InvalidArgumentError(f'{_where(batch, i, "user_id")} "{user[:64]}" is not an integer; this data '
+                                       "dir's user IDs are int64")

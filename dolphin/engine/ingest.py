@@ -31,7 +31,7 @@ from typing import Any
 from pyroaring import FrozenBitMap
 
 from dolphin import failpoints
-from dolphin.engine.batches import MutationBatch, check_batch, decode_record, encode_record
+from dolphin.engine.batches import MutationBatch, check_batch, check_int_ids, decode_record, encode_record
 from dolphin.engine.checkpoint import needed_log_position, write_checkpoint
 from dolphin.engine.engine import Engine
 from dolphin.engine.mutations import apply_batches
@@ -358,7 +358,7 @@ class Ingestor:
             try:
                 new_kinds = check_batch(batch, kinds, self.settings.max_batch_mutations)
                 if int_ids:
-                    _check_int_ids(batch)
+                    check_int_ids(batch)
                 stored = offsets.get(batch.source, -1)
                 if batch.offset <= stored:
                     skipped.append(item)
@@ -477,6 +477,8 @@ class Ingestor:
                 continue
             try:
                 kinds = check_batch(batch, kinds, len(batch) + 1)
+                if snap.ids.id_type == "int64" and len(snap.ids):
+                    check_int_ids(batch)  # a batch version may have brought integer IDs since it was logged
             except DolphinError as exc:
                 log.error("log record at position %d no longer applies and is skipped: %s", record.position, exc)
                 continue
@@ -609,15 +611,3 @@ def _resolve(future: concurrent.futures.Future[Any], result: Any = None, error: 
             future.set_result(result)
     except concurrent.futures.InvalidStateError:
         pass
-
-
-INT_IDS = re.compile(r"(?:-?[0-9]{1,18}\0)*")
-
-
-def _check_int_ids(batch: MutationBatch) -> None:
-    if INT_IDS.fullmatch("\0".join(batch.user_ids) + "\0" if batch.user_ids else ""):
-        return  # the common case, decided in C
-    for i, user in enumerate(batch.user_ids):
-        if not INT_IDS.fullmatch(user + "\0"):
-            raise InvalidArgumentError(f"batch {batch.source}@{batch.offset}: mutation {i}: user_id \"{user[:64]}\" "
-                                       "is not an integer; this data dir's user IDs are int64")

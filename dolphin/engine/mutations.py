@@ -35,10 +35,8 @@ def _dense_ids(snap: Snapshot, users: list[str]) -> tuple[np.ndarray, IdDictiona
     if snap.ids.id_type == "int64" and len(snap.ids):
         try:
             series = series.cast(pl.Int64, strict=True)
-        except pl.exceptions.PolarsError:
-            bad = next(u for u in users if not u.lstrip("-").isdigit())
-            raise InvalidArgumentError(f'user_id "{bad[:64]}" is not an integer; this data dir\'s user IDs are '
-                                       "int64") from None
+        except pl.exceptions.PolarsError:  # callers check with batches.check_int_ids first; this is the guard
+            raise InvalidArgumentError("a user_id is not an integer; this data dir's user IDs are int64") from None
     return snap.ids.encode(series)
 
 

@@ -105,3 +105,13 @@ def test_a_new_dimension_takes_the_kind_of_its_first_set_or_add() -> None:
         check_batch(MutationBatch.of("s", 1, [Mutation("u", MutationOp.REMOVE, "fresh", "1"),
                                               Mutation("u", MutationOp.SET, "fresh", "2"),
                                               Mutation("u", MutationOp.REMOVE, "fresh", "1")]), KINDS, 10)
+
+
+@pytest.mark.parametrize("bad", ["abc", "1-2", "12345678901234567890", "", "4.5"])
+def test_int_ids_name_the_first_bad_one(bad: str) -> None:
+    from dolphin.engine.batches import check_int_ids
+
+    check_int_ids(MutationBatch.of("s", 3, [Mutation("-42", MutationOp.DELETE_USER), Mutation("7", MutationOp.ADD)]))
+    with pytest.raises(InvalidArgumentError, match=f'batch s@3: mutation 1: user_id "{bad}" is not an integer'):
+        check_int_ids(MutationBatch.of("s", 3, [Mutation("7", MutationOp.DELETE_USER),
+                                                Mutation(bad, MutationOp.DELETE_USER)]))
