@@ -95,9 +95,13 @@ def _valid_record_after(data: memoryview, start: int, generation: int, max_recor
     return None
 
 
-def scan_segment(path: pathlib.Path, *, max_record: int = DEFAULT_MAX_RECORD) -> Scan:
-    """Read a segment; a bad record followed by a valid one raises WalCorruptError, else it is a torn tail."""
-    data = memoryview(path.read_bytes())
+def scan_segment(path: pathlib.Path, *, max_record: int = DEFAULT_MAX_RECORD, until: int | None = None) -> Scan:
+    """Read a segment; a bad record followed by a valid one raises WalCorruptError, else it is a torn tail.
+
+    With until (a byte offset known to be corrupt), only the records before it are read.
+    """
+    raw = path.read_bytes()
+    data = memoryview(raw if until is None else raw[:until])
     if len(data) < SEGMENT.size or bytes(data[:8]) != SEGMENT_MAGIC:
         raise WalCorruptError(path, 0, "not a WAL segment")
     _, generation, first = SEGMENT.unpack_from(data)
@@ -272,7 +276,7 @@ def recover(directory: pathlib.Path, *, max_record: int = DEFAULT_MAX_RECORD,
         except WalCorruptError as exc:
             if not truncate_at_corruption:
                 raise
-            scan = _scan_until(path, exc.offset, max_record)
+            scan = scan_segment(path, max_record=max_record, until=exc.offset)
             scans.append(scan)
             notes += _drop_after(scans, len(scans) - 1, "corrupt record")
             break
@@ -291,23 +295,6 @@ def recover(directory: pathlib.Path, *, max_record: int = DEFAULT_MAX_RECORD,
         log.warning("%s", note)
     records = [r for s in scans for r in s.records]
     return Recovery(records, _segment_end(scans[-1]) if scans else 0, notes)
-
-
-def _scan_until(path: pathlib.Path, offset: int, max_record: int) -> Scan:
-    """Scan a segment's records before a known corrupt offset."""
-    data = path.read_bytes()
-    _, generation, first = SEGMENT.unpack_from(data)
-    scan = Scan(path, generation, first)
-    at = SEGMENT.size
-    view = memoryview(data[:offset])
-    while at < offset:
-        found = _record_at(view, at, generation, max_record)
-        if isinstance(found, str):
-            break
-        payload, end = found
-        scan.records.append(Record(first + at - SEGMENT.size, payload))
-        at = scan.good_end = end
-    return scan
 
 
 def iter_records(directory: pathlib.Path, *, max_record: int = DEFAULT_MAX_RECORD) -> Iterator[Record]:
