@@ -11,14 +11,16 @@ from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import DolphinError
 from dolphin.storage import SnapshotWriter, layout
 from dolphin.storage.reader import read_manifest
+from dolphin.storage.writer import overlay_bytes
 
 
 def write_checkpoint(data_dir: pathlib.Path, snap: Snapshot, position: int, overlay_ratio: float
                      ) -> tuple[int, bool, int]:
     """Write snap as the next version covering the log before position; return (version, incremental, tags).
 
-    Incremental (the base version's shard and ID files shared by hard links, only changed tags rewritten) while
-    the tags changed since the last full version stay under overlay_ratio of its shard bytes.
+    Incremental (the full base version's shard and ID files shared by hard links, the overlay rewritten) while
+    the overlay, which holds every tag that differs from the full base, stays under overlay_ratio of the full
+    base's shard bytes; past that the chain is compacted into a full version.
     """
     data = snap.data
     writer = SnapshotWriter(data_dir, shard_bits=data.manifest.shard_bits or 20)
@@ -34,7 +36,7 @@ def write_checkpoint(data_dir: pathlib.Path, snap: Snapshot, position: int, over
         k: snap.tags.get(k[0], {}).get(k[1], FrozenBitMap()) for k in snap.stream.dirty}
     base = data.manifest
     if data.path is not None and base.shards and not snap.stream.events_dirty and base.version > 0:
-        changed_bytes = sum(bm.__sizeof__() for bm in changed.values())
+        changed_bytes = overlay_bytes(base) + sum(bm.__sizeof__() for bm in changed.values())
         base_bytes = sum(e.bytes for n, e in base.files.items() if n.startswith("shard-"))
         if changed_bytes <= overlay_ratio * base_bytes:
             version = writer.commit_overlay(data.path, base, changed, source=source, failpoint=failpoints.hit)

@@ -587,13 +587,12 @@ class Ingestor:
         return result, snap.version
 
     def _relabel(self, snap: Snapshot, path: pathlib.Path, manifest: Manifest, incremental: bool) -> float:
-        """Serve the current state under the new version number; tags changed since stay dirty."""
+        """Serve the current state under the new version number; what changed after snap stays dirty."""
         held = time.monotonic()
         current = self._current()
-        dirty = dict(current.stream.dirty) if incremental else {
-            k: s for k, s in current.stream.dirty.items() if s > snap.stream.sequence}
+        dirty = {k: s for k, s in current.stream.dirty.items() if s > snap.stream.sequence}
         stream = dataclasses.replace(current.stream, dirty=dirty,
-                                     events_dirty=current.stream.events_dirty and incremental)
+                                     events_dirty=current.data.events is not snap.data.events)
         data = dataclasses.replace(current.data, manifest=manifest, path=path)
         self.engine.ref.swap(current.with_stream(stream, data, set()))
         self.last_checkpoint_sequence = snap.stream.sequence

@@ -27,9 +27,10 @@ class StreamState:
     sequence: int = 0  # stream batches applied since the process started (recovery replays count too)
     wal_position: int = 0  # log position of the first record not applied in this snapshot
     offsets: Mapping[str, int] = field(default_factory=dict)  # source -> highest applied offset
-    # tags that differ from the last full version on disk -> the sequence that last changed them
+    # tags that differ from the version on disk this snapshot builds on (data.path) -> the sequence that last
+    # changed them; a checkpoint writes these over that version (its overlay carries the rest of the chain)
     dirty: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    events_dirty: bool = False  # a DELETE_USER changed event bitmaps since the last full version
+    events_dirty: bool = False  # a DELETE_USER changed event bitmaps since that version (forces a full one)
 
     def advanced(self, wal_position: int, offsets: Mapping[str, int], batches: int) -> StreamState:
         """Return the state after more batches (dirty tags are added by the apply)."""

@@ -7,7 +7,6 @@ import pathlib
 import struct
 from dataclasses import dataclass, field
 
-import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 
 from dolphin.errors import SnapshotError
@@ -15,7 +14,7 @@ from dolphin.storage import layout
 from dolphin.storage.fsutil import file_crc32
 from dolphin.storage.ids import IdDictionary
 from dolphin.storage.manifest import DimensionKind, Manifest
-from dolphin.storage.writer import SHARD_HEADER, SHARD_MAGIC
+from dolphin.storage.shard_file import read_pieces
 
 log = logging.getLogger("dolphin.storage")
 
@@ -64,20 +63,6 @@ def verify_files(path: pathlib.Path, manifest: Manifest) -> None:
             )
 
 
-def _read_shard(file: pathlib.Path, shard: int, entries: int) -> list[bytes]:
-    raw = file.read_bytes()
-    magic, index, count = SHARD_HEADER.unpack_from(raw)
-    if magic != SHARD_MAGIC or index != shard or count != entries:
-        raise SnapshotError(f"{file}: header does not match the manifest")
-    start = SHARD_HEADER.size
-    offsets = np.frombuffer(raw, dtype="<u8", count=entries + 1, offset=start)
-    base = start + 8 * (entries + 1)
-    if base + int(offsets[-1]) != len(raw):
-        raise SnapshotError(f"{file}: offset table does not match the file size")
-    view = memoryview(raw)
-    return [bytes(view[base + int(offsets[i]) : base + int(offsets[i + 1])]) for i in range(entries)]
-
-
 def _merge(pieces: list[bytes]) -> FrozenBitMap:
     bitmaps = [BitMap.deserialize(p) for p in pieces if p]
     if not bitmaps:
@@ -93,7 +78,7 @@ def open_snapshot(path: pathlib.Path) -> SnapshotData:
     verify_files(path, manifest)
     entries = len(manifest.tags) + len(manifest.events) + 1
     try:
-        per_shard = [_read_shard(path / layout.shard_file(s), s, entries) for s in range(manifest.shards)]
+        per_shard = [read_pieces(path / layout.shard_file(s), s, entries) for s in range(manifest.shards)]
         ids = IdDictionary.load_pages([path / name for name in manifest.id_files], manifest.id_type)
         bitmaps = [_merge([shard[i] for shard in per_shard]) for i in range(entries)]
         overlay = _read_overlay(path, manifest)
@@ -127,7 +112,7 @@ def _read_overlay(path: pathlib.Path, manifest: Manifest) -> dict[tuple[str, str
     """Return the population (key ("", "")) and the changed tags of an incremental version."""
     if manifest.overlay is None:
         return None
-    pieces = _read_shard(path / layout.OVERLAY_FILE, 0, len(manifest.overlay) + 1)
+    pieces = read_pieces(path / layout.OVERLAY_FILE, 0, len(manifest.overlay) + 1)
     overlay = {("", ""): _merge(pieces[:1])}
     for entry, piece in zip(manifest.overlay, pieces[1:], strict=True):
         bm = _merge([piece])

@@ -12,7 +12,6 @@ import array
 import os
 import pathlib
 import shutil
-import struct
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,9 +24,7 @@ from dolphin.storage import layout
 from dolphin.storage.fsutil import file_crc32, fsync_dir, write_synced
 from dolphin.storage.ids import IdDictionary
 from dolphin.storage.manifest import DimensionKind, EventEntry, FileEntry, Manifest, TagEntry
-
-SHARD_MAGIC = b"DLPHSHD1"
-SHARD_HEADER = struct.Struct("<8sII")  # magic, shard index, entry count
+from dolphin.storage.shard_file import read_pieces, shard_chunks
 
 
 def bitmap_from_array(dense_ids: np.ndarray) -> BitMap:
@@ -47,14 +44,6 @@ def _shard_pieces(bitmaps: list[AbstractBitMap], lo: int, hi: int) -> Iterator[b
             yield bm.serialize()
         else:
             yield (bm & window).serialize()
-
-
-def _shard_chunks(shard: int, pieces: list[bytes]) -> Iterator[bytes]:
-    offsets = np.zeros(len(pieces) + 1, dtype="<u8")
-    np.cumsum([len(p) for p in pieces], out=offsets[1:])
-    yield SHARD_HEADER.pack(SHARD_MAGIC, shard, len(pieces))
-    yield offsets.tobytes()
-    yield from pieces
 
 
 class SnapshotWriter:
@@ -143,11 +132,13 @@ class SnapshotWriter:
         source: dict[str, Any] | None = None,
         failpoint: Callable[[str], None] | None = None,
     ) -> int:
-        """Write the next version incrementally: base's shard and ID files shared, changed tags rewritten.
+        """Write the next version incrementally: the full base's shard and ID files shared, an overlay written.
 
-        `changed` maps every tag that differs from the base to its bitmap (empty: removed); the population,
-        the IDs appended since the base and the kinds come from this writer. The base is a full version or an
-        incremental one, whose own base files are shared again.
+        `changed` maps every tag that differs from `base` to its bitmap (empty: removed); the population, the
+        IDs appended since the full base and the kinds come from this writer. `base` is a full version or an
+        incremental one. The overlay always holds every tag that differs from the full base: the base's own
+        overlay entries are carried into it, and `changed` is laid over them, so a chain of incremental
+        versions never forgets what an earlier link held (see README "Checkpoint format").
         """
         incremental = base_manifest.overlay is not None
         base_ids = base_manifest.base_id_count if incremental else base_manifest.id_count
@@ -165,16 +156,18 @@ class SnapshotWriter:
             self.ids.save_from(delta, base_ids)
             files[layout.IDS_DELTA_FILE] = FileEntry(*_fsynced_crc(delta))
             files.update(self._link_attachments(tmp))
-            overlay = sorted(changed.items())
-            pieces = [self.population.serialize()] + [bm.serialize() for _, bm in overlay]
-            files[layout.OVERLAY_FILE] = FileEntry(*write_synced(tmp / layout.OVERLAY_FILE, _shard_chunks(0, pieces)))
+            overlay = carried_overlay(base, base_manifest)
+            overlay.update({key: (bm.serialize(), len(bm)) for key, bm in changed.items()})
+            entries = sorted(overlay.items())
+            pieces = [self.population.serialize()] + [piece for _, (piece, _) in entries]
+            files[layout.OVERLAY_FILE] = FileEntry(*write_synced(tmp / layout.OVERLAY_FILE, shard_chunks(0, pieces)))
             if failpoint:
                 failpoint("ckpt.after_files_before_manifest")
             return self._publish(
                 tmp, versions_root, files, base_manifest.shards, [], source or {}, started,
                 tags=base_manifest.tags, events=base_manifest.events, base_version=base_version,
                 base_id_count=base_ids,
-                overlay=[TagEntry(d, v, len(bm)) for (d, v), bm in overlay],
+                overlay=[TagEntry(d, v, count) for (d, v), (_, count) in entries],
                 id_files=[layout.IDS_FILE, layout.IDS_DELTA_FILE],
             )
         except BaseException:
@@ -204,7 +197,7 @@ class SnapshotWriter:
         for shard in range(shards):
             pieces = list(_shard_pieces(bitmaps, shard * width, (shard + 1) * width))
             name = layout.shard_file(shard)
-            files[name] = FileEntry(*write_synced(tmp / name, _shard_chunks(shard, pieces)))
+            files[name] = FileEntry(*write_synced(tmp / name, shard_chunks(shard, pieces)))
         return files, shards
 
     def _publish(
@@ -254,6 +247,24 @@ class SnapshotWriter:
                 self.failpoint("ckpt.after_manifest_rename_before_dirsync")
             fsync_dir(versions_root)
             return version
+
+
+def carried_overlay(base: pathlib.Path, manifest: Manifest) -> dict[tuple[str, str], tuple[bytes, int]]:
+    """Return an incremental version's overlay tags as (serialized bitmap, count); empty for a full version."""
+    if manifest.overlay is None:
+        return {}
+    path = base / layout.OVERLAY_FILE
+    entry = manifest.files[layout.OVERLAY_FILE]
+    if file_crc32(path) != (entry.bytes, entry.crc32):  # the base was verified when opened; it may have rotted
+        raise SnapshotError(f"{path}: checksum mismatch; cannot carry the overlay of version {manifest.version}")
+    pieces = read_pieces(path, 0, len(manifest.overlay) + 1)[1:]  # the first is the base's population
+    return {(t.dimension, t.value): (piece, t.count) for t, piece in zip(manifest.overlay, pieces, strict=True)}
+
+
+def overlay_bytes(manifest: Manifest) -> int:
+    """Return the size of an incremental version's overlay file (0 for a full version)."""
+    entry = manifest.files.get(layout.OVERLAY_FILE)
+    return entry.bytes if manifest.overlay is not None and entry is not None else 0
 
 
 def _fsynced_crc(path: pathlib.Path) -> tuple[int, int]:

@@ -1,11 +1,13 @@
 """R1: a producer streams through dolphin.sink while the server is SIGKILLed again and again, at random moments and
-at every named failpoint (mid-write, mid-fsync, mid-checkpoint); at the end every batch is applied exactly once."""
+at every named failpoint (mid-write, mid-fsync, mid-checkpoint); at the end every batch is applied exactly once.
+Checkpoints run every 0.4 s over a large batch-loaded base, so incremental versions chain across lives."""
 
 from __future__ import annotations
 
 import os
 import pathlib
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -31,6 +33,9 @@ FAILPOINTS = ["wal.before_write", "wal.after_write_before_fsync", "wal.after_fsy
               "wal.after_apply_before_ack", "ckpt.after_files_before_manifest",
               "ckpt.after_manifest_rename_before_dirsync", "ckpt.before_wal_truncate"]
 MIN_KILLS = int(os.environ.get("DOLPHIN_CRASH_KILLS", "20"))  # CI 20; a nightly run sets 200
+# a batch-loaded base the stream never touches, big enough that checkpoints take the overlay path (the stream's
+# tags stay under a quarter of its bytes) and incremental versions chain across lives (issue 15)
+BASE_USERS, BASE_DIMS, BASE_VALUES = 600_000, 3, 8
 
 
 def mutations_of(source: int, rng: random.Random) -> list[Mutation]:
@@ -109,6 +114,7 @@ def test_crash_loop_applies_every_batch_exactly_once(tmp_path: pathlib.Path, rea
     armed_left = threading.Event()  # set once every failpoint has killed the server at least once
     filler: list[Mutation] = []  # extra traffic after the stream ends, until then (one user of its own)
     producer_error: list[BaseException] = []
+    base_users = load_base(tmp_path)
     life = Life(data, port, None, log)
     reaped.append(life)
 
@@ -171,8 +177,25 @@ def test_crash_loop_applies_every_batch_exactly_once(tmp_path: pathlib.Path, rea
     for m in [*(m for s in range(SOURCES) for m in streams[s]), *filler]:  # sources never share a user
         model.apply(m)
     want = model.cleaned()
-    assert snapshot == (want.population, want.tags["tag"], want.tags["tier"])
+    assert snapshot == (want.population, want.tags["tag"], want.tags["tier"], base_users)
     assert self_kills == set(FAILPOINTS), (self_kills, log.read_text()[-3000:])
+    chained = re.findall(r"checkpoint: version \d+ at log position \d+ \(incremental", log.read_text())
+    assert len(chained) >= 5, "checkpoints never chained incremental versions"
+
+
+def load_base(root: pathlib.Path) -> int:
+    """Batch-load the base dimensions (d0..d2, each 8 values over BASE_USERS); return its user count."""
+    import numpy as np
+    import polars as pl
+
+    from loaders.batch import load_tags
+
+    rng = np.random.default_rng(3)
+    frame = pl.DataFrame({"user_id": [f"b{i}" for i in range(BASE_USERS)]}).with_columns(
+        pl.Series(f"d{d}", rng.integers(0, BASE_VALUES, BASE_USERS).astype(str)) for d in range(BASE_DIMS))
+    frame.write_parquet(root / "base.parquet")
+    load_tags([str(root / "base.parquet")], root / "data")
+    return BASE_USERS
 
 
 def _offsets(client: Client, life: Life) -> dict[str, int]:
@@ -187,12 +210,13 @@ def _offsets(client: Client, life: Life) -> dict[str, int]:
     raise AssertionError("the server never answered GetOffsets")
 
 
-def _state(client: Client) -> tuple[set[str], dict[str, set[str]], dict[str, set[str]]]:
-    """Return the served population and every tag's users, exported in full."""
+def _state(client: Client) -> tuple[set[str], dict[str, set[str]], dict[str, set[str]], int]:
+    """Return the served stream population, every stream tag's users, exported in full, and the base's count."""
     tags = {f"t{i}": set(client.export(f"tag=t{i}", page_size=10000)) for i in range(TAGS)}
     tiers = {f"level{i}": set(client.export(f"tier=level{i}", page_size=10000)) for i in range(5)}
-    return (set(client.export("ALL", page_size=10000)), {k: v for k, v in tags.items() if v},
-            {k: v for k, v in tiers.items() if v})
+    base = " OR ".join(f"d{d} IN ({', '.join(str(v) for v in range(BASE_VALUES))})" for d in range(BASE_DIMS))
+    return (set(client.export(f"ALL AND NOT ({base})", page_size=10000)), {k: v for k, v in tags.items() if v},
+            {k: v for k, v in tiers.items() if v}, client.count(base))
 
 
 def test_a_loader_killed_before_its_manifest_leaves_the_old_version(data_copy: pathlib.Path,

@@ -175,6 +175,45 @@ def test_checkpoint_round_trip(data: pathlib.Path, incremental: bool) -> None:
     assert reopened.ref.current.data.manifest.stream["offsets"] == {"s": 9}
 
 
+def test_incremental_checkpoints_chain_across_restarts(data: pathlib.Path) -> None:
+    """Each life touches one or two tags and checkpoints incrementally over the last life's incremental version:
+    the chain keeps every earlier link's tags (issue 15 lost them after the second restart)."""
+    want = model_of(Engine(data))
+    rng = random.Random(15)
+    offset = 0
+    for life in range(8):
+        ingestor = start(data, overlay_ratio=10.0)
+        assert model_of(ingestor.engine) == want.cleaned(), f"life {life}"
+        hobby = HOBBIES[life % len(HOBBIES)]
+        batch = [Mutation(rng.choice(USERS), rng.choice([MutationOp.ADD, MutationOp.REMOVE]), "hobby", hobby)
+                 for _ in range(6)] + [Mutation(f"life{life}", MutationOp.ADD, "hobby", hobby)]
+        ingestor.submit(MutationBatch.of("s", offset, batch)).result()
+        offset += 1
+        for m in batch:
+            want.apply(m)
+        result = ingestor.checkpoint()
+        assert result.incremental and result.changed_tags <= 2
+        ingestor.close(checkpoint=False)
+        manifest = Engine(data).ref.current.data.manifest
+        assert manifest.overlay is not None and manifest.base_version == 1  # one full base, one overlay
+        assert {(t.dimension, t.value) for t in manifest.overlay} >= {("hobby", h) for h in HOBBIES[: life + 1]}
+    assert model_of(Engine(data)) == want.cleaned()
+
+
+def test_a_full_checkpoint_compacts_the_chain(data: pathlib.Path) -> None:
+    ingestor = start(data, overlay_ratio=10.0)
+    ingestor.submit(MutationBatch.of("s", 0, [Mutation("u1", MutationOp.ADD, "hobby", "fresh")])).result()
+    assert ingestor.checkpoint().incremental
+    ingestor.close(checkpoint=False)
+    ingestor = start(data, overlay_ratio=0.0)
+    ingestor.submit(MutationBatch.of("s", 1, [Mutation("u2", MutationOp.ADD, "hobby", "other")])).result()
+    assert not ingestor.checkpoint().incremental
+    ingestor.close(checkpoint=False)
+    reopened = Engine(data)
+    assert reopened.ref.current.data.manifest.overlay is None
+    assert reopened.count("hobby=fresh").count == 1 and reopened.count("hobby=other").count == 1
+
+
 def test_checkpoint_truncates_the_log(data: pathlib.Path) -> None:
     ingestor = start(data, wal_retention_seconds=0.0, keep_versions=2)
     rng = random.Random(4)
