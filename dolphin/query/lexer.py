@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from dolphin.errors import Position, QuerySyntaxError
 from dolphin.query.ast import is_bare_char
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 
 
@@ -86,14 +88,47 @@ def _read_escape(cur: _Cursor) -> str:
         cur.advance()
         return ESCAPES[ch]
     if ch == "u":
-        cur.advance()
-        digits = cur.text[cur.index : cur.index + 4]
-        if len(digits) == 4 and all(c in "0123456789abcdefABCDEF" for c in digits):
-            for _ in range(4):
-                cur.advance()
-            return chr(int(digits, 16))
-        raise QuerySyntaxError(pos, "4 hex digits after \\u", f', found "{digits}"')
+        return _read_unicode_escape(cur, pos)
     raise QuerySyntaxError(pos, 'one of the escapes \\" \\\\ \\n \\t \\r \\uXXXX', f', found "\\{ch}"')
+
+
+def _read_hex4(cur: _Cursor, pos: Position) -> int:
+    cur.advance()  # the u
+    digits = cur.text[cur.index : cur.index + 4]
+    if len(digits) == 4 and all(c in "0123456789abcdefABCDEF" for c in digits):
+        for _ in range(4):
+            cur.advance()
+        return int(digits, 16)
+    raise QuerySyntaxError(pos, "4 hex digits after \\u", f', found "{digits}"')
+
+
+def _read_unicode_escape(cur: _Cursor, pos: Position) -> str:
+    """Read \\uXXXX (the backslash already read); a surrogate pair \\uD83D\\uDE00 makes one character."""
+    code = _read_hex4(cur, pos)
+    if 0xDC00 <= code <= 0xDFFF:
+        raise QuerySyntaxError(pos, "a character, not a lone low surrogate", f', found "\\u{code:04X}"')
+    if 0xD800 <= code <= 0xDBFF:
+        if cur.peek() == "\\" and cur.peek(1) == "u":
+            low_pos = cur.position()
+            cur.advance()
+            low = _read_hex4(cur, low_pos)
+            if 0xDC00 <= low <= 0xDFFF:
+                return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00))
+        raise QuerySyntaxError(pos, f"a low surrogate \\uDC00-\\uDFFF after \\u{code:04X}",
+                               " (a lone high surrogate is not a character)")
+    return chr(code)
+
+
+def _check_no_surrogates(text: str) -> None:
+    """Reject raw surrogate code points (not UTF-8 encodable: no answer could carry them back)."""
+    match = _SURROGATE.search(text)
+    if match is None:
+        return
+    before = text[: match.start()]
+    line = before.count("\n") + 1
+    column = match.start() - (before.rfind("\n") + 1) + 1
+    raise QuerySyntaxError(Position(line, column), "a character, not a lone surrogate",
+                           f", found U+{ord(match.group()):04X}")
 
 
 def _read_string(cur: _Cursor) -> str:
@@ -142,6 +177,7 @@ def _next_token(cur: _Cursor) -> Token:
 
 def tokenize(text: str) -> list[Token]:
     """Return the tokens of text, ending with an END token."""
+    _check_no_surrogates(text)
     cur = _Cursor(text)
     tokens: list[Token] = []
     while True:

@@ -45,10 +45,16 @@ def status_code(exc: errors.DolphinError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def encodable(message: str) -> str:
+    """Return message with anything UTF-8 cannot carry (lone surrogates) escaped: a status must always be sent."""
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
     """Abort the call with the status of exc; unexpected errors are logged and become INTERNAL."""
     if isinstance(exc, errors.DolphinError):
-        await context.abort(status_code(exc), str(exc), trailing_metadata=((ERROR_METADATA_KEY, type(exc).__name__),))
+        await context.abort(status_code(exc), encodable(str(exc)),
+                            trailing_metadata=((ERROR_METADATA_KEY, type(exc).__name__),))
     request_id = uuid.uuid4().hex[:12]
     log.error("internal error (request %s)", request_id, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error; the server log has request {request_id}")

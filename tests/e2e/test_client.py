@@ -155,3 +155,29 @@ def test_unavailable_before_first_snapshot(tmp_path) -> None:  # type: ignore[no
             assert c.status().snapshot_version == 0
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.parametrize(("method", "expression", "message"), [
+    ("Count", '"\\uD800"=x', "1:2: expected a low surrogate"),
+    ("Count", 'event("\\uD800")', "1:8: expected a low surrogate"),
+    ("Explain", 'city="\\uD800"', "1:7: expected a low surrogate"),
+    ("Count", 'city="\\uDC00"', "1:7: expected a character, not a lone low surrogate"),
+])
+def test_lone_surrogate_escapes_are_answered_invalid_argument(server: RunningServer, method: str, expression: str,
+                                                              message: str) -> None:
+    """These once raised UnicodeEncodeError while the status was built: the call was never answered."""
+    import time
+
+    import grpc
+
+    from dolphin.v1 import audience_service_pb2 as pb
+    from dolphin.v1 import audience_service_pb2_grpc as rpc
+
+    request = pb.CountRequest(expression=expression) if method == "Count" else pb.ExplainRequest(expression=expression)
+    with grpc.insecure_channel(server.target) as channel:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as info:
+            getattr(rpc.AudienceServiceStub(channel), method)(request, timeout=20)
+        assert time.monotonic() - started < 19  # answered, not ended by the deadline
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith(message)

@@ -116,6 +116,49 @@ def test_mutated_expressions_raise_only_query_errors(expr: object, data: st.Data
     j = data.draw(st.integers(i, len(text)))
     insert = data.draw(st.sampled_from(["", "(", ")", '"', ",", "AND", " OR ", "NOT", "=", "!=", "@", "\\", "é"]))
     try:
-        parse(text[:i] + insert + text[j:])
+        parsed = parse(text[:i] + insert + text[j:])
     except (QuerySyntaxError, QueryLimitError):
-        pass
+        return
+    assert parse(format_expr(parsed)) == parsed  # what parses survives its own formatting
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('"\\uD800"=x', '1:2: expected a low surrogate \\uDC00-\\uDFFF after \\uD800 (a lone high surrogate'),
+    ('event("\\uD800")', "1:8: expected a low surrogate"),
+    ('city="\\uDE00"', '1:7: expected a character, not a lone low surrogate, found "\\uDE00"'),
+    ('city="\\uD83D\\u0041"', "1:7: expected a low surrogate"),
+    ('city="\\uD83D\\uZZ"', '1:13: expected 4 hex digits after \\u, found "ZZ"'),
+    ("a=1 AND\n b=\ud800", "2:4: expected a character, not a lone surrogate, found U+D800"),
+    ('b="x\udfff"', "1:5: expected a character, not a lone surrogate, found U+DFFF"),
+])
+def test_lone_surrogates_are_syntax_errors_at_their_position(text: str, message: str) -> None:
+    with pytest.raises(QuerySyntaxError) as info:
+        parse(text)
+    assert str(info.value).startswith(message)
+    str(info.value).encode("utf-8")  # a status message must be UTF-8: a lone surrogate in it hung calls
+
+
+def test_surrogate_pairs_make_one_character() -> None:
+    assert parse('v="\\uD83D\\uDE00"') == Tag("v", "\U0001F600") == parse('v="\U0001F600"')
+
+
+ANY_CHAR = st.one_of(st.characters(), st.characters(categories=["Cs"]))  # lone surrogates too
+ESCAPE = st.builds(lambda hi, n: f"\\u{n:04X}" if hi else f"\\u{n:04x}", st.booleans(),
+                   st.one_of(st.integers(0xD800, 0xDFFF), st.integers(0, 0xFFFF)))
+
+
+PIECES = st.lists(st.one_of(ANY_CHAR, ESCAPE, st.sampled_from(['"', "=", "a", " AND ", "(", ")"])), max_size=30)
+
+
+@given(PIECES, st.sampled_from(["{}", 'd="{}"', 'd="{}" OR e=1', 'event("{}")', '"{}"=x']))
+def test_any_unicode_parses_or_fails_with_an_encodable_position(parts: list[str], frame: str) -> None:
+    text = frame.format("".join(parts))
+    try:
+        parsed = parse(text)
+    except QuerySyntaxError as exc:
+        assert 1 <= exc.position.line and 1 <= exc.position.column
+        str(exc).encode("utf-8")
+    except QueryLimitError as exc:
+        str(exc).encode("utf-8")
+    else:
+        format_expr(parsed).encode("utf-8")  # nothing unencodable gets through to a response

@@ -57,3 +57,11 @@ def test_client_rebuilds_the_same_class(cls: type[errors.DolphinError]) -> None:
 def test_client_without_metadata_falls_back_to_the_code() -> None:
     assert isinstance(to_dolphin_error(FakeRpcError(grpc.StatusCode.NOT_FOUND, "m", None)), errors.NotFoundError)
     assert isinstance(to_dolphin_error(FakeRpcError(grpc.StatusCode.INTERNAL, "m", "os")), errors.DolphinError)
+
+
+def test_status_messages_are_always_encodable() -> None:
+    from dolphin.server.status import encodable
+
+    assert encodable('unknown dimension "\ud800x"') == 'unknown dimension "\\ud800x"'
+    assert encodable("杭州 é") == "杭州 é"
+    encodable("\udfff" * 3).encode("utf-8")
