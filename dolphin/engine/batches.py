@@ -12,9 +12,11 @@ NUL is not allowed in any field, which is what makes the NUL-joined columns unam
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 import struct
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +81,23 @@ class MutationBatch:
         """Return the batch as Mutation values (slow; for tests and error messages)."""
         return [Mutation(u, MutationOp(int(o)), d, v)
                 for o, u, d, v in zip(self.ops.tolist(), self.user_ids, self.dimensions, self.values, strict=True)]
+
+
+def _nfc(column: list[str]) -> list[str]:
+    if unicodedata.is_normalized("NFC", "\0".join(column)):  # NUL never composes: each text is checked alone
+        return column  # the common case, decided in C
+    return [unicodedata.normalize("NFC", text) for text in column]
+
+
+def normalized(batch: MutationBatch) -> MutationBatch:
+    """Return the batch with dimensions and values NFC-normalised, as the loader and the parser normalise them.
+
+    User IDs are opaque and kept as sent (the loader keeps them as read, too).
+    """
+    dims, values = _nfc(batch.dimensions), _nfc(batch.values)
+    if dims is batch.dimensions and values is batch.values:
+        return batch
+    return dataclasses.replace(batch, dimensions=dims, values=values)
 
 
 def encode_record(batch: MutationBatch) -> bytes:

@@ -31,7 +31,14 @@ from typing import Any
 from pyroaring import FrozenBitMap
 
 from dolphin import failpoints
-from dolphin.engine.batches import MutationBatch, check_batch, check_int_ids, decode_record, encode_record
+from dolphin.engine.batches import (
+    MutationBatch,
+    check_batch,
+    check_int_ids,
+    decode_record,
+    encode_record,
+    normalized,
+)
 from dolphin.engine.checkpoint import needed_log_position, write_checkpoint
 from dolphin.engine.engine import Engine
 from dolphin.engine.mutations import apply_batches
@@ -258,7 +265,7 @@ class Ingestor:
         if self.failed is not None:
             _resolve(future, error=StorageFullError(f"stream ingest stopped after a log failure: {self.failed}"))
         else:
-            self._queue.put(_Submitted(batch, future))
+            self._queue.put(_Submitted(normalized(batch), future))
         return future
 
     def _current(self) -> Snapshot:
@@ -470,7 +477,7 @@ class Ingestor:
         replayed = mutations = 0
         kinds = dict(snap.kinds)
         for record in records:
-            whole = decode_record(record.payload)
+            whole = normalized(decode_record(record.payload))  # records logged before values were normalised
             offsets[whole.source] = max(offsets.get(whole.source, -1), whole.offset)
             batch = needed(record, whole)
             if batch is None:

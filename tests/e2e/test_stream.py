@@ -71,6 +71,27 @@ def test_mutate_is_visible_durable_and_exactly_once(stream_server: RunningServer
         again.stop()
 
 
+def test_stream_values_are_nfc_normalised_like_loads_and_queries(stream_server: RunningServer,
+                                                                  oracle: Oracle) -> None:
+    user = sorted(oracle.population)[0]
+    with Client(stream_server.target) as client:
+        acks = list(client.mutate(iter([batch("nfc", 1, (user, ADD, "mm", "e\u0301"), (user, ADD, "caf\u0065\u0301",
+                                                                                        "x"))])))
+        assert [a.applied for a in acks] == [2]
+        assert client.count('mm="\u00e9"') == client.count('mm="e\u0301"') == 1
+        assert client.count('"caf\u00e9"=x') == 1
+        listed = {d.name: [v.value for v in d.values] for d in client.list_dimensions(max_values=10)}
+        assert listed["mm"] == ["\u00e9"] and "caf\u00e9" in listed and "cafe\u0301" not in listed
+        client.checkpoint()
+    assert stream_server.stop() == 0
+    again = RunningServer(stream_server.data_dir, "--checkpoint-seconds", "0")
+    try:
+        with Client(again.target) as client:
+            assert client.count('mm="e\u0301"') == 1
+    finally:
+        again.stop()
+
+
 BAD = [
     (batch("s", 1, ("1", 99, "city", "x")), "mutation 0: op 99 is not a known operation"),
     (batch("s", 1, ("1", 0, "city", "x")), "mutation 0: op is MUTATION_OP_UNSPECIFIED"),

@@ -115,3 +115,16 @@ def test_int_ids_name_the_first_bad_one(bad: str) -> None:
     with pytest.raises(InvalidArgumentError, match=f'batch s@3: mutation 1: user_id "{bad}" is not an integer'):
         check_int_ids(MutationBatch.of("s", 3, [Mutation("7", MutationOp.DELETE_USER),
                                                 Mutation(bad, MutationOp.DELETE_USER)]))
+
+
+def test_normalized_applies_nfc_to_dimensions_and_values_only() -> None:
+    from dolphin.engine.batches import normalized
+
+    plain = MutationBatch.of("s", 1, [Mutation("u", MutationOp.ADD, "hobby", "café")])
+    assert normalized(plain) is plain  # nothing to do: no copy
+    mixed = MutationBatch.of("s", 1, [Mutation("e\u0301", MutationOp.ADD, "a\u0301", "cafe\u0301"),
+                                      Mutation("u", MutationOp.DELETE_USER)])
+    out = normalized(mixed)
+    assert out.user_ids == ["e\u0301", "u"]  # IDs are opaque
+    assert out.dimensions == ["\u00e1", ""]
+    assert out.values == ["caf\u00e9", ""]
