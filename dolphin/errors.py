@@ -18,7 +18,7 @@
     ├── LoadError                   the batch loader cannot use its input
     ├── SnapshotError               a snapshot on disk is damaged or missing
     ├── WalCorruptError             path, offset: a damaged record in the middle of the write-ahead log
-    └── StorageFullError            the data dir is full (ENOSPC/EFBIG writing the log): nothing was applied
+    └── StorageFullError            the data dir is full (ENOSPC/EFBIG writing the log or a version): nothing changed
 
 This module imports nothing from Dolphin and nothing from gRPC.
 """
@@ -182,4 +182,4 @@ class WalCorruptError(DolphinError):
 
 
 class StorageFullError(DolphinError):
-    """The data dir has no room for the log record of a batch; the batch was neither applied nor acknowledged."""
+    """The data dir has no room for a log record or a version; nothing was applied, acknowledged or published."""

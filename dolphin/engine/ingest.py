@@ -53,6 +53,7 @@ from dolphin.storage import (
     layout,
     open_newest_snapshot,
 )
+from dolphin.storage.fsutil import full_disk_error
 from dolphin.storage.reader import open_snapshot, read_manifest
 from dolphin.storage.wal import (
     FileOps,
@@ -566,9 +567,16 @@ class Ingestor:
             assert self._wal is not None
             if self._wal.position != self._wal.first_position:  # an empty segment needs no successor
                 self._sync()
+                try:  # the successor first: if the disk is full, the old segment stays the one appended to
+                    successor = WalWriter(self.wal_dir, self._wal.position,
+                                          max_record=self.settings.max_record_bytes, ops=self.ops)
+                except OSError as exc:
+                    full = full_disk_error(exc, "a new log segment")
+                    if full is None:
+                        raise
+                    raise full from exc
                 self._wal.close()
-                self._wal = WalWriter(self.wal_dir, self._wal.position,
-                                      max_record=self.settings.max_record_bytes, ops=self.ops)
+                self._wal = successor
             snap = self._current()
             return snap, self._wal.first_position, time.monotonic() - held
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pathlib
+import re
 import zlib
 from collections.abc import Iterable
+
+from dolphin.errors import StorageFullError
+
+FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 def fsync_dir(path: pathlib.Path) -> None:
@@ -51,3 +58,23 @@ def file_crc32(path: pathlib.Path, block: int = 1 << 22) -> tuple[int, int]:
             size += len(chunk)
             crc = zlib.crc32(chunk, crc)
     return size, crc
+
+
+def os_error_of(exc: Exception) -> OSError | None:
+    """Return the OSError behind exc: itself, or the one a Polars I/O error names ("... (os error 28)")."""
+    if isinstance(exc, OSError):
+        return exc
+    match = _OS_ERROR.search(str(exc))
+    if match is None:
+        return None
+    code = int(match[1])
+    return OSError(code, os.strerror(code))
+
+
+def full_disk_error(exc: Exception, writing: str) -> StorageFullError | None:
+    """Return the StorageFullError for a write that failed for want of room (ENOSPC, EFBIG, EDQUOT), else None."""
+    cause = os_error_of(exc)
+    if cause is None or cause.errno not in FULL_ERRNOS:
+        return None
+    return StorageFullError(f"data dir is full ({cause.strerror} writing {writing}); nothing was changed and "
+                            "the current version stays as it was; free space or raise the volume size")

@@ -21,7 +21,7 @@ from pyroaring import AbstractBitMap, BitMap
 
 from dolphin.errors import SnapshotError
 from dolphin.storage import layout
-from dolphin.storage.fsutil import file_crc32, fsync_dir, write_synced
+from dolphin.storage.fsutil import file_crc32, fsync_dir, full_disk_error, write_synced
 from dolphin.storage.ids import IdDictionary
 from dolphin.storage.manifest import DimensionKind, EventEntry, FileEntry, Manifest, TagEntry
 from dolphin.storage.shard_file import read_pieces, shard_chunks
@@ -119,8 +119,9 @@ class SnapshotWriter:
             if failpoint:
                 failpoint(before_manifest)
             return self._publish(tmp, versions_root, files, shards, entries, source or {}, started)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            _raise_if_full(exc)
             raise
 
     def commit_overlay(
@@ -170,8 +171,9 @@ class SnapshotWriter:
                 overlay=[TagEntry(d, v, count) for (d, v), (_, count) in entries],
                 id_files=[layout.IDS_FILE, layout.IDS_DELTA_FILE],
             )
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            _raise_if_full(exc)
             raise
 
     def _link_attachments(self, tmp: pathlib.Path) -> dict[str, FileEntry]:
@@ -247,6 +249,12 @@ class SnapshotWriter:
                 self.failpoint("ckpt.after_manifest_rename_before_dirsync")
             fsync_dir(versions_root)
             return version
+
+
+def _raise_if_full(exc: BaseException) -> None:
+    """Raise StorageFullError when exc is a write that failed for want of room (from the OS or from Polars)."""
+    if isinstance(exc, Exception) and (full := full_disk_error(exc, "a snapshot version")) is not None:
+        raise full from exc
 
 
 def carried_overlay(base: pathlib.Path, manifest: Manifest) -> dict[tuple[str, str], tuple[bytes, int]]:

@@ -271,6 +271,51 @@ def test_full_disk_refuses_batches_and_ingest_resumes_without_restart(data_copy:
         again.stop()
 
 
+def test_checkpoint_and_load_on_a_full_disk_say_so_and_change_nothing(data_copy: pathlib.Path,
+                                                                      tmp_path: pathlib.Path) -> None:
+    from dolphin.storage import layout
+
+    limit = 512  # RLIMIT_FSIZE: the manifest of a new version cannot be written (EFBIG)
+    server = RunningServer(data_copy, "--checkpoint-seconds", "0")
+    try:
+        with Client(server.target) as client:
+            list(client.mutate(iter([batch("s", 1, ("1", ADD, "interest", "full-disk"))])))
+            versions = layout.list_versions(data_copy)
+            resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+            with pytest.raises(StorageFullError, match=r"data dir is full \(File too large writing a snapshot "
+                                                       r"version\); nothing was changed"):
+                client.checkpoint()
+            assert layout.list_versions(data_copy) == versions
+            assert not list(layout.versions_dir(data_copy).glob(".tmp-*"))
+            assert client.count("interest=full-disk") == 1
+            done = subprocess.run(
+                [sys.executable, "-m", "dolphin", "checkpoint", "--target", server.target],
+                capture_output=True, text=True, timeout=60)
+            assert done.returncode == 1 and done.stderr.startswith("error: data dir is full"), done.stderr
+            resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            assert client.checkpoint().snapshot_version == versions[-1] + 1
+    finally:
+        assert server.stop() == 0
+    pl.DataFrame({"user_id": list(range(5000)), "region": ["north", "south"] * 2500}).write_parquet(
+        tmp_path / "regions.parquet")
+    versions = layout.list_versions(data_copy)
+    load = subprocess.run(
+        [sys.executable, "-m", "dolphin", "load", "tags", str(tmp_path / "regions.parquet"), "--data-dir",
+         str(data_copy)], capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert load.returncode == 1, load.stderr
+    errors = [line for line in load.stderr.splitlines() if not line.startswith("load: ")]
+    assert errors == ["error: data dir is full (File too large writing a snapshot version); nothing was changed "
+                      "and the current version stays as it was; free space or raise the volume size"], load.stderr
+    assert layout.list_versions(data_copy) == versions and not list(layout.versions_dir(data_copy).glob(".tmp-*"))
+    again = RunningServer(data_copy)
+    try:
+        with Client(again.target) as client:
+            assert client.count("interest=full-disk") == 1 and client.get_offsets() == {"s": 1}
+    finally:
+        again.stop()
+
+
 def test_queries_stay_correct_while_streaming_and_checkpointing(stream_server: RunningServer, oracle: Oracle) -> None:
     users = sorted(oracle.population)
     errors: list[BaseException] = []
