@@ -7,6 +7,7 @@ A load replaces the dimensions it carries; other dimensions, the ID dictionary a
 
 from __future__ import annotations
 
+import csv
 import glob
 import pathlib
 import time
@@ -82,6 +83,7 @@ def _scan_one(path: pathlib.Path) -> pl.LazyFrame:
         if is_csv:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
             frame = pl.scan_csv(path, separator=sep, infer_schema_length=10000)
+            _check_csv_rows(path, sep, frame)
         else:
             frame = pl.scan_parquet(path)
         frame.collect_schema()
@@ -90,6 +92,34 @@ def _scan_one(path: pathlib.Path) -> pl.LazyFrame:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LoadError(f"{path}: cannot read as {kind}: {first_line}") from exc
     return frame
+
+
+def _check_csv_rows(path: pathlib.Path, sep: str, frame: pl.LazyFrame) -> None:
+    """Raise LoadError for a row with more fields than the header (an unquoted separator in a value?).
+
+    Each column is later scanned on its own, and a projected scan does not look at the fields after the last
+    projected one, so a ragged row would load silently with its extra fields dropped. One streaming pass over
+    every column checks the file first.
+    """
+    try:
+        frame.select(pl.all().null_count()).collect(engine="streaming")
+    except pl.exceptions.ComputeError as exc:
+        if "more fields than defined" not in str(exc):
+            raise
+        line, fields, header = _first_ragged_row(path, sep)
+        raise LoadError(f"{path}: line {line} has {fields} fields but the header has {header}; quote values "
+                        "that contain the separator") from exc
+
+
+def _first_ragged_row(path: pathlib.Path, sep: str) -> tuple[int, int, int]:
+    """Return (line, fields, header fields) of the first row longer than the header (error path only)."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        rows = csv.reader(fh, delimiter=sep)
+        header = len(next(rows, []))
+        for row in rows:
+            if len(row) > header:
+                return rows.line_num, len(row), header
+    return 0, 0, header
 
 
 def scan_inputs(files: list[pathlib.Path]) -> pl.LazyFrame:

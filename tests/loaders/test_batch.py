@@ -146,3 +146,23 @@ def test_bad_inputs_fail_clearly_and_change_nothing(tmp_path: pathlib.Path) -> N
         with pytest.raises(LoadError, match=message):
             load_tags(files, data_dir, **options)  # type: ignore[arg-type]
     assert sorted(p.name for p in (data_dir / "versions").iterdir()) == ["0000000001"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_a_ragged_csv_row_is_refused_with_its_line(tmp_path: pathlib.Path, suffix: str) -> None:
+    sep = "\t" if suffix == ".tsv" else ","
+    rows = [["uid", "gender", "city"], ["1", "F", "A"], ["2", "M"], ["3", "F", "B", "EXTRA"]]
+    path = tmp_path / f"ragged{suffix}"
+    path.write_text("\n".join(sep.join(r) for r in rows) + "\n")
+    with pytest.raises(LoadError, match=r"ragged\.(csv|tsv): line 4 has 4 fields but the header has 3; quote values"):
+        load_tags([str(path)], tmp_path / "data", id_column="uid")
+    assert open_newest_snapshot(tmp_path / "data") is None  # nothing was written
+
+
+def test_quoted_separators_and_short_rows_load(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text('uid,gender,city\n1,F,"Xi\'an, Shaanxi"\n2,M\n3,F,B\n')
+    load_tags([str(path)], tmp_path / "data", id_column="uid")
+    engine = Engine(tmp_path / "data")
+    assert engine.count('city="Xi\'an, Shaanxi"').count == 1
+    assert engine.count("city IN (B)").count == 1 and engine.count("gender=M").count == 1  # a short row: no city
