@@ -10,27 +10,40 @@ import struct
 
 from dolphin.errors import InvalidPageTokenError, StalePageTokenError
 
-_TOKEN = struct.Struct("<QQ8s")
+# version, built-at fingerprint, position, subject hash; then a MAC over them
+_TOKEN = struct.Struct("<Q8sQ8s")
 _MAC_BYTES = 8
+# The MAC guards integrity (a tampered token is refused before anything in it is trusted), not secrecy: a token
+# only resumes an export the caller may run anyway. The key is fixed so that tokens verify in every worker
+# process and after a restart.
+_KEY = b"dolphin-page-token-v2"
 
 
-def _key(version: int, built_at: float) -> bytes:
-    return hashlib.sha256(f"dolphin-page-token:{version}:{built_at!r}".encode()).digest()
+def _fingerprint(built_at: float) -> bytes:
+    """Tell apart two snapshots that got the same version number (a data dir rebuilt from scratch)."""
+    return hashlib.blake2b(repr(built_at).encode(), digest_size=8).digest()
 
 
 def _subject_hash(subject: str) -> bytes:
     return hashlib.blake2b(subject.encode(), digest_size=8).digest()
 
 
+def _mac(body: bytes) -> bytes:
+    return hmac.new(_KEY, body, "sha256").digest()[:_MAC_BYTES]
+
+
 def make_token(version: int, built_at: float, subject: str, position: int) -> str:
     """Return a token that resumes `subject` (an expression) at dense ID `position`."""
-    body = _TOKEN.pack(version, position, _subject_hash(subject))
-    mac = hmac.new(_key(version, built_at), body, "sha256").digest()[:_MAC_BYTES]
-    return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
+    body = _TOKEN.pack(version, _fingerprint(built_at), position, _subject_hash(subject))
+    return base64.urlsafe_b64encode(body + _mac(body)).decode().rstrip("=")
 
 
 def read_token(token: str, version: int, built_at: float, subject: str) -> int:
-    """Return the position a token resumes at; raises when it was not issued for this request."""
+    """Return the position a token resumes at; raises when it was not issued for this request.
+
+    The signature is checked before anything the token says is used: a tampered token is invalid
+    (INVALID_ARGUMENT), never "from another snapshot".
+    """
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
@@ -38,12 +51,11 @@ def read_token(token: str, version: int, built_at: float, subject: str) -> int:
     if len(raw) != _TOKEN.size + _MAC_BYTES:
         raise InvalidPageTokenError("it has the wrong length")
     body, mac = raw[: _TOKEN.size], raw[_TOKEN.size :]
-    token_version, position, subject_hash = _TOKEN.unpack(body)
-    if token_version != version:
-        raise StalePageTokenError(token_version, version)
-    expected = hmac.new(_key(version, built_at), body, "sha256").digest()[:_MAC_BYTES]
-    if not hmac.compare_digest(mac, expected):
+    if not hmac.compare_digest(mac, _mac(body)):
         raise InvalidPageTokenError("it was altered or not issued by this server")
+    token_version, fingerprint, position, subject_hash = _TOKEN.unpack(body)
+    if (token_version, fingerprint) != (version, _fingerprint(built_at)):
+        raise StalePageTokenError(token_version, version)
     if subject_hash != _subject_hash(subject):
         raise InvalidPageTokenError("it was issued for a different request")
     return int(position)

@@ -138,6 +138,9 @@ def test_page_token_bound_to_expression(client: Client) -> None:
     tampered = page.next_page_token[:-2] + ("A" if page.next_page_token[-2] != "A" else "B") + page.next_page_token[-1]
     with pytest.raises(errors.InvalidPageTokenError):
         list(client.export_pages("gender=F", page_size=10, page_token=tampered))
+    first_byte = ("B" if page.next_page_token[0] != "B" else "C") + page.next_page_token[1:]
+    with pytest.raises(errors.InvalidPageTokenError, match="altered or not issued"):  # was "from snapshot N"
+        list(client.export_pages("gender=F", page_size=10, page_token=first_byte))
 
 
 def test_deadline_is_honoured(client: Client) -> None:
