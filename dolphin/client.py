@@ -30,16 +30,9 @@ from dolphin.v1 import lookalike_service_pb2_grpc as look_grpc
 
 T = TypeVar("T")
 ERROR_METADATA_KEY = "dolphin-error"
+# derived from the server's one table; used when a status does not name its error class (a proxy, an older server)
 CODE_ERRORS: dict[grpc.StatusCode, type[errors.DolphinError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgumentError,
-    grpc.StatusCode.NOT_FOUND: errors.NotFoundError,
-    grpc.StatusCode.ALREADY_EXISTS: errors.AudienceExistsError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.QueryLimitError,
-    grpc.StatusCode.UNAVAILABLE: errors.NotReadyError,
-    grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineError,
-    grpc.StatusCode.FAILED_PRECONDITION: errors.StalePageTokenError,
-    grpc.StatusCode.PERMISSION_DENIED: errors.RoleError,
-}
+    grpc.StatusCode[name]: cls for name, cls in errors.fallback_classes().items()}
 
 
 def _pem(value: str | bytes | None) -> bytes | None:

@@ -1,4 +1,4 @@
-"""Dolphin's error tree; the server maps each class to one gRPC status code.
+"""Dolphin's error tree, and STATUS_NAMES: the one table of the gRPC status code each class is answered with.
 
     DolphinError
     ├── QueryError                  a bad audience expression
@@ -183,3 +183,33 @@ class WalCorruptError(DolphinError):
 
 class StorageFullError(DolphinError):
     """The data dir has no room for a log record or a version; nothing was applied, acknowledged or published."""
+
+
+# The one table from error class to the name of its gRPC status code. The server turns the names into
+# grpc.StatusCode (dolphin.server.status); the client derives its fallback for a status without the error class
+# from it (dolphin.client). Per code, the first class listed is the general one the client falls back to.
+STATUS_NAMES: dict[type[DolphinError], str] = {
+    InvalidArgumentError: "INVALID_ARGUMENT",
+    QueryError: "INVALID_ARGUMENT",
+    InvalidPageTokenError: "INVALID_ARGUMENT",
+    PreconditionError: "FAILED_PRECONDITION",
+    StalePageTokenError: "FAILED_PRECONDITION",
+    LoadError: "FAILED_PRECONDITION",
+    QueryLimitError: "RESOURCE_EXHAUSTED",
+    StorageFullError: "RESOURCE_EXHAUSTED",
+    NotFoundError: "NOT_FOUND",
+    AudienceExistsError: "ALREADY_EXISTS",
+    NotReadyError: "UNAVAILABLE",
+    RoleError: "PERMISSION_DENIED",
+    DeadlineError: "DEADLINE_EXCEEDED",
+    SnapshotError: "DATA_LOSS",
+    WalCorruptError: "DATA_LOSS",
+}
+
+
+def fallback_classes() -> dict[str, type[DolphinError]]:
+    """Return status code name -> the general class of that code (the first listed in STATUS_NAMES)."""
+    out: dict[str, type[DolphinError]] = {}
+    for cls, name in STATUS_NAMES.items():
+        out.setdefault(name, cls)
+    return out

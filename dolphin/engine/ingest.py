@@ -316,7 +316,7 @@ class Ingestor:
                 self._fail(exc)
                 for item in items:
                     if item is not None:
-                        _resolve(item.future, error=StorageFullError(f"stream ingest failed: {exc}"))
+                        _resolve(item.future, error=exc)  # a bug stays a bug: INTERNAL, not "disk full"
 
     def _handle(self, items: list[_Submitted | _Barrier | None]) -> None:
         group: list[_Submitted] = []

@@ -1,4 +1,4 @@
-"""The one table from Dolphin errors to gRPC status codes, and the decorator that applies it."""
+"""Dolphin errors as gRPC statuses (the table is dolphin.errors.STATUS_NAMES), and the decorators that apply it."""
 
 from __future__ import annotations
 
@@ -19,22 +19,7 @@ ERROR_METADATA_KEY = "dolphin-error"
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 ERROR_CODES: dict[type[errors.DolphinError], grpc.StatusCode] = {
-    errors.QueryError: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.InvalidPageTokenError: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.StalePageTokenError: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.QueryLimitError: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
-    errors.AudienceExistsError: grpc.StatusCode.ALREADY_EXISTS,
-    errors.NotReadyError: grpc.StatusCode.UNAVAILABLE,
-    errors.PreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.RoleError: grpc.StatusCode.PERMISSION_DENIED,
-    errors.DeadlineError: grpc.StatusCode.DEADLINE_EXCEEDED,
-    errors.LoadError: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.SnapshotError: grpc.StatusCode.DATA_LOSS,
-    errors.WalCorruptError: grpc.StatusCode.DATA_LOSS,
-    errors.StorageFullError: grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
+    cls: grpc.StatusCode[name] for cls, name in errors.STATUS_NAMES.items()}
 
 
 def status_code(exc: errors.DolphinError) -> grpc.StatusCode:

@@ -500,3 +500,20 @@ def test_a_batch_load_that_lands_under_a_checkpoint_is_not_lost(data: pathlib.Pa
     ingestor.close(checkpoint=False)
     reopened = Engine(data)  # the newest version on disk holds both
     assert reopened.count("city=nightly").count == 1 and model_of(reopened).tags["hobby"]["kept"] == {"u1"}
+
+
+def test_a_bug_in_the_writer_is_not_reported_as_a_full_disk(data: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    import dolphin.engine.ingest as ingest_module
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in apply")
+
+    fatal: list[BaseException] = []
+    ingestor = Ingestor(Engine(data, load=False), IngestSettings(checkpoint_seconds=0.0), on_fatal=fatal.append)
+    ingestor.start()
+    monkeypatch.setattr(ingest_module, "apply_batches", broken)
+    with pytest.raises(RuntimeError, match="a bug in apply"):
+        ingestor.submit(MutationBatch.of("s", 1, [Mutation("u1", MutationOp.ADD, "hobby", "p")])).result()
+    assert len(fatal) == 1 and isinstance(fatal[0], RuntimeError)
+    ingestor.close(checkpoint=False)

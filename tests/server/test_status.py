@@ -30,7 +30,8 @@ def test_table_examples() -> None:
     assert status_code(errors.NotReadyError()) is grpc.StatusCode.UNAVAILABLE
     assert status_code(errors.DeadlineError("count", 1.0)) is grpc.StatusCode.DEADLINE_EXCEEDED
     assert status_code(errors.StalePageTokenError(1, 2)) is grpc.StatusCode.FAILED_PRECONDITION
-    assert len(ERROR_CODES) == len(set(ERROR_CODES))
+    assert status_code(errors.StorageFullError("x")) is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert set(ERROR_CODES) == set(errors.STATUS_NAMES)
 
 
 class FakeRpcError(grpc.RpcError):
@@ -57,6 +58,22 @@ def test_client_rebuilds_the_same_class(cls: type[errors.DolphinError]) -> None:
 def test_client_without_metadata_falls_back_to_the_code() -> None:
     assert isinstance(to_dolphin_error(FakeRpcError(grpc.StatusCode.NOT_FOUND, "m", None)), errors.NotFoundError)
     assert isinstance(to_dolphin_error(FakeRpcError(grpc.StatusCode.INTERNAL, "m", "os")), errors.DolphinError)
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)
+def test_client_fallback_is_derived_from_the_server_table(cls: type[errors.DolphinError]) -> None:
+    """Without the class name, every error comes back as the general class of its code: one that the server's
+    own class for that code is, or that stands for it (FAILED_PRECONDITION is a PreconditionError, never a stale
+    page token unless the server says so)."""
+    from dolphin.client import CODE_ERRORS
+
+    code = status_code(cls.from_message("m"))
+    general = [c for c, name in errors.STATUS_NAMES.items() if grpc.StatusCode[name] is code][0]
+    error = to_dolphin_error(FakeRpcError(code, "m", None))
+    if code is grpc.StatusCode.UNAVAILABLE:  # transport failures share it: kept as ServerError with the code
+        assert CODE_ERRORS[code] is errors.NotReadyError and getattr(error, "code", None) is code
+    else:
+        assert type(error) is general and CODE_ERRORS[code] is general
 
 
 def test_status_messages_are_always_encodable() -> None:
