@@ -108,7 +108,7 @@ def _cut_time(text: str) -> float:
 
 
 def cmd_load_tags(args: argparse.Namespace) -> int:
-    from loaders.batch import load_tags
+    from loaders.tags import load_tags
 
     settings = _settings(args)
     report = load_tags(args.files, settings.data_dir, layout=args.layout, id_column=args.id_column,
@@ -298,7 +298,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from dolphin.demo import generate
     from dolphin.server import serve
-    from loaders.batch import load_tags
+    from loaders.tags import load_tags
 
     settings = _settings(args)
     data_dir = pathlib.Path(settings.data_dir if args.data_dir else "./demo-data")

@@ -5,6 +5,6 @@ May import dolphin.storage, dolphin.errors and dolphin.config; never dolphin.eng
 
 from __future__ import annotations
 
-from loaders.batch import LoadReport, load_tags
+from loaders.tags import LoadReport, load_tags
 
 __all__ = ["LoadReport", "load_tags"]

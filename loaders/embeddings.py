@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from dolphin import failpoints
 from dolphin.errors import LoadError
 from dolphin.storage import IdDictionary
 from dolphin.storage.vectors import write_vector_files
-from dolphin.storage.writer import prune_versions
-from loaders.batch import ROW, Progress, expand_inputs, previous_snapshot, scan_inputs, writer_after
+from loaders.commit import commit_version, previous_snapshot, writer_after
+from loaders.inputs import ROW, Progress, expand_inputs, scan_inputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +121,9 @@ def load_embeddings(
             writer.attach(name, scratch / name)
         writer.extras["vectors"] = meta
         show(2, 3, "writing the snapshot")
-        version = writer.commit(source={"embeddings": [str(f) for f in inputs]}, started=started,
-                                failpoint=failpoints.hit)
+        version, _ = commit_version(writer, data_dir, keep, {"embeddings": [str(f) for f in inputs]}, started)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    prune_versions(data_dir, keep)
     show(3, 3, "done")
     return EmbeddingReport(version, len(dense), int(matrix.shape[1]), len(ids) - len(old_ids), meta["index"],
                            meta["nlist"], round(time.time() - started, 3))

@@ -16,11 +16,10 @@ import numpy as np
 import polars as pl
 from pyroaring import AbstractBitMap
 
-from dolphin import failpoints
 from dolphin.errors import LoadError
 from dolphin.storage import IdDictionary, bitmap_from_array
-from dolphin.storage.writer import prune_versions
-from loaders.batch import ROW, Progress, expand_inputs, previous_snapshot, scan_inputs, writer_after
+from loaders.commit import commit_version, previous_snapshot, writer_after
+from loaders.inputs import ROW, Progress, expand_inputs, scan_inputs
 
 REQUIRED = ("campaign", "event", "date")
 
@@ -111,8 +110,7 @@ def load_events(
     for (campaign, event, day), reach in events.items():
         writer.add_event(campaign, event, day, reach)
     show(2, 3, "writing the snapshot")
-    version = writer.commit(source={"events": [str(f) for f in inputs]}, started=started, failpoint=failpoints.hit)
-    prune_versions(data_dir, keep)
+    version, _ = commit_version(writer, data_dir, keep, {"events": [str(f) for f in inputs]}, started)
     show(3, 3, "done")
     return EventReport(version, len(frame), len(groups), first.isoformat(), last.isoformat(), dropped,
                        len(ids) - len(old_ids), round(time.time() - started, 3))

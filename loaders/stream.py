@@ -16,7 +16,7 @@ import polars as pl
 
 from dolphin.errors import LoadError
 from dolphin.sink import OPS, Sink
-from loaders.batch import expand_inputs
+from loaders.inputs import expand_inputs
 
 REQUIRED = ("user_id", "op")
 CHUNK_ROWS = 100_000

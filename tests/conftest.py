@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from dolphin.demo import generate
 from dolphin.engine import Engine
-from loaders.batch import load_tags
+from loaders.tags import load_tags
 
 settings.register_profile("dev", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

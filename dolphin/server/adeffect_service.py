@@ -5,8 +5,9 @@ from __future__ import annotations
 from dolphin.config import Settings
 from dolphin.engine import Engine
 from dolphin.server import convert
+from dolphin.server.call_limits import Deadlines, ExpensiveCalls
 from dolphin.server.privacy import Floor
-from dolphin.server.run_engine import Deadlines, ExpensiveCalls, run_engine
+from dolphin.server.run_engine import run_engine
 from dolphin.server.status import Context, maps_errors
 from dolphin.v1 import adeffect_service_pb2 as pb
 from dolphin.v1 import adeffect_service_pb2_grpc as pb_grpc

@@ -7,9 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from dolphin.engine import Engine
 from dolphin.engine.ingest import Ingestor
-from dolphin.errors import PreconditionError
 from dolphin.server import convert
-from dolphin.server.ingest_service import INGEST_OFF
+from dolphin.server.ingest_service import ingestor_or_refuse
 from dolphin.server.run_engine import run_engine
 from dolphin.server.status import Context, maps_errors
 from dolphin.v1 import admin_service_pb2 as pb
@@ -46,9 +45,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
 
     @maps_errors
     async def Checkpoint(self, request: pb.CheckpointRequest, context: Context) -> pb.CheckpointResponse:
-        if self.ingestor is None:
-            raise PreconditionError(INGEST_OFF)
-        result = await run_engine(self.ingestor.checkpoint)
+        result = await run_engine(ingestor_or_refuse(self.ingestor).checkpoint)
         return pb.CheckpointResponse(
             snapshot_version=result.version, wal_position=result.wal_position, incremental=result.incremental,
             changed_tags=result.changed_tags, pause_seconds=result.pause_seconds, seconds=result.seconds)

@@ -23,14 +23,15 @@ from dolphin.server.adeffect_service import AdEffectServicer
 from dolphin.server.admin_service import AdminServicer
 from dolphin.server.audience_service import AudienceServicer
 from dolphin.server.auth import AuthInterceptor, TokenStore
+from dolphin.server.call_limits import ExpensiveCalls
 from dolphin.server.catalog_service import CatalogServicer
-from dolphin.server.decode import DecodeErrorsInterceptor
 from dolphin.server.ingest_service import IngestServicer
+from dolphin.server.interceptors import DecodeErrorsInterceptor
 from dolphin.server.lookalike_service import LookalikeServicer
 from dolphin.server.maintenance import add_health, add_reflection, set_ingest_serving, set_serving
 from dolphin.server.observe import CallObserver
 from dolphin.server.privacy import Floor
-from dolphin.server.run_engine import ExpensiveCalls, run_engine
+from dolphin.server.run_engine import run_engine
 from dolphin.v1 import (
     adeffect_service_pb2_grpc,
     admin_service_pb2_grpc,

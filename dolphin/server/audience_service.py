@@ -9,8 +9,9 @@ from dolphin.engine import Engine
 from dolphin.engine.engine import ExportCursor
 from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
+from dolphin.server.call_limits import Deadlines, ExpensiveCalls
 from dolphin.server.privacy import Floor
-from dolphin.server.run_engine import Deadlines, ExpensiveCalls, run_engine, run_inline
+from dolphin.server.run_engine import run_engine, run_inline
 from dolphin.server.status import Context, maps_errors, maps_stream_errors
 from dolphin.v1 import audience_service_pb2 as pb
 from dolphin.v1 import audience_service_pb2_grpc as pb_grpc

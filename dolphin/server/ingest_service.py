@@ -45,6 +45,13 @@ class ByteBudget:
         self._freed.set()
 
 
+def ingestor_or_refuse(ingestor: Ingestor | None) -> Ingestor:
+    """Return the process's ingestor, or refuse the call: this process does not own the log (--workers N > 1)."""
+    if ingestor is None:
+        raise PreconditionError(INGEST_OFF)
+    return ingestor
+
+
 def batch_of(message: pb.MutationBatch) -> MutationBatch:
     """Return the engine's columnar batch of a wire batch (ops stay raw so validation can name bad ones)."""
     rows = [(m.user_id, m.op, m.dimension, m.value) for m in message.mutations]  # one pass over the messages
@@ -79,9 +86,7 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
         self._published: tuple[bool, bool] = (False, False)
 
     def _ingestor(self) -> Ingestor:
-        if self.ingestor is None:
-            raise PreconditionError(INGEST_OFF)
-        return self.ingestor
+        return ingestor_or_refuse(self.ingestor)
 
     async def _read(self, ingestor: Ingestor, messages: AsyncIterator[pb.MutationBatch],
                     acks: asyncio.Queue[asyncio.Future[Ack] | None]) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dolphin.errors import InvalidArgumentError
 from dolphin.lookalike import Lookalike, Method
 from dolphin.server.auth import TokenStore, check_role
+from dolphin.server.call_limits import ExpensiveCalls
 from dolphin.server.privacy import Floor
-from dolphin.server.run_engine import ExpensiveCalls, run_engine
+from dolphin.server.run_engine import run_engine
 from dolphin.server.status import Context, maps_errors
 from dolphin.v1 import lookalike_service_pb2 as pb
 from dolphin.v1 import lookalike_service_pb2_grpc as pb_grpc

@@ -11,8 +11,8 @@ import pytest
 
 from dolphin.demo import generate
 from dolphin.engine import Engine
-from loaders.batch import load_tags
 from loaders.events import load_events
+from loaders.tags import load_tags
 
 N_USERS = 4000
 DAYS = [(datetime.date(2026, 11, 1) + datetime.timedelta(d)) for d in range(10)]

@@ -11,8 +11,8 @@ import pytest
 
 from dolphin.engine import Engine
 from dolphin.errors import LoadError
-from loaders.batch import load_tags
 from loaders.events import load_events
+from loaders.tags import load_tags
 
 
 def events(rows: list[tuple[int, str, str, str]]) -> pl.DataFrame:

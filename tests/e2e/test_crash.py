@@ -188,7 +188,7 @@ def load_base(root: pathlib.Path) -> int:
     import numpy as np
     import polars as pl
 
-    from loaders.batch import load_tags
+    from loaders.tags import load_tags
 
     rng = np.random.default_rng(3)
     frame = pl.DataFrame({"user_id": [f"b{i}" for i in range(BASE_USERS)]}).with_columns(

@@ -13,7 +13,7 @@ from dolphin.client import Client
 from dolphin.demo import generate
 from dolphin.query import parse
 from dolphin.v1 import audience_service_pb2 as pb
-from loaders.batch import load_tags
+from loaders.tags import load_tags
 from tests.conftest import SHARD_BITS, RunningServer, oracle_from_frame
 from tests.strategies import brute_force
 

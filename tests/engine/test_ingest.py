@@ -21,7 +21,7 @@ from dolphin.engine.ingest import Ack, FsyncPolicy, Ingestor, IngestSettings
 from dolphin.errors import InvalidArgumentError, StorageFullError, WalCorruptError
 from dolphin.storage import layout
 from dolphin.storage.wal import FileOps, list_segments, scan_segment
-from loaders.batch import load_tags
+from loaders.tags import load_tags
 from tests.engine.model import Model
 
 USERS = [f"u{i}" for i in range(300)]

@@ -20,7 +20,7 @@ USERS = [f"u{i}" for i in range(12)]
 
 
 def base_engine(root: pathlib.Path) -> Engine:
-    from loaders.batch import load_tags
+    from loaders.tags import load_tags
 
     pl.DataFrame({"user_id": USERS[:8], "city": ["a", "b", "a", None, "c", "b", "a", "c"],
                   "hobby": [["x"], ["x", "y"], [], None, ["z"], ["y"], ["x", "z"], []]}).write_parquet(root / "t.pq")

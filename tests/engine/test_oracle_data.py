@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dolphin.engine import Engine
 from dolphin.query import All, And, Expr, In, Not, NotIn, Or, Tag, format_expr
-from loaders.batch import load_tags
+from loaders.tags import load_tags
 from tests.conftest import oracle_from_frame
 from tests.strategies import brute_force
 

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from loaders.batch import load_tags
 from loaders.embeddings import load_embeddings
+from loaders.tags import load_tags
 
 N, DIM, CLUSTERS, PLANTED = 20_000, 16, 40, 7
 

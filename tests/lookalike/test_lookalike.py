@@ -12,8 +12,8 @@ import pytest
 from dolphin import errors
 from dolphin.engine import Engine
 from dolphin.lookalike import Lookalike, Method
-from loaders.batch import load_tags
 from loaders.embeddings import load_embeddings
+from loaders.tags import load_tags
 from tests.lookalike.conftest import N
 
 

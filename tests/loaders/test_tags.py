@@ -11,7 +11,7 @@ import pytest
 from dolphin.engine import Engine
 from dolphin.errors import LoadError
 from dolphin.storage import open_newest_snapshot
-from loaders.batch import load_tags
+from loaders.tags import load_tags
 from tests.conftest import Oracle, oracle_from_frame
 
 

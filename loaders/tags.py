@@ -1,4 +1,4 @@
-"""Batch loader: Parquet/CSV user tags -> a new snapshot version, through Polars and the storage writer.
+"""Tag loader: Parquet/CSV user tags -> a new snapshot version, through Polars and the storage writer.
 
 Each dimension column is scanned on its own (projection pushdown), so memory holds one column at a time.
 Group keys become tag values; each group's rows become a NumPy array of dense IDs and then one bitmap.
@@ -7,35 +7,19 @@ A load replaces the dimensions it carries; other dimensions, the ID dictionary a
 
 from __future__ import annotations
 
-import csv
-import glob
 import pathlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import polars as pl
-from pyroaring import AbstractBitMap, BitMap
+from pyroaring import BitMap
 
-from dolphin import failpoints
-from dolphin.errors import LoadError, SnapshotError
-from dolphin.storage import (
-    DimensionKind,
-    IdDictionary,
-    SnapshotWriter,
-    bitmap_from_array,
-    open_newest_snapshot,
-)
-from dolphin.storage.reader import SnapshotData
-from dolphin.storage.writer import prune_versions
+from dolphin.errors import LoadError
+from dolphin.storage import DimensionKind, IdDictionary, bitmap_from_array
 from loaders.columns import dimension_kind, usable_dtype, value_text
-
-ROW = "__dolphin_row"
-Progress = Callable[[int, int, str], None]
-PARQUET_SUFFIXES = {".parquet", ".pq"}
-CSV_SUFFIXES = {".csv", ".tsv"}
+from loaders.commit import commit_version, previous_snapshot, writer_after
+from loaders.inputs import ROW, Progress, expand_inputs, scan_inputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,82 +35,6 @@ class LoadReport:
     memberships: int
     seconds: float
     pruned: list[int] = field(default_factory=list)
-
-
-def expand_inputs(patterns: list[str]) -> list[pathlib.Path]:
-    """Return the files named by paths and globs, or raise LoadError for a missing or unusable one."""
-    files: list[pathlib.Path] = []
-    for pattern in patterns:
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        if not matches:
-            raise LoadError(f"{pattern}: the glob matches no files")
-        for name in matches:
-            path = pathlib.Path(name)
-            if not path.exists():
-                raise LoadError(f"{path}: no such file")
-            if path.is_dir():
-                raise LoadError(f"{path}: is a directory; give the files (a glob such as {path}/*.parquet works)")
-            if path.stat().st_size == 0:
-                raise LoadError(f"{path}: the file is empty")
-            files.append(path)
-    if not files:
-        raise LoadError("no input files given")
-    return files
-
-
-def _scan_one(path: pathlib.Path) -> pl.LazyFrame:
-    is_csv = path.suffix.lower() in CSV_SUFFIXES
-    if not is_csv and path.suffix.lower() not in PARQUET_SUFFIXES:
-        with open(path, "rb") as fh:
-            is_csv = fh.read(4) != b"PAR1"
-    try:
-        if is_csv:
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            frame = pl.scan_csv(path, separator=sep, infer_schema_length=10000)
-            _check_csv_rows(path, sep, frame)
-        else:
-            frame = pl.scan_parquet(path)
-        frame.collect_schema()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        kind = "CSV" if is_csv else "Parquet"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LoadError(f"{path}: cannot read as {kind}: {first_line}") from exc
-    return frame
-
-
-def _check_csv_rows(path: pathlib.Path, sep: str, frame: pl.LazyFrame) -> None:
-    """Raise LoadError for a row with more fields than the header (an unquoted separator in a value?).
-
-    Each column is later scanned on its own, and a projected scan does not look at the fields after the last
-    projected one, so a ragged row would load silently with its extra fields dropped. One streaming pass over
-    every column checks the file first.
-    """
-    try:
-        frame.select(pl.all().null_count()).collect(engine="streaming")
-    except pl.exceptions.ComputeError as exc:
-        if "more fields than defined" not in str(exc):
-            raise
-        line, fields, header = _first_ragged_row(path, sep)
-        raise LoadError(f"{path}: line {line} has {fields} fields but the header has {header}; quote values "
-                        "that contain the separator") from exc
-
-
-def _first_ragged_row(path: pathlib.Path, sep: str) -> tuple[int, int, int]:
-    """Return (line, fields, header fields) of the first row longer than the header (error path only)."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        rows = csv.reader(fh, delimiter=sep)
-        header = len(next(rows, []))
-        for row in rows:
-            if len(row) > header:
-                return rows.line_num, len(row), header
-    return 0, 0, header
-
-
-def scan_inputs(files: list[pathlib.Path]) -> pl.LazyFrame:
-    """Return one lazy frame over all input files (columns missing from a file are null there)."""
-    scans = [_scan_one(f) for f in files]
-    frame = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
-    return frame.with_row_index(ROW)
 
 
 def _grouped_rows(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
@@ -271,70 +179,9 @@ def load_tags(
             writer.add_bitmap(dim, value, bm)
             memberships += len(bm)
     source = {"files": [str(f) for f in job.files], "layout": layout, "rows": len(dense), "dimensions": sorted(dims)}
-    version = writer.commit(source=source, started=started, failpoint=failpoints.hit)
-    pruned = prune_versions(data_dir, keep)
+    version, pruned = commit_version(writer, data_dir, keep, source, started)
     return LoadReport(
         version=version, rows=len(dense), users=len(writer.population), new_users=len(ids) - len(old_ids),
         dimensions={d: str(k) for d, (k, _) in dims.items()}, tags=sum(len(t) for _, t in dims.values()),
         memberships=memberships, seconds=round(time.time() - started, 3), pruned=pruned,
     )
-
-
-def writer_after(
-    previous: SnapshotData | None,
-    data_dir: pathlib.Path,
-    shard_bits: int,
-    ids: IdDictionary,
-    dense: np.ndarray,
-    *,
-    replaced: set[str],
-    carry_attachments: bool = True,
-    carry_events: bool = True,
-    cut_time: float | None = None,
-) -> SnapshotWriter:
-    """Return a writer holding the previous version (minus `replaced` dimensions) plus the new users."""
-    writer = SnapshotWriter(data_dir, shard_bits=shard_bits)
-    writer.ids = ids
-    writer.stream = stream_state_after(previous, replaced, time.time() if cut_time is None else cut_time)
-    population: AbstractBitMap = bitmap_from_array(dense)
-    if previous:
-        population = previous.population | population
-        if carry_attachments and previous.path is not None:
-            writer.carry_attachments(previous.path, previous.manifest)
-        if carry_events:
-            for (campaign, event), days in previous.events.items():
-                for day, bm in days.items():
-                    writer.add_event(campaign, event, day, bm)
-        for dim, kind in previous.dimensions.items():
-            if dim not in replaced:
-                writer.set_kind(dim, kind)
-                for value, kept in previous.tags[dim].items():
-                    writer.add_bitmap(dim, value, kept)
-    writer.population = population
-    return writer
-
-
-def stream_state_after(previous: SnapshotData | None, replaced: set[str], cut_time: float) -> dict[str, Any]:
-    """Return the stream state of a batch version: what a streaming server must re-apply from its log.
-
-    Loaded dimensions are fresh as of cut_time. Carried dimensions are as fresh as the previous version, so
-    the log after the previous version's own point (its checkpoint position, or what it carried from) is
-    re-applied to them. Source offsets carry over unchanged.
-    """
-    state: dict[str, Any] = {"cut_time": cut_time, "replaced": sorted(replaced), "carried_from": {}, "offsets": {}}
-    if previous is not None:
-        before = previous.manifest.stream
-        state["offsets"] = dict(before.get("offsets", {}))
-        if "wal_position" in before:
-            state["carried_from"] = {"wal_position": before["wal_position"]}
-        else:
-            state["carried_from"] = dict(before.get("carried_from", {}))
-    return state
-
-
-def previous_snapshot(data_dir: pathlib.Path) -> SnapshotData | None:
-    """Return the newest valid version of data_dir, or None; LoadError when it cannot be read."""
-    try:
-        return open_newest_snapshot(data_dir)
-    except SnapshotError as exc:
-        raise LoadError(f"cannot read the current snapshot of {data_dir}: {exc}") from exc
