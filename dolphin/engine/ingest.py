@@ -586,7 +586,7 @@ class Ingestor:
                                                        self.settings.overlay_ratio)
         path = layout.versions_dir(self.engine.data_dir) / layout.version_name(version)
         manifest = read_manifest(path)  # read here, not while ingest waits
-        relabel_pause = self._in_writer(lambda: self._relabel(snap, path, manifest, incremental))
+        relabel_pause = self._in_writer(lambda: self._relabel(snap, path, manifest))
         failpoints.hit("ckpt.before_wal_truncate")
         if any(snap.version < v < version for v in layout.list_versions(self.engine.data_dir)):
             return CheckpointResult(version, position, incremental, changed, round(pause + relabel_pause, 6),
@@ -601,7 +601,7 @@ class Ingestor:
                  "incremental" if incremental else "full", changed, result.seconds)
         return result, snap.version
 
-    def _relabel(self, snap: Snapshot, path: pathlib.Path, manifest: Manifest, incremental: bool) -> float:
+    def _relabel(self, snap: Snapshot, path: pathlib.Path, manifest: Manifest) -> float:
         """Serve the current state under the new version number; what changed after snap stays dirty."""
         held = time.monotonic()
         current = self._current()
