@@ -30,7 +30,11 @@ def shard_chunks(shard: int, pieces: list[bytes]) -> Iterator[bytes]:
 
 def read_pieces(file: pathlib.Path, shard: int, entries: int) -> list[bytes]:
     """Return the serialized bitmaps of a shard file; SnapshotError when it does not match the manifest."""
-    raw = file.read_bytes()
+    return pieces_of(file.read_bytes(), file, shard, entries)
+
+
+def pieces_of(raw: bytes, file: pathlib.Path, shard: int, entries: int) -> list[bytes]:
+    """Return the serialized bitmaps in the bytes of a shard file (file names it in errors)."""
     magic, index, count = SHARD_HEADER.unpack_from(raw)
     if magic != SHARD_MAGIC or index != shard or count != entries:
         raise SnapshotError(f"{file}: header does not match the manifest")

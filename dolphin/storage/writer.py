@@ -13,6 +13,7 @@ import os
 import pathlib
 import shutil
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from dolphin.storage import layout
 from dolphin.storage.fsutil import file_crc32, fsync_dir, full_disk_error, write_synced
 from dolphin.storage.ids import IdDictionary
 from dolphin.storage.manifest import DimensionKind, EventEntry, FileEntry, Manifest, TagEntry
-from dolphin.storage.shard_file import read_pieces, shard_chunks
+from dolphin.storage.shard_file import pieces_of, shard_chunks
 
 
 def bitmap_from_array(dense_ids: np.ndarray) -> BitMap:
@@ -263,9 +264,10 @@ def carried_overlay(base: pathlib.Path, manifest: Manifest) -> dict[tuple[str, s
         return {}
     path = base / layout.OVERLAY_FILE
     entry = manifest.files[layout.OVERLAY_FILE]
-    if file_crc32(path) != (entry.bytes, entry.crc32):  # the base was verified when opened; it may have rotted
+    raw = path.read_bytes()  # read once: checked, then parsed
+    if (len(raw), zlib.crc32(raw)) != (entry.bytes, entry.crc32):  # verified when opened; it may have rotted since
         raise SnapshotError(f"{path}: checksum mismatch; cannot carry the overlay of version {manifest.version}")
-    pieces = read_pieces(path, 0, len(manifest.overlay) + 1)[1:]  # the first is the base's population
+    pieces = pieces_of(raw, path, 0, len(manifest.overlay) + 1)[1:]  # the first is the base's population
     return {(t.dimension, t.value): (piece, t.count) for t, piece in zip(manifest.overlay, pieces, strict=True)}
 
 
