@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from dolphin.errors import Position, QuerySyntaxError
 from dolphin.query.ast import is_bare_char
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 
 
@@ -119,16 +117,9 @@ def _read_unicode_escape(cur: _Cursor, pos: Position) -> str:
     return chr(code)
 
 
-def _check_no_surrogates(text: str) -> None:
-    """Reject raw surrogate code points (not UTF-8 encodable: no answer could carry them back)."""
-    match = _SURROGATE.search(text)
-    if match is None:
-        return
-    before = text[: match.start()]
-    line = before.count("\n") + 1
-    column = match.start() - (before.rfind("\n") + 1) + 1
-    raise QuerySyntaxError(Position(line, column), "a character, not a lone surrogate",
-                           f", found U+{ord(match.group()):04X}")
+def _lone_surrogate(pos: Position, ch: str) -> QuerySyntaxError:
+    """The error for a raw surrogate code point (not UTF-8 encodable: no answer could carry it back)."""
+    return QuerySyntaxError(pos, "a character, not a lone surrogate", f", found U+{ord(ch):04X}")
 
 
 def _read_string(cur: _Cursor) -> str:
@@ -144,6 +135,8 @@ def _read_string(cur: _Cursor) -> str:
             return "".join(parts)
         if ch == "\\":
             parts.append(_read_escape(cur))
+        elif "\ud800" <= ch <= "\udfff":
+            raise _lone_surrogate(cur.position(), ch)
         else:
             parts.append(cur.advance())
 
@@ -171,13 +164,14 @@ def _next_token(cur: _Cursor) -> Token:
         return Token(Kind.SAVED, name, pos)
     if is_bare_char(ch):
         return Token(Kind.WORD, _read_bare(cur), pos)
+    if "\ud800" <= ch <= "\udfff":
+        raise _lone_surrogate(pos, ch)
     shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
     raise QuerySyntaxError(pos, "a name, a value, an operator or a parenthesis", f', found "{shown}"')
 
 
 def tokenize(text: str) -> list[Token]:
     """Return the tokens of text, ending with an END token."""
-    _check_no_surrogates(text)
     cur = _Cursor(text)
     tokens: list[Token] = []
     while True:
