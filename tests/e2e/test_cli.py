@@ -45,6 +45,16 @@ def test_load_missing_id_column_and_usage_error(tmp_path: pathlib.Path) -> None:
     assert dolphin("serve", "--port", "70000").returncode == 1
 
 
+def test_load_refuses_a_ragged_csv_row_in_one_line(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "r.csv").write_text("uid,gender,city\n1,F,A\n2,M\n3,F,B,EXTRA\n")
+    result = dolphin("load", "tags", str(tmp_path / "r.csv"), "--data-dir", str(tmp_path / "d"), "--id-column", "uid")
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("load: ")]
+    assert result.returncode == 1 and errors == [
+        f"error: {tmp_path / 'r.csv'}: line 4 has 4 fields but the header has 3; quote values that contain the "
+        "separator"], result.stderr
+    assert not (tmp_path / "d" / "versions").exists() or not any((tmp_path / "d" / "versions").iterdir())
+
+
 def test_load_piped_output_has_no_progress_bar(tmp_path: pathlib.Path) -> None:
     pl.DataFrame({"id": ["a", "b"], "city": ["x", None]}).write_csv(tmp_path / "x.csv")
     result = dolphin("load", "tags", str(tmp_path / "x.csv"), "--data-dir", str(tmp_path / "d"), "--id-column", "id")
@@ -68,6 +78,12 @@ def test_query_commands(server: RunningServer, oracle: Oracle) -> None:
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error: 1:8: expected a value")
     assert dolphin("health", *target).stdout.strip() == "SERVING"
     assert '"snapshotVersion"' in dolphin("status", *target).stdout
+
+
+def test_query_with_a_lone_surrogate_escape_answers_in_one_line(server: RunningServer) -> None:
+    result = dolphin("query", "count", '"\\uD800"=x', "--target", server.target, "--timeout", "20", timeout=60)
+    assert result.returncode == 1 and result.stderr.startswith(
+        "error: 1:2: expected a low surrogate \\uDC00-\\uDFFF after \\uD800"), result.stderr
 
 
 def test_health_fails_when_nothing_listens() -> None:
