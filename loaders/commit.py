@@ -15,7 +15,7 @@ from pyroaring import AbstractBitMap
 
 from dolphin import failpoints
 from dolphin.errors import LoadError, SnapshotError
-from dolphin.storage import IdDictionary, SnapshotWriter, bitmap_from_array, open_newest_snapshot
+from dolphin.storage import IdDictionary, SnapshotWriter, StreamMark, bitmap_from_array, open_newest_snapshot
 from dolphin.storage.reader import SnapshotData
 from dolphin.storage.writer import prune_versions
 
@@ -54,22 +54,13 @@ def writer_after(
     return writer
 
 
-def stream_state_after(previous: SnapshotData | None, replaced: set[str], cut_time: float) -> dict[str, Any]:
-    """Return the stream state of a batch version: what a streaming server must re-apply from its log.
+def stream_state_after(previous: SnapshotData | None, replaced: set[str], cut_time: float) -> StreamMark:
+    """Return the stream mark of a batch version: what a streaming server must re-apply from its log.
 
-    Loaded dimensions are fresh as of cut_time. Carried dimensions are as fresh as the previous version, so
-    the log after the previous version's own point (its checkpoint position, or what it carried from) is
-    re-applied to them. Source offsets carry over unchanged.
+    Loaded dimensions are fresh as of cut_time; carried ones as fresh as the previous version (see
+    StreamMark.after_load). Source offsets carry over unchanged.
     """
-    state: dict[str, Any] = {"cut_time": cut_time, "replaced": sorted(replaced), "carried_from": {}, "offsets": {}}
-    if previous is not None:
-        before = previous.manifest.stream
-        state["offsets"] = dict(before.get("offsets", {}))
-        if "wal_position" in before:
-            state["carried_from"] = {"wal_position": before["wal_position"]}
-        else:
-            state["carried_from"] = dict(before.get("carried_from", {}))
-    return state
+    return (previous.manifest.stream if previous is not None else StreamMark()).after_load(replaced, cut_time)
 
 
 def previous_snapshot(data_dir: pathlib.Path) -> SnapshotData | None:

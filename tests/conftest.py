@@ -98,6 +98,27 @@ def engine(loaded_dir: pathlib.Path) -> Engine:
     return Engine(loaded_dir)
 
 
+@pytest.fixture(scope="session")
+def ad_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Generated users and campaign events with a known effect (tests.worlds), loaded once."""
+    from tests.worlds import build_ad_world
+
+    return build_ad_world(tmp_path_factory.mktemp("adeffect"))
+
+
+@pytest.fixture(scope="session")
+def ad_engine(ad_world: dict[str, object]) -> Engine:
+    return Engine(ad_world["data"])  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The clustered embedding world of the lookalike tests (tests.worlds), loaded once."""
+    from tests.worlds import build_lookalike_world
+
+    return build_lookalike_world(tmp_path_factory.mktemp("lookalike"))
+
+
 class RunningServer:
     """A real `dolphin serve` process on a free loopback port."""
 

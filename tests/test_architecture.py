@@ -36,7 +36,10 @@ FORBIDDEN = {
     "dolphin.storage": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "dolphin.engine", "dolphin.query",
                         "asyncio", "loaders", "dolphin.client"),
     "dolphin.engine": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
-                       "dolphin.client"),
+                       "dolphin.client", "dolphin.stream", "dolphin.lookalike"),
+    # the write side: engine, storage, query and errors only
+    "dolphin.stream": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
+                       "dolphin.client", "dolphin.lookalike", "dolphin.cli", "dolphin.sink"),
     "dolphin.lookalike": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
                           "dolphin.client"),
     "dolphin.server": ("loaders", "dolphin.storage", "dolphin.client", "dolphin.cli"),
@@ -45,7 +48,7 @@ FORBIDDEN = {
     "dolphin.sink": ("dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
                      "loaders", "numpy", "polars"),
     "dolphin.failpoints": ("dolphin", "grpc"),
-    "loaders": ("dolphin.engine", "dolphin.server", "grpc", "dolphin.v1"),
+    "loaders": ("dolphin.engine", "dolphin.stream", "dolphin.server", "grpc", "dolphin.v1"),
     "dolphin.errors": ("dolphin", "grpc"),
     "dolphin.config": ("dolphin.engine", "dolphin.server", "dolphin.storage", "grpc"),
 }
@@ -67,3 +70,28 @@ def test_client_import_stays_light() -> None:
     code = "import sys, dolphin.client; print(sorted(m for m in ('pyroaring', 'polars', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def attribute_reads(package: str, name: str) -> list[str]:
+    """Return file:line of every `<something>.<name>` in a package's own files."""
+    out = []
+    for path in sorted((ROOT / package.replace(".", "/")).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == name:
+                out.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return out
+
+
+@pytest.mark.parametrize("package", ["dolphin.server", "dolphin.stream", "dolphin.lookalike", "loaders"])
+def test_only_the_engine_touches_its_snapshot_reference(package: str) -> None:
+    """The engine is the one writer of the served state: others read engine.snapshot() and write through
+    engine.publish, never through a reference of their own."""
+    assert attribute_reads(package, "ref") == [] and attribute_reads(package, "_ref") == []
+
+
+def test_the_engine_takes_no_attribute_hooks() -> None:
+    from dolphin.engine import Engine
+
+    engine = Engine(ROOT / "no-such-dir", load=False)
+    assert not [name for name, value in vars(engine).items() if callable(value) and not name.startswith("_")]
+    assert not hasattr(engine, "ref") and not hasattr(engine, "adopt_version")

@@ -11,8 +11,9 @@ import logging
 import os
 import pathlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from pyroaring import AbstractBitMap, BitMap
@@ -39,9 +40,17 @@ from dolphin.engine.results import (
 from dolphin.engine.snapshot import Snapshot, SnapshotRef
 from dolphin.errors import InvalidArgumentError, QueryLimitError, UnknownDimensionError
 from dolphin.query import Expr, QueryLimits, format_expr, parse
-from dolphin.storage import SnapshotData, bitmap_from_array, open_newest_snapshot
+from dolphin.storage import MarkKind, SnapshotData, bitmap_from_array, open_newest_snapshot
 
 log = logging.getLogger("dolphin.engine")
+
+
+class VersionAdopter(Protocol):
+    """Who serves a new version on disk instead of the engine (the stream: it re-applies its log on top)."""
+
+    def adopt(self, data: SnapshotData) -> None:
+        """Serve data, publishing through Engine.publish."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,16 +154,20 @@ class Engine:
     """Dolphin's query engine over a data directory; thread-safe for concurrent readers."""
 
     def __init__(
-        self, data_dir: str | os.PathLike[str], *, limits: EngineLimits | None = None, load: bool = True
+        self, data_dir: str | os.PathLike[str], *, limits: EngineLimits | None = None, load: bool = True,
+        adopter: VersionAdopter | None = None,
     ) -> None:
+        """Serve data_dir; with an adopter (the stream's), new batch versions go to it instead of being served
+        as they are (load must then be False: the adopter opens the first version when it starts)."""
+        if load and adopter is not None:
+            raise ValueError("an engine with a version adopter is loaded by the adopter: pass load=False")
         self.data_dir = pathlib.Path(data_dir)
         self.limits = limits or EngineLimits()
-        self.ref = SnapshotRef()
+        self._ref = SnapshotRef()
         self.audiences = AudienceStore(self.data_dir)
         self._reload_lock = threading.Lock()
         self._parse = functools.lru_cache(maxsize=4096)(self._parse_uncached)
-        # set while stream ingest runs: a new version on disk is handed to it, to re-apply logged mutations
-        self.adopt_version: Callable[[SnapshotData], Snapshot] | None = None
+        self._adopter = adopter
         if load:
             self.reload()
 
@@ -162,26 +175,36 @@ class Engine:
     @property
     def ready(self) -> bool:
         """True once a snapshot is served."""
-        return self.ref.loaded
+        return self._ref.loaded
+
+    def snapshot(self) -> Snapshot:
+        """Return the served snapshot (NotReadyError before the first); read it once per question."""
+        return self._ref.current
+
+    def publish(self, snapshot: Snapshot, reason: str) -> None:
+        """Serve snapshot from now on; the one way the served state changes (reason is for the log)."""
+        self._ref.swap(snapshot)
+        if reason != "stream":  # a stream batch publishes many times a second
+            log.info("serving snapshot version %d (%s, %d users)", snapshot.version, reason,
+                     len(snapshot.population))
 
     def reload(self) -> ReloadResult:
         """Switch to the newest valid snapshot on disk, if it is newer; the swap is atomic."""
         self.audiences.refresh()
         with self._reload_lock:
-            previous = self.ref.current.version if self.ref.loaded else 0
+            previous = self._ref.current.version if self._ref.loaded else 0
             data = open_newest_snapshot(self.data_dir, newer_than=previous)
             if data is None:
                 return ReloadResult(previous, previous, False)
-            version, users = data.version, len(data.population)
-            if self.adopt_version is not None:
-                if data.manifest.source.get("kind") == "checkpoint":
+            version = data.version
+            if self._adopter is not None:
+                if data.manifest.stream.kind is MarkKind.CHECKPOINT:
                     return ReloadResult(previous, previous, False)  # written from this state: nothing new
-                self.adopt_version(data)
+                self._adopter.adopt(data)
             else:
-                self.ref.swap(Snapshot(data))
+                self.publish(Snapshot(data), "reload")
             del data
             _return_free_memory()
-            log.info("serving snapshot version %d (%d users)", version, users)
             return ReloadResult(previous, version, True)
 
     def _parse_uncached(self, expression: str) -> Expr:
@@ -193,7 +216,7 @@ class Engine:
     # -- audience questions ---------------------------------------------
     def count(self, expression: str, *, deadline: float | None = None) -> CountResult:
         """Return the number of users matching an expression."""
-        snap = self.ref.current
+        snap = self._ref.current
         return CountResult(count(self._plan(snap, expression), Budget("count", deadline)), snap.version)
 
     def batch_count(self, expressions: list[str], *, deadline: float | None = None) -> BatchCountResult:
@@ -203,7 +226,7 @@ class Engine:
                 "BatchCount expression count", len(expressions), self.limits.max_batch_expressions,
                 "max_batch_expressions",
             )
-        snap = self.ref.current
+        snap = self._ref.current
         budget = Budget("batch count", deadline)
         counts = []
         for expression in expressions:
@@ -213,7 +236,7 @@ class Engine:
 
     def audience(self, expression: str, *, deadline: float | None = None) -> tuple[Snapshot, AbstractBitMap]:
         """Return the snapshot and the bitmap of an expression (do not mutate the bitmap)."""
-        snap = self.ref.current
+        snap = self._ref.current
         return snap, materialize(self._plan(snap, expression), Budget("evaluation", deadline))
 
     def export_cursor(
@@ -221,7 +244,7 @@ class Engine:
     ) -> ExportCursor:
         """Evaluate an expression once and return a cursor over its external IDs."""
         size = _bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
-        snap = self.ref.current
+        snap = self._ref.current
         subject = format_expr(self._parse(expression))
         start = paging.read_token(page_token, snap.version, snap.data.manifest.built_at, subject) if page_token else 0
         node = self._plan(snap, expression)
@@ -242,7 +265,7 @@ class Engine:
     ) -> ProfileResult:
         """Return the TGI profile of an audience over the given dimensions (all when empty)."""
         top_k = _bounded(top_k, 20, self.limits.max_top_k, "profile top_k", "max_top_k")
-        snap = self.ref.current
+        snap = self._ref.current
         names = list(dict.fromkeys(dimensions)) if dimensions else sorted(snap.tags)
         if len(names) > self.limits.max_profile_dimensions:
             raise QueryLimitError(
@@ -263,7 +286,7 @@ class Engine:
             raise QueryLimitError("Overlap expression count", len(expressions), limit, "max_overlap_expressions")
         if len(expressions) < 2:
             raise InvalidArgumentError(f"Overlap needs at least 2 expressions, got {len(expressions)}")
-        snap = self.ref.current
+        snap = self._ref.current
         budget = Budget("overlap", deadline)
         bitmaps = [materialize(self._plan(snap, e), budget) for e in expressions]
         pairs: list[tuple[int, int, int]] = []
@@ -274,7 +297,7 @@ class Engine:
 
     def explain(self, expression: str, *, deadline: float | None = None) -> ExplainResult:
         """Evaluate an expression and return its plan with each node's cardinality and time."""
-        snap = self.ref.current
+        snap = self._ref.current
         expr = self._parse(expression)
         result, root = trace(plan(expr, snap, self.audiences.bitmap), Budget("explain", deadline))
         return ExplainResult(root, len(result), snap.version, format_expr(expr))
@@ -313,7 +336,7 @@ class Engine:
         deadline: float | None = None,
     ) -> adeffect.FunnelResult:
         """Return an ordered funnel of a campaign's events in a date range, optionally by segment."""
-        snap = self.ref.current
+        snap = self._ref.current
         start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
         top_k = _bounded(top_k, 20, self.limits.max_top_k, "funnel top_k", "max_top_k")
         if breakdown_dimension and not snap.has_dimension(breakdown_dimension):
@@ -326,7 +349,7 @@ class Engine:
         audience_expression: str = "", deadline: float | None = None,
     ) -> adeffect.LiftResult:
         """Return the outcome rate of exposed vs unexposed audience users, with a z-test."""
-        snap = self.ref.current
+        snap = self._ref.current
         start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
         return adeffect.lift(snap, campaign, exposure_event, outcome_event, start, end,
                              self._optional_plan(snap, audience_expression), Budget("lift", deadline))
@@ -336,7 +359,7 @@ class Engine:
         days: int = 7, deadline: float | None = None,
     ) -> tuple[list[adeffect.RetentionRow], int]:
         """Return the cohort table: per cohort day, users returning 1..days days later."""
-        snap = self.ref.current
+        snap = self._ref.current
         if not 1 <= days <= self.limits.max_event_days:
             raise InvalidArgumentError(f"days must be between 1 and {self.limits.max_event_days}, got {days}")
         _, _, cohort_days = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
@@ -349,7 +372,7 @@ class Engine:
         audience_expression: str = "", deadline: float | None = None,
     ) -> tuple[list[adeffect.TrendSeries], int]:
         """Return reach per day of each event (campaign empty: any campaign)."""
-        snap = self.ref.current
+        snap = self._ref.current
         if not events:
             raise InvalidArgumentError("trend needs at least one event")
         _, _, days = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
@@ -370,12 +393,12 @@ class Engine:
 
     def list_campaigns(self) -> dict[str, dict[str, list[str]]]:
         """Return campaign -> event -> sorted days with data."""
-        return self.ref.current.events.campaigns
+        return self._ref.current.events.campaigns
 
     def list_campaign_names(self, *, page_size: int = 0, page_token: str = "") -> tuple[list[str], str, int]:
         """Return (a page of campaign names, next token, snapshot version)."""
         size = _bounded(page_size, 100, 1000, "campaign page size", "page_size")
-        snap = self.ref.current
+        snap = self._ref.current
         names, token = catalog.page_of_names(sorted(snap.events.campaigns), size, page_token)
         return names, token, snap.version
 
@@ -386,16 +409,16 @@ class Engine:
         """Return a page of dimensions, by name, each with its largest values."""
         size = _bounded(page_size, 100, 1000, "dimension page size", "page_size")
         values = _bounded(max_values, 100, 10000, "max_values", "max_values")
-        snap = self.ref.current
+        snap = self._ref.current
         names = [dimension] if dimension else sorted(snap.tags)
         page, token = catalog.page_of_names(names, size, page_token)
         return DimensionPage([catalog.describe_dimension(snap, n, values) for n in page], token, snap.version)
 
     def status(self) -> StatusInfo:
         """Return what is served and how much memory it takes."""
-        if not self.ref.loaded:
+        if not self._ref.loaded:
             return StatusInfo(0, 0, 0, 0, 0, _rss_bytes(), 0.0, 0.0, str(self.data_dir), len(self.audiences))
-        snap = self.ref.current
+        snap = self._ref.current
         return StatusInfo(
             snap.version, len(snap.population), snap.tag_count, len(snap.tags), snap.data.serialized_bytes,
             _rss_bytes(), snap.data.manifest.built_at, snap.loaded_at, str(self.data_dir), len(self.audiences),

@@ -31,6 +31,9 @@ class StreamState:
     # changed them; a checkpoint writes these over that version (its overlay carries the rest of the chain)
     dirty: Mapping[tuple[str, str], int] = field(default_factory=dict)
     events_dirty: bool = False  # a DELETE_USER changed event bitmaps since that version (forces a full one)
+    # the sequence a version on disk holds all of (-1: none does, e.g. after a replay or an adopted batch load);
+    # a checkpoint has work to do while it differs from sequence
+    saved_sequence: int = 0
 
     def advanced(self, wal_position: int, offsets: Mapping[str, int], batches: int) -> StreamState:
         """Return the state after more batches (dirty tags are added by the apply)."""
@@ -39,10 +42,12 @@ class StreamState:
 
 
 class Snapshot:
-    """Population, ID dictionary and tag bitmaps of one version; never mutated once published.
+    """The served state: one version's SnapshotData plus the stream batches applied on top, with read caches.
 
-    Stream batches derive new Snapshot objects with the same `version` (the version on disk they build on)
-    and a higher `stream.sequence`.
+    Three types make up a snapshot: a version on disk (`storage.layout`: a directory of shard files, an ID
+    dictionary and a manifest), `storage.SnapshotData` (that version read and crc-checked into memory), and this
+    (what queries read). Never mutated once published: stream batches derive new Snapshot objects with the same
+    `version` (the version on disk they build on) and a higher `stream.sequence`.
     """
 
     def __init__(self, data: SnapshotData, stream: StreamState | None = None) -> None:
@@ -70,6 +75,16 @@ class Snapshot:
         if data.events is self.data.events:
             derived.events = self.events
         return derived
+
+    @property
+    def integer_ids(self) -> bool:
+        """True when user IDs are int64 (a stream batch must then send integers)."""
+        return self.ids.id_type == "int64" and len(self.ids) > 0
+
+    @property
+    def unsaved(self) -> bool:
+        """True when no version on disk holds this state (a checkpoint would write one)."""
+        return self.stream.sequence != self.stream.saved_sequence
 
     def has_dimension(self, name: str) -> bool:
         """True when the dimension exists."""
@@ -119,7 +134,7 @@ class Snapshot:
 
 
 class SnapshotRef:
-    """The one mutable thing: the current snapshot, swapped by a single assignment."""
+    """The one mutable thing: the current snapshot, swapped by a single assignment (only the Engine swaps it)."""
 
     def __init__(self) -> None:
         self._current: Snapshot | None = None

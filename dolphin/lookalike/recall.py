@@ -80,8 +80,8 @@ class Lookalike:
 
     def warm(self) -> None:
         """Open the served snapshot's embeddings now, if it has any (no-op otherwise)."""
-        if self.engine.ready and "vectors" in self.engine.ref.current.data.manifest.extras:
-            self.vectors(self.engine.ref.current)
+        if self.engine.ready and "vectors" in (snap := self.engine.snapshot()).data.manifest.extras:
+            self.vectors(snap)
 
     def run(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dolphin.config import Settings
-from dolphin.engine import Engine
+from dolphin.engine.api import EngineApi
 from dolphin.server import convert
 from dolphin.server.call_limits import Deadlines, ExpensiveCalls
 from dolphin.server.privacy import Floor
@@ -18,7 +18,7 @@ class AdEffectServicer(Deadlines, pb_grpc.AdEffectServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["AdEffectService"].full_name
 
-    def __init__(self, engine: Engine, settings: Settings, expensive: ExpensiveCalls) -> None:
+    def __init__(self, engine: EngineApi, settings: Settings, expensive: ExpensiveCalls) -> None:
         self.engine = engine
         self.settings = settings
         self.expensive = expensive

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from dolphin.engine import Engine
-from dolphin.engine.ingest import Ingestor
+from dolphin.engine.api import EngineApi
 from dolphin.server import convert
 from dolphin.server.ingest_service import ingestor_or_refuse
 from dolphin.server.run_engine import run_engine
 from dolphin.server.status import Context, maps_errors
+from dolphin.stream.api import StreamApi
 from dolphin.v1 import admin_service_pb2 as pb
 from dolphin.v1 import admin_service_pb2_grpc as pb_grpc
 
@@ -20,8 +20,8 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 
-    def __init__(self, engine: Engine, on_reload: Callable[[], Awaitable[None]], version: str,
-                 ingestor: Ingestor | None = None) -> None:
+    def __init__(self, engine: EngineApi, on_reload: Callable[[], Awaitable[None]], version: str,
+                 ingestor: StreamApi | None = None) -> None:
         self.engine = engine
         self.ingestor = ingestor
         self.on_reload = on_reload
@@ -33,7 +33,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         info = await run_engine(self.engine.status)
         response = convert.status(info, time.monotonic() - self.started, self.version)
         if self.ingestor is not None:
-            response.ingest.CopyFrom(convert.ingest_status(self.ingestor))
+            response.ingest.CopyFrom(convert.ingest_status(self.ingestor.status()))
         return response
 
     @maps_errors

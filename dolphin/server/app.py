@@ -16,7 +16,6 @@ from grpc_health.v1 import health_pb2_grpc
 from dolphin import __version__
 from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
-from dolphin.engine.ingest import FsyncPolicy, Ingestor, IngestSettings
 from dolphin.errors import DolphinError, InvalidArgumentError
 from dolphin.lookalike import Lookalike
 from dolphin.server.adeffect_service import AdEffectServicer
@@ -32,6 +31,7 @@ from dolphin.server.maintenance import add_health, add_reflection, set_ingest_se
 from dolphin.server.observe import CallObserver
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import run_engine
+from dolphin.stream import FsyncPolicy, Ingestor, IngestSettings
 from dolphin.v1 import (
     adeffect_service_pb2_grpc,
     admin_service_pb2_grpc,
@@ -216,10 +216,10 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False)
     # one process owns the log: workers started by --workers N serve queries only
     ingestor = None if os.environ.get(REUSE_PORT_ENV) == "1" else Ingestor(
-        engine, ingest_settings(settings), on_fatal=_exit_on_wal_failure)
+        settings.data_dir, ingest_settings(settings), on_fatal=_exit_on_wal_failure)
+    engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False, adopter=ingestor)
     server = build_server(engine, settings, ingestor)
     if server.tokens is not None:
         loop.add_signal_handler(signal.SIGHUP, server.tokens.reload)
@@ -228,12 +228,12 @@ async def _serve(settings: Settings) -> None:
     await server.start()
     print(f"dolphin listening on {settings.host}:{server.port}", flush=True)
     if ingestor is not None:
-        await run_engine(ingestor.start)  # opens the newest version and replays the log before anyone sees it
+        await run_engine(ingestor.start, engine)  # opens the newest version, replays the log, then serves it
     else:
         await run_engine(engine.reload)
     await server.after_reload()
     if engine.ready:
-        log.info("serving snapshot %d", engine.ref.current.version)
+        log.info("serving snapshot %d", engine.status().snapshot_version)
     else:
         log.warning("no snapshot in %s yet; queries get UNAVAILABLE until one is loaded", settings.data_dir)
     watcher = asyncio.create_task(server.watch_snapshots())

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from dolphin.config import Settings
-from dolphin.engine import Engine
-from dolphin.engine.engine import ExportCursor
+from dolphin.engine.api import EngineApi, ExportPages
 from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
 from dolphin.server.call_limits import Deadlines, ExpensiveCalls
@@ -22,7 +21,7 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["AudienceService"].full_name
 
-    def __init__(self, engine: Engine, settings: Settings, expensive: ExpensiveCalls) -> None:
+    def __init__(self, engine: EngineApi, settings: Settings, expensive: ExpensiveCalls) -> None:
         self.engine = engine
         self.settings = settings
         self.expensive = expensive
@@ -57,7 +56,7 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
                     return
                 message = await run_engine(lambda: convert.export_page(cursor.next_page()))
 
-    def _first_page(self, request: pb.ExportRequest, deadline: float) -> tuple[ExportCursor, pb.ExportResponse]:
+    def _first_page(self, request: pb.ExportRequest, deadline: float) -> tuple[ExportPages, pb.ExportResponse]:
         """Open the export and encode its first page in one worker hop (the hop costs as much as a small page)."""
         cursor = self.engine.export_cursor(request.expression, page_size=request.page_size,
                                            page_token=request.page_token, deadline=deadline)

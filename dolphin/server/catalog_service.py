@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from dolphin.engine import Engine
+from dolphin.engine.api import EngineApi
 from dolphin.server import convert
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import run_engine
@@ -20,7 +20,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
-    def __init__(self, engine: Engine, floor: Floor) -> None:
+    def __init__(self, engine: EngineApi, floor: Floor) -> None:
         self.engine = engine
         self.floor = floor
 

@@ -8,8 +8,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dolphin.engine import adeffect
 from dolphin.engine import results as r
-from dolphin.engine.ingest import Ingestor
 from dolphin.server.privacy import Floor
+from dolphin.stream import StreamStatus
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import audience_service_pb2 as aud_pb
@@ -115,18 +115,16 @@ def status(info: r.StatusInfo, uptime: float, version: str) -> admin_pb.StatusRe
     )
 
 
-def ingest_status(ingestor: Ingestor) -> admin_pb.IngestStatus:
-    """Return the IngestStatus of a running ingestor."""
-    stream = ingestor.engine.ref.current.stream if ingestor.engine.ref.loaded else None
-    last = ingestor.stats.last_applied_at
-    recovery = ingestor.recovery
+def ingest_status(status: StreamStatus) -> admin_pb.IngestStatus:
+    """Return the IngestStatus of the write side's status."""
+    last = status.stats.last_applied_at
+    recovery = status.recovery
     return admin_pb.IngestStatus(
-        fsync=str(ingestor.settings.fsync), sequence=stream.sequence if stream else 0,
-        wal_position=stream.wal_position if stream else 0, sources=len(stream.offsets) if stream else 0,
-        seconds_since_last_batch=max(0.0, time.time() - last) if last else 0.0, storage_full=ingestor.storage_full,
+        fsync=status.fsync, sequence=status.sequence, wal_position=status.wal_position, sources=status.sources,
+        seconds_since_last_batch=max(0.0, time.time() - last) if last else 0.0, storage_full=status.storage_full,
         recovered_batches=recovery.replayed if recovery else 0,
         recovery_notes=recovery.truncated if recovery else [],
-        last_checkpoint_version=ingestor.last_checkpoint.version if ingestor.last_checkpoint else 0,
+        last_checkpoint_version=status.last_checkpoint_version,
     )
 
 

@@ -1,4 +1,4 @@
-"""IngestService: the Mutate stream and GetOffsets, over the engine's Ingestor.
+"""IngestService: the Mutate stream and GetOffsets, over the stream's Ingestor.
 
 Backpressure is gRPC flow control: the server reads the next batch of a stream only while the bytes of
 received, unacknowledged batches (over all streams) are under --max-pending-bytes, and each stream holds at
@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
 
-from dolphin.engine.batches import NO_OFFSET, MutationBatch
-from dolphin.engine.ingest import Ack, Ingestor
 from dolphin.errors import PreconditionError
 from dolphin.server.status import Context, maps_errors, maps_stream_errors
+from dolphin.stream import Ack
+from dolphin.stream.api import StreamApi
+from dolphin.stream.batches import NO_OFFSET, MutationBatch
 from dolphin.v1 import ingest_service_pb2 as pb
 from dolphin.v1 import ingest_service_pb2_grpc as pb_grpc
 
@@ -45,7 +46,7 @@ class ByteBudget:
         self._freed.set()
 
 
-def ingestor_or_refuse(ingestor: Ingestor | None) -> Ingestor:
+def ingestor_or_refuse(ingestor: StreamApi | None) -> StreamApi:
     """Return the process's ingestor, or refuse the call: this process does not own the log (--workers N > 1)."""
     if ingestor is None:
         raise PreconditionError(INGEST_OFF)
@@ -67,28 +68,28 @@ def batch_of(message: pb.MutationBatch) -> MutationBatch:
     )
 
 
-def ack_message(ack: Ack, version: int) -> pb.MutationAck:
+def ack_message(ack: Ack) -> pb.MutationAck:
     """Return the wire ack."""
     return pb.MutationAck(source=ack.source, offset=ack.offset, applied=ack.applied, skipped=ack.skipped,
-                          snapshot_version=version, sequence=ack.sequence)
+                          snapshot_version=ack.version, sequence=ack.sequence)
 
 
 class IngestServicer(pb_grpc.IngestServiceServicer):
-    """Streams mutation batches into the Ingestor and acks each once it is durable and visible."""
+    """Streams mutation batches into the write side and acks each once it is durable and visible."""
 
     SERVICE = pb.DESCRIPTOR.services_by_name["IngestService"].full_name
 
-    def __init__(self, ingestor: Ingestor | None, max_pending_bytes: int,
+    def __init__(self, ingestor: StreamApi | None, max_pending_bytes: int,
                  publish_health: Callable[[], Awaitable[None]]) -> None:
         self.ingestor = ingestor
         self.budget = ByteBudget(max_pending_bytes)
         self.publish_health = publish_health
         self._published: tuple[bool, bool] = (False, False)
 
-    def _ingestor(self) -> Ingestor:
+    def _ingestor(self) -> StreamApi:
         return ingestor_or_refuse(self.ingestor)
 
-    async def _read(self, ingestor: Ingestor, messages: AsyncIterator[pb.MutationBatch],
+    async def _read(self, ingestor: StreamApi, messages: AsyncIterator[pb.MutationBatch],
                     acks: asyncio.Queue[asyncio.Future[Ack] | None]) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -122,11 +123,12 @@ class IngestServicer(pb_grpc.IngestServiceServicer):
                 try:
                     ack = await future
                 finally:
-                    state = (ingestor.storage_full, ingestor.engine.ready)
+                    status = ingestor.status()
+                    state = (status.storage_full, status.ready)
                     if state != self._published:  # ENOSPC came or went, or the first batch made data
                         self._published = state
                         await self.publish_health()
-                yield ack_message(ack, ingestor.engine.ref.current.version)
+                yield ack_message(ack)
         finally:
             reader.cancel()
 

@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from dolphin.engine import Engine
-from dolphin.engine.ingest import Ingestor
+from dolphin.engine.api import EngineApi
+from dolphin.stream.api import StreamApi
 
 log = logging.getLogger("dolphin.calls")
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -27,7 +27,7 @@ BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 class SnapshotCollector(Collector):
     """dolphin_* gauges read from the engine at scrape time."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineApi) -> None:
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -50,14 +50,13 @@ class SnapshotCollector(Collector):
 class IngestCollector(Collector):
     """dolphin_ingest_* metrics read from the ingestor at scrape time (ingest lag included)."""
 
-    def __init__(self, ingestor: Ingestor, budget: Any) -> None:
+    def __init__(self, ingestor: StreamApi, budget: Any) -> None:
         self.ingestor = ingestor
         self.budget = budget
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        stats = self.ingestor.stats
-        engine = self.ingestor.engine
-        stream = engine.ref.current.stream if engine.ref.loaded else None
+        status = self.ingestor.status()
+        stats = status.stats
         lag = time.time() - stats.last_applied_at if stats.last_applied_at else 0.0
         counters: tuple[tuple[str, str, float], ...] = (
             ("dolphin_ingest_batches", "Stream batches applied since start", stats.batches),
@@ -68,14 +67,14 @@ class IngestCollector(Collector):
         )
         for name, text, value in counters:
             yield CounterMetricFamily(name, text, value=value)
-        recovery = self.ingestor.recovery
+        recovery = status.recovery
         gauges: tuple[tuple[str, str, float], ...] = (
             ("dolphin_ingest_seconds_since_last_batch", "Seconds since the newest applied batch entered the log "
              "(ingest lag when the producer is busy)", lag),
             ("dolphin_ingest_pending_bytes", "Bytes of received, unacknowledged batches", self.budget.used),
             ("dolphin_wal_position_bytes", "Write-ahead log position after the last applied batch",
-             stream.wal_position if stream else 0),
-            ("dolphin_ingest_storage_full", "1 while the data dir refuses log writes", int(self.ingestor.storage_full)),
+             status.wal_position),
+            ("dolphin_ingest_storage_full", "1 while the data dir refuses log writes", int(status.storage_full)),
             ("dolphin_wal_tail_truncations", "Torn or corrupt log tails cut at start-up",
              len(recovery.truncated) if recovery else 0),
         )
@@ -86,8 +85,8 @@ class IngestCollector(Collector):
 class CallObserver:
     """Counts, times and logs calls; one per server."""
 
-    def __init__(self, engine: Engine, slow_ms: float, registry: CollectorRegistry | None = None, *,
-                 ingestor: Ingestor | None = None, budget: Any = None) -> None:
+    def __init__(self, engine: EngineApi, slow_ms: float, registry: CollectorRegistry | None = None, *,
+                 ingestor: StreamApi | None = None, budget: Any = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.slow_seconds = slow_ms / 1000
         self.handled = Counter("grpc_server_handled_total", "RPCs completed, by status code",

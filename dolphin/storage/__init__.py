@@ -6,16 +6,19 @@ Uses numpy, polars and pyroaring. Must not import grpc, dolphin.v1, dolphin.quer
 from __future__ import annotations
 
 from dolphin.storage.ids import IdDictionary
-from dolphin.storage.manifest import DimensionKind, Manifest
+from dolphin.storage.manifest import DimensionKind, LogPoint, Manifest, MarkKind, StreamMark
 from dolphin.storage.reader import SnapshotData, open_newest_snapshot, open_snapshot
 from dolphin.storage.writer import SnapshotWriter, bitmap_from_array
 
 __all__ = [
     "DimensionKind",
     "IdDictionary",
+    "LogPoint",
     "Manifest",
+    "MarkKind",
     "SnapshotData",
     "SnapshotWriter",
+    "StreamMark",
     "bitmap_from_array",
     "open_newest_snapshot",
     "open_snapshot",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dolphin.errors import SnapshotError
 
 FORMAT = 1
+STREAM_MARK_FORMAT = 1
 
 
 class DimensionKind(enum.StrEnum):
@@ -46,6 +48,94 @@ class EventEntry:
     count: int
 
 
+class MarkKind(enum.StrEnum):
+    """What wrote a version, as far as the stream is concerned."""
+
+    NONE = "none"  # no stream state: counts as a load of every dimension cut at the version's build time
+    CHECKPOINT = "checkpoint"  # the served stream state, written by a checkpoint
+    BATCH = "batch"  # a batch load
+
+
+@dataclass(frozen=True, slots=True)
+class LogPoint:
+    """A point in the stream's history: an exact log position, a wall-clock time, or neither (the whole log)."""
+
+    wal_position: int | None = None
+    cut_time: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the on-disk form (only the field that is set)."""
+        if self.wal_position is not None:
+            return {"wal_position": self.wal_position}
+        return {} if self.cut_time is None else {"cut_time": self.cut_time}
+
+    @staticmethod
+    def from_json(raw: Mapping[str, Any]) -> LogPoint:
+        """Parse the on-disk form."""
+        if "wal_position" in raw:
+            return LogPoint(wal_position=int(raw["wal_position"]))
+        return LogPoint(cut_time=float(raw["cut_time"])) if "cut_time" in raw else LogPoint()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMark:
+    """How much of the stream a version holds, which decides what recovery replays over it.
+
+    CHECKPOINT: every log record before `wal_position` is in the version. BATCH: the dimensions in `replaced`
+    are the truth as of `cut_time`; the carried ones are as fresh as `carried_from` (the previous version's own
+    point). `offsets` (source -> highest applied offset) carry over in both.
+    """
+
+    kind: MarkKind = MarkKind.NONE
+    wal_position: int = 0
+    cut_time: float = 0.0
+    replaced: tuple[str, ...] = ()
+    carried_from: LogPoint = LogPoint()
+    offsets: Mapping[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def checkpoint(wal_position: int, offsets: Mapping[str, int]) -> StreamMark:
+        """Return the mark of a checkpoint covering the log before wal_position."""
+        return StreamMark(MarkKind.CHECKPOINT, wal_position=wal_position, offsets=dict(offsets))
+
+    def after_load(self, replaced: set[str], cut_time: float) -> StreamMark:
+        """Return the mark of a batch version built on this one, loading `replaced` as of cut_time.
+
+        The carried dimensions stay as fresh as this version: its checkpoint position, or what it carried from.
+        """
+        carried = LogPoint(wal_position=self.wal_position) if self.kind is MarkKind.CHECKPOINT else (
+            self.carried_from)
+        return StreamMark(MarkKind.BATCH, cut_time=cut_time, replaced=tuple(sorted(replaced)),
+                          carried_from=carried, offsets=dict(self.offsets))
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the on-disk form, tagged with its format."""
+        out: dict[str, Any] = {"format": STREAM_MARK_FORMAT, "kind": str(self.kind), "offsets": dict(self.offsets)}
+        if self.kind is MarkKind.CHECKPOINT:
+            out["wal_position"] = self.wal_position
+        elif self.kind is MarkKind.BATCH:
+            out |= {"cut_time": self.cut_time, "replaced": list(self.replaced),
+                    "carried_from": self.carried_from.to_json()}
+        return out
+
+    @staticmethod
+    def from_json(raw: Mapping[str, Any]) -> StreamMark:
+        """Parse the on-disk form, including the untagged dicts of versions written before the format existed."""
+        fmt = raw.get("format", 0)
+        if fmt > STREAM_MARK_FORMAT:
+            raise ValueError(f"stream mark format {fmt} is newer than this Dolphin reads ({STREAM_MARK_FORMAT})")
+        offsets = {str(k): int(v) for k, v in raw.get("offsets", {}).items()}
+        kind = MarkKind(raw["kind"]) if fmt else (
+            MarkKind.CHECKPOINT if "wal_position" in raw else MarkKind.BATCH if "cut_time" in raw else MarkKind.NONE)
+        if kind is MarkKind.CHECKPOINT:
+            return StreamMark(kind, wal_position=int(raw["wal_position"]), offsets=offsets)
+        if kind is MarkKind.BATCH:
+            return StreamMark(kind, cut_time=float(raw["cut_time"]),
+                              replaced=tuple(str(d) for d in raw.get("replaced", [])),
+                              carried_from=LogPoint.from_json(raw.get("carried_from", {})), offsets=offsets)
+        return StreamMark(offsets=offsets)
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """Everything a reader needs to verify and open a version."""
@@ -64,9 +154,7 @@ class Manifest:
     source: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     events: list[EventEntry] = field(default_factory=list)
-    # stream state: {"wal_position": int} after a checkpoint, {"cut_time": float} after a batch load, plus
-    # {"offsets": {source: offset}}; recovery replays the log from the position or from the cut time
-    stream: dict[str, Any] = field(default_factory=dict)
+    stream: StreamMark = StreamMark()  # what recovery replays over this version
     # an incremental checkpoint: the shard files are the base version's (hard links), and OVERLAY_FILE holds
     # the population and every tag changed since the base; a tag with count 0 there was removed
     overlay: list[TagEntry] | None = None
@@ -79,6 +167,7 @@ class Manifest:
         """Return the manifest as JSON bytes."""
         data = asdict(self)
         data["dimensions"] = {k: str(v) for k, v in self.dimensions.items()}
+        data["stream"] = self.stream.to_json()
         return json.dumps(data, ensure_ascii=False, indent=1).encode()
 
     @staticmethod
@@ -103,7 +192,7 @@ class Manifest:
                 source=dict(data.get("source", {})),
                 extras=dict(data.get("extras", {})),
                 events=[EventEntry(**e) for e in data.get("events", [])],
-                stream=dict(data.get("stream", {})),
+                stream=StreamMark.from_json(data.get("stream", {})),
                 overlay=None if data.get("overlay") is None else [TagEntry(**t) for t in data["overlay"]],
                 base_version=int(data.get("base_version", 0)),
                 base_id_count=int(data.get("base_id_count", 0)),

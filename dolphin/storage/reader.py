@@ -21,7 +21,8 @@ log = logging.getLogger("dolphin.storage")
 
 @dataclass(slots=True)
 class SnapshotData:
-    """The contents of one version: population, ID dictionary and one bitmap per tag."""
+    """One version on disk, read into memory and verified (every file's crc32 checked): population, ID
+    dictionary, one bitmap per tag and the event bitmaps. The engine serves it wrapped in an engine Snapshot."""
 
     manifest: Manifest
     ids: IdDictionary

@@ -24,7 +24,7 @@ from dolphin.errors import SnapshotError
 from dolphin.storage import layout
 from dolphin.storage.fsutil import file_crc32, fsync_dir, full_disk_error, write_synced
 from dolphin.storage.ids import IdDictionary
-from dolphin.storage.manifest import DimensionKind, EventEntry, FileEntry, Manifest, TagEntry
+from dolphin.storage.manifest import DimensionKind, EventEntry, FileEntry, Manifest, StreamMark, TagEntry
 from dolphin.storage.shard_file import pieces_of, shard_chunks
 
 
@@ -60,7 +60,7 @@ class SnapshotWriter:
         self.events: dict[tuple[str, str, str], AbstractBitMap] = {}
         self.attachments: dict[str, pathlib.Path] = {}
         self.extras: dict[str, Any] = {}
-        self.stream: dict[str, Any] = {}  # see Manifest.stream
+        self.stream = StreamMark()  # see Manifest.stream
         self.failpoint: Callable[[str], None] | None = None  # crash points of fault tests
 
     def attach(self, name: str, source: pathlib.Path) -> None:

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import pytest
 
 from dolphin.client import Client
-from dolphin.engine.batches import Mutation, MutationOp
 from dolphin.sink import Sink
+from dolphin.stream.batches import Mutation, MutationOp
 from tests.engine.model import Model
 
 pytestmark = pytest.mark.e2e

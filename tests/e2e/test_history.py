@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 
 from dolphin.client import Client
-from dolphin.engine.batches import Mutation, MutationOp
 from dolphin.storage import layout
 from dolphin.storage.reader import read_manifest
+from dolphin.stream.batches import Mutation, MutationOp
 from dolphin.v1 import ingest_service_pb2 as ing_pb
 from tests.conftest import RunningServer
 from tests.engine.model import Model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dolphin.engine.batches import Mutation, MutationOp
+from dolphin.stream.batches import Mutation, MutationOp
 
 
 @dataclass

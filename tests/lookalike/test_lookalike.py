@@ -14,7 +14,7 @@ from dolphin.engine import Engine
 from dolphin.lookalike import Lookalike, Method
 from loaders.embeddings import load_embeddings
 from loaders.tags import load_tags
-from tests.lookalike.conftest import N
+from tests.worlds import N
 
 
 @pytest.fixture(scope="module")

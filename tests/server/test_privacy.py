@@ -11,8 +11,8 @@ from dolphin import errors
 from dolphin.client import Client
 from dolphin.engine import Engine
 from dolphin.v1 import audience_service_pb2 as pb
-from tests.adeffect.conftest import ad_engine, ad_world, reach  # noqa: F401  (shared fixtures)
 from tests.conftest import RunningServer
+from tests.worlds import reach
 
 pytestmark = pytest.mark.e2e
 K = 50

@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dolphin.engine.batches import (
+from dolphin.errors import InvalidArgumentError, QueryLimitError
+from dolphin.storage import DimensionKind
+from dolphin.stream.batches import (
     Mutation,
     MutationBatch,
     MutationOp,
@@ -15,8 +17,6 @@ from dolphin.engine.batches import (
     decode_record,
     encode_record,
 )
-from dolphin.errors import InvalidArgumentError, QueryLimitError
-from dolphin.storage import DimensionKind
 
 KINDS = {"city": DimensionKind.SINGLE, "hobby": DimensionKind.MULTI}
 GOOD = Mutation("u9", MutationOp.ADD, "hobby", "new")
@@ -109,7 +109,7 @@ def test_a_new_dimension_takes_the_kind_of_its_first_set_or_add() -> None:
 
 @pytest.mark.parametrize("bad", ["abc", "1-2", "12345678901234567890", "", "4.5"])
 def test_int_ids_name_the_first_bad_one(bad: str) -> None:
-    from dolphin.engine.batches import check_int_ids
+    from dolphin.stream.batches import check_int_ids
 
     check_int_ids(MutationBatch.of("s", 3, [Mutation("-42", MutationOp.DELETE_USER), Mutation("7", MutationOp.ADD)]))
     with pytest.raises(InvalidArgumentError, match=f'batch s@3: mutation 1: user_id "{bad}" is not an integer'):
@@ -118,7 +118,7 @@ def test_int_ids_name_the_first_bad_one(bad: str) -> None:
 
 
 def test_normalized_applies_nfc_to_dimensions_and_values_only() -> None:
-    from dolphin.engine.batches import normalized
+    from dolphin.stream.batches import normalized
 
     plain = MutationBatch.of("s", 1, [Mutation("u", MutationOp.ADD, "hobby", "café")])
     assert normalized(plain) is plain  # nothing to do: no copy

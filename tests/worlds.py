@@ -1,4 +1,4 @@
-"""Generated campaign events with a known effect: exposed users convert more."""
+"""Shared test worlds: campaign events with a known effect (ad effect), clustered embeddings (lookalike)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import pathlib
 
 import numpy as np
 import polars as pl
-import pytest
 
 from dolphin.demo import generate
-from dolphin.engine import Engine
+from loaders.embeddings import load_embeddings
 from loaders.events import load_events
 from loaders.tags import load_tags
 
-N_USERS = 4000
+AD_USERS = 4000
 DAYS = [(datetime.date(2026, 11, 1) + datetime.timedelta(d)) for d in range(10)]
 
 
@@ -38,10 +37,9 @@ def make_events(users: np.ndarray, campaigns: list[str], days: list[datetime.dat
     return pl.concat(rows)
 
 
-@pytest.fixture(scope="session")
-def ad_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    root = tmp_path_factory.mktemp("adeffect")
-    tags = generate(N_USERS, seed=11)
+def build_ad_world(root: pathlib.Path) -> dict[str, object]:
+    """Tags of AD_USERS generated users and two campaigns' events, loaded into root/data."""
+    tags = generate(AD_USERS, seed=11)
     tags.write_parquet(root / "tags.parquet")
     users = tags["user_id"].to_numpy()
     events = make_events(users, ["c1", "c2"], DAYS, seed=5)
@@ -49,11 +47,6 @@ def ad_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     load_tags([str(root / "tags.parquet")], root / "data", shard_bits=10)
     load_events([str(root / "events.parquet")], root / "data", shard_bits=10)
     return {"root": root, "data": root / "data", "events": events, "tags": tags}
-
-
-@pytest.fixture(scope="session")
-def ad_engine(ad_world: dict[str, object]) -> Engine:
-    return Engine(ad_world["data"])  # type: ignore[arg-type]
 
 
 def reach(events: pl.DataFrame, campaign: str | None, event: str, start: str, end: str) -> set[str]:
@@ -65,4 +58,34 @@ def reach(events: pl.DataFrame, campaign: str | None, event: str, start: str, en
     return {str(u) for u in frame["user_id"].unique().to_list()}
 
 
-__all__ = ["DAYS", "N_USERS", "pathlib", "reach"]
+# -- lookalike --------------------------------------------------------------------
+
+N, DIM, CLUSTERS, PLANTED = 20_000, 16, 40, 7
+
+
+def build_lookalike_world(root: pathlib.Path) -> dict[str, object]:
+    """N users in CLUSTERS Gaussian clusters with a planted seed, tags and an IVF index loaded into root/data."""
+    rng = np.random.default_rng(3)
+    centers = rng.standard_normal((CLUSTERS, DIM)).astype(np.float32) * 2
+    cluster = rng.integers(0, CLUSTERS, N)
+    vectors = centers[cluster] + rng.standard_normal((N, DIM)).astype(np.float32)
+    user_ids = np.arange(N, dtype=np.int64) * 11 + 5
+    members = np.flatnonzero(cluster == PLANTED)
+    hidden = set(rng.choice(members, len(members) // 5, replace=False).tolist())
+    seed = [m for m in members if m not in hidden]
+    region = rng.choice(["north", "south", "east", "west", "centre"], N)
+    tags = pl.DataFrame({"user_id": user_ids, "region": region,
+                         "seed_group": ["yes" if s else None for s in np.isin(np.arange(N), seed)]})
+    tags.write_parquet(root / "tags.parquet")
+    # 1,000 users have a vector and no tags: still known users
+    extra_ids = np.arange(N, N + 1000, dtype=np.int64) * 11 + 5
+    extra = rng.standard_normal((1000, DIM)).astype(np.float32)
+    pl.DataFrame({"user_id": np.concatenate([user_ids, extra_ids]),
+                  "embedding": np.concatenate([vectors, extra]).tolist()}).write_parquet(root / "vectors.parquet")
+    load_tags([str(root / "tags.parquet")], root / "data", shard_bits=12)
+    load_embeddings([str(root / "vectors.parquet")], root / "data", index="ivf", nlist=64, shard_bits=12)
+    unit = np.concatenate([vectors, extra])
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    return {"root": root, "data": root / "data", "unit": unit, "ids": np.concatenate([user_ids, extra_ids]),
+            "hidden": {str(user_ids[h]) for h in hidden}, "seed": {str(user_ids[s]) for s in seed},
+            "region": dict(zip(map(str, user_ids), region, strict=True)), "members": len(members)}

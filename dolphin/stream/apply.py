@@ -22,17 +22,17 @@ import numpy as np
 import polars as pl
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
-from dolphin.engine.batches import MutationBatch, MutationOp
 from dolphin.engine.snapshot import Snapshot, StreamState
 from dolphin.errors import InvalidArgumentError
 from dolphin.storage import DimensionKind, IdDictionary, bitmap_from_array
+from dolphin.stream.batches import MutationBatch, MutationOp
 
 EMPTY = FrozenBitMap()
 
 
 def _dense_ids(snap: Snapshot, users: list[str]) -> tuple[np.ndarray, IdDictionary]:
     series = pl.Series("user_id", users, dtype=pl.String)
-    if snap.ids.id_type == "int64" and len(snap.ids):
+    if snap.integer_ids:
         try:
             series = series.cast(pl.Int64, strict=True)
         except pl.exceptions.PolarsError:  # callers check with batches.check_int_ids first; this is the guard

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dolphin.engine import Engine
-from dolphin.engine.batches import Mutation, MutationBatch, MutationOp, check_batch
-from dolphin.engine.mutations import apply_batches
 from dolphin.engine.snapshot import Snapshot, StreamState
+from dolphin.stream.apply import apply_batches
+from dolphin.stream.batches import Mutation, MutationBatch, MutationOp, check_batch
 from tests.engine.model import Model
 
 USERS = [f"u{i}" for i in range(12)]
@@ -55,7 +55,7 @@ MUTATIONS = st.one_of(
 def test_grouped_apply_equals_one_by_one(batches: list[list[Mutation]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = base_engine(pathlib.Path(tmp))
-        before = engine.ref.current
+        before = engine.snapshot()
         frozen_before = model_of(before)
         model = model_of(before)
         for batch in batches:
@@ -64,14 +64,14 @@ def test_grouped_apply_equals_one_by_one(batches: list[list[Mutation]]) -> None:
         after = applied(before, batches)
         assert model_of(after) == model.cleaned()
         assert model_of(before) == frozen_before  # the old snapshot was never touched
-        engine.ref.swap(after)
+        engine.publish(after, "test")
         assert engine.count("ALL").count == len(model.population)
         for value in "abcd":
             assert engine.count(f"city={value}").count == len(model.tags.get("city", {}).get(value, set()))
 
 
 def test_untouched_tags_are_shared_and_new_dimensions_get_a_kind(tmp_path: pathlib.Path) -> None:
-    snap = base_engine(tmp_path).ref.current
+    snap = base_engine(tmp_path).snapshot()
     after = applied(snap, [[Mutation("u1", MutationOp.SET, "tier", "gold"), Mutation("u2", MutationOp.ADD,
                                                                                      "hobby", "x")]])
     assert after.tags["city"]["a"] is snap.tags["city"]["a"]
@@ -87,7 +87,7 @@ def test_delete_user_also_leaves_events(tmp_path: pathlib.Path) -> None:
                   "date": ["2026-01-01", "2026-01-01"]}).write_parquet(tmp_path / "e.pq")
     load_events([str(tmp_path / "e.pq")], tmp_path / "data")
     engine.reload()
-    after = applied(engine.ref.current, [[Mutation("u1", MutationOp.DELETE_USER)]])
-    engine.ref.swap(after)
+    after = applied(engine.snapshot(), [[Mutation("u1", MutationOp.DELETE_USER)]])
+    engine.publish(after, "test")
     assert engine.count("event(click, campaign=c, from=2026-01-01, to=2026-01-01)").count == 1
     assert after.stream.events_dirty

@@ -1,4 +1,4 @@
-"""Writing the served stream state as a snapshot version: incremental when few tags changed, else full."""
+"""Writing the served stream state as a snapshot version (incremental when few tags changed, else full)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pyroaring import AbstractBitMap, FrozenBitMap
 from dolphin import failpoints
 from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import DolphinError
-from dolphin.storage import SnapshotWriter, layout
+from dolphin.storage import MarkKind, SnapshotWriter, StreamMark, layout
 from dolphin.storage.reader import read_manifest
 from dolphin.storage.writer import overlay_bytes
 
@@ -28,7 +28,7 @@ def write_checkpoint(data_dir: pathlib.Path, snap: Snapshot, position: int, over
     writer.ids = snap.ids
     writer.population = snap.population
     writer.kinds = dict(snap.kinds)
-    writer.stream = {"wal_position": position, "offsets": dict(snap.stream.offsets)}
+    writer.stream = StreamMark.checkpoint(position, snap.stream.offsets)
     if data.path is not None:
         writer.carry_attachments(data.path, data.manifest)
     source = {"kind": "checkpoint", "sequence": snap.stream.sequence}
@@ -59,8 +59,8 @@ def needed_log_position(data_dir: pathlib.Path, position: int) -> int:
             stream = read_manifest(layout.versions_dir(data_dir) / layout.version_name(version)).stream
         except DolphinError:
             continue
-        if "wal_position" in stream:
-            needed = min(needed, int(stream["wal_position"]))
+        if stream.kind is MarkKind.CHECKPOINT:
+            needed = min(needed, stream.wal_position)
         else:
             return 0  # a batch version replays by cut time: keep the log (retention still applies)
     return needed

@@ -229,3 +229,12 @@ def check_int_ids(batch: MutationBatch) -> None:
         if not INT_IDS.fullmatch(user + "\0"):
             raise InvalidArgumentError(f'{_where(batch, i, "user_id")} "{user[:64]}" is not an integer; this data '
                                        "dir's user IDs are int64")
+
+
+def validated(batch: MutationBatch, kinds: dict[str, DimensionKind], max_mutations: int, *, int_ids: bool
+              ) -> dict[str, DimensionKind]:
+    """Return the kinds after a valid batch (check_batch), checking its user IDs are integers where they must be."""
+    after = check_batch(batch, kinds, max_mutations)
+    if int_ids:
+        check_int_ids(batch)
+    return after

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from dolphin import errors
 from dolphin.engine import Engine
-from tests.adeffect.conftest import reach
 from tests.conftest import oracle_from_frame
+from tests.worlds import reach
 
 
 def duck_funnel(events: pl.DataFrame, campaign: str, stages: list[str], start: str, end: str) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import errno
+import json
 import os
 import pathlib
 import random
@@ -16,11 +17,11 @@ import polars as pl
 import pytest
 
 from dolphin.engine import Engine
-from dolphin.engine.batches import Mutation, MutationBatch, MutationOp
-from dolphin.engine.ingest import Ack, FsyncPolicy, Ingestor, IngestSettings
 from dolphin.errors import InvalidArgumentError, StorageFullError, WalCorruptError
 from dolphin.storage import layout
 from dolphin.storage.wal import FileOps, list_segments, scan_segment
+from dolphin.stream import Ack, FsyncPolicy, Ingestor, IngestSettings, open_stream
+from dolphin.stream.batches import Mutation, MutationBatch, MutationOp
 from loaders.tags import load_tags
 from tests.engine.model import Model
 
@@ -55,15 +56,14 @@ def random_mutations(rng: random.Random, n: int, *, deletes: bool = True) -> lis
 
 
 def model_of(engine: Engine) -> Model:
-    snap = engine.ref.current
+    snap = engine.snapshot()
     decode = lambda bm: set(snap.ids.decode(np.frombuffer(bm.to_array(), dtype=np.uint32)))  # noqa: E731
     return Model(decode(snap.population),
                  {d: {v: decode(bm) for v, bm in vs.items() if bm} for d, vs in snap.tags.items()})
 
 
 def start(data: pathlib.Path, ops: FileOps | None = None, **settings: Any) -> Ingestor:
-    ingestor = Ingestor(Engine(data, load=False), IngestSettings(**{"checkpoint_seconds": 0.0, **settings}), ops=ops)
-    ingestor.start()
+    ingestor = open_stream(data, IngestSettings(**{"checkpoint_seconds": 0.0, **settings}), ops=ops)
     return ingestor
 
 
@@ -91,7 +91,7 @@ def test_apply_recover_and_exactly_once(data: pathlib.Path) -> None:
     assert model_of(ingestor.engine) == want
     # replays at or below the stored offset are acked as skipped and change nothing
     again = ingestor.submit(MutationBatch.of("k/0", 150, batches[0])).result()
-    assert again == Ack("k/0", 150, 0, True, acks[-1].sequence)
+    assert again == Ack("k/0", 150, 0, True, acks[-1].sequence, acks[-1].version)
     with pytest.raises(InvalidArgumentError, match="offsets 295..310 overlap the stored offset 300"):
         ingestor.submit(MutationBatch.of("k/0", 310, batches[0], first_offset=295)).result()
     assert model_of(ingestor.engine) == want and ingestor.offsets() == {"k/0": 300}
@@ -106,12 +106,12 @@ def test_apply_recover_and_exactly_once(data: pathlib.Path) -> None:
 def test_rejected_batch_never_reaches_the_log(data: pathlib.Path) -> None:
     ingestor = start(data)
     before = model_of(ingestor.engine)
-    position = ingestor.engine.ref.current.stream.wal_position
+    position = ingestor.engine.snapshot().stream.wal_position
     bad = [Mutation("u1", MutationOp.ADD, "hobby", "x"), Mutation("u2", MutationOp.ADD, "city", "a")]
     with pytest.raises(InvalidArgumentError, match='batch s@1: mutation 1: op add on single-valued dimension "city"'):
         ingestor.submit(MutationBatch.of("s", 1, bad)).result()
     assert model_of(ingestor.engine) == before and ingestor.offsets() == {}
-    assert ingestor.engine.ref.current.stream.wal_position == position
+    assert ingestor.engine.snapshot().stream.wal_position == position
     ingestor.close(checkpoint=False)
 
 
@@ -127,8 +127,7 @@ class CountingFs(FileOps):
 
 def test_group_commit_shares_fsyncs(data: pathlib.Path) -> None:
     fs = CountingFs()
-    ingestor = Ingestor(Engine(data, load=False), IngestSettings(checkpoint_seconds=0), ops=fs)
-    ingestor.start()
+    ingestor = open_stream(data, IngestSettings(checkpoint_seconds=0), ops=fs)
     fs.fsyncs = 0
     rng = random.Random(2)
     futures = [ingestor.submit(MutationBatch.of(f"s{i % 4}", i, random_mutations(rng, 5, deletes=False)))
@@ -162,7 +161,7 @@ def test_checkpoint_round_trip(data: pathlib.Path, incremental: bool) -> None:
         ingestor.submit(MutationBatch.of("s", i, b)).result()
     second = ingestor.checkpoint()
     assert first.incremental is incremental and second.incremental is incremental
-    assert second.version == first.version + 1 and ingestor.engine.ref.current.version == second.version
+    assert second.version == first.version + 1 and ingestor.engine.snapshot().version == second.version
     path = layout.versions_dir(data) / layout.version_name(second.version)
     if incremental:
         assert (path / layout.OVERLAY_FILE).exists() and (path / layout.IDS_DELTA_FILE).exists()
@@ -172,7 +171,7 @@ def test_checkpoint_round_trip(data: pathlib.Path, incremental: bool) -> None:
     ingestor.close(checkpoint=False)
     reopened = Engine(data)  # a plain engine, no log: the version alone holds everything
     assert model_of(reopened) == want and reopened.count("city=z").count == 10
-    assert reopened.ref.current.data.manifest.stream["offsets"] == {"s": 9}
+    assert reopened.snapshot().data.manifest.stream.offsets == {"s": 9}
 
 
 def test_incremental_checkpoints_chain_across_restarts(data: pathlib.Path) -> None:
@@ -194,7 +193,7 @@ def test_incremental_checkpoints_chain_across_restarts(data: pathlib.Path) -> No
         result = ingestor.checkpoint()
         assert result.incremental and result.changed_tags <= 2
         ingestor.close(checkpoint=False)
-        manifest = Engine(data).ref.current.data.manifest
+        manifest = Engine(data).snapshot().data.manifest
         assert manifest.overlay is not None and manifest.base_version == 1  # one full base, one overlay
         assert {(t.dimension, t.value) for t in manifest.overlay} >= {("hobby", h) for h in HOBBIES[: life + 1]}
     assert model_of(Engine(data)) == want.cleaned()
@@ -210,7 +209,7 @@ def test_a_full_checkpoint_compacts_the_chain(data: pathlib.Path) -> None:
     assert not ingestor.checkpoint().incremental
     ingestor.close(checkpoint=False)
     reopened = Engine(data)
-    assert reopened.ref.current.data.manifest.overlay is None
+    assert reopened.snapshot().data.manifest.overlay is None
     assert reopened.count("hobby=fresh").count == 1 and reopened.count("hobby=other").count == 1
 
 
@@ -293,8 +292,7 @@ class FullDisk(FileOps):
 
 def test_full_disk_refuses_batches_and_recovers_without_restart(data: pathlib.Path) -> None:
     fs = FullDisk()
-    ingestor = Ingestor(Engine(data, load=False), IngestSettings(checkpoint_seconds=0), ops=fs)
-    ingestor.start()
+    ingestor = open_stream(data, IngestSettings(checkpoint_seconds=0), ops=fs)
     base = model_of(ingestor.engine)
     rng = random.Random(8)
     batches = [random_mutations(rng, 10) for _ in range(3)]
@@ -326,9 +324,8 @@ class FailingFsync(FileOps):
 def test_fsync_error_stops_ingest_and_acks_nothing_more(data: pathlib.Path) -> None:
     fs = FailingFsync()
     fatal: list[BaseException] = []
-    ingestor = Ingestor(Engine(data, load=False), IngestSettings(checkpoint_seconds=0), ops=fs,
+    ingestor = open_stream(data, IngestSettings(checkpoint_seconds=0), ops=fs,
                         on_fatal=fatal.append)
-    ingestor.start()
     base = model_of(ingestor.engine)
     rng = random.Random(9)
     batches = [random_mutations(rng, 10) for _ in range(3)]
@@ -398,9 +395,7 @@ def test_power_loss_loses_no_acked_batch_under_always(tmp_path: pathlib.Path, po
         data = tmp_path / f"case{case}"
         shutil.copytree(saved, data)
         fs = CrashFs()
-        ingestor = Ingestor(Engine(data, load=False),
-                            IngestSettings(checkpoint_seconds=0, fsync=FsyncPolicy.parse(policy)), ops=fs)
-        ingestor.start()
+        ingestor = open_stream(data, IngestSettings(checkpoint_seconds=0, fsync=FsyncPolicy.parse(policy)), ops=fs)
         batches = [random_mutations(rng, rng.randrange(1, 12)) for _ in range(rng.randrange(1, 12))]
         acked = [ingestor.submit(MutationBatch.of("s", i, b)).result() for i, b in enumerate(batches)]
         if rng.random() < 0.3:
@@ -464,22 +459,21 @@ def test_a_corrupt_newest_version_falls_back_and_replays_from_the_older_one(data
     shard.unlink()  # a hard link may share the inode with an older version: replace the file, do not edit it
     shard.write_bytes(bytes(raw))
     recovered = start(data)
-    assert recovered.engine.ref.current.version == newest - 1
+    assert recovered.engine.snapshot().version == newest - 1
     assert "checksum mismatch" in recovered.engine.status().skipped_versions[0]  # reported, not silent
     assert model_of(recovered.engine) == expected(base, batches) and recovered.offsets() == {"s": 5}
     recovered.close(checkpoint=False)
 
 
 def test_a_replay_in_the_same_group_as_its_refused_original_is_not_acked(data: pathlib.Path) -> None:
-    from dolphin.engine.ingest import _Submitted
+    from dolphin.stream.group_commit import _Submitted
 
     fs = FullDisk()
-    ingestor = Ingestor(Engine(data, load=False), IngestSettings(checkpoint_seconds=0), ops=fs)
-    ingestor.start()
+    ingestor = open_stream(data, IngestSettings(checkpoint_seconds=0), ops=fs)
     fs.full = True
     original, replay = (_Submitted(MutationBatch.of("s", 1, [Mutation("u1", MutationOp.ADD, "hobby", "x")]),
                                    concurrent.futures.Future()) for _ in range(2))
-    ingestor._commit([original, replay])  # one group, as group commit would form it
+    ingestor._parts().writer._commit([original, replay])  # one group, as group commit would form it
     for item in (original, replay):
         with pytest.raises(StorageFullError):
             item.future.result()
@@ -504,16 +498,37 @@ def test_a_batch_load_that_lands_under_a_checkpoint_is_not_lost(data: pathlib.Pa
 
 def test_a_bug_in_the_writer_is_not_reported_as_a_full_disk(data: pathlib.Path, monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
-    import dolphin.engine.ingest as ingest_module
+    import dolphin.stream.group_commit as group_commit
 
     def broken(*args: object) -> None:
         raise RuntimeError("a bug in apply")
 
     fatal: list[BaseException] = []
-    ingestor = Ingestor(Engine(data, load=False), IngestSettings(checkpoint_seconds=0.0), on_fatal=fatal.append)
-    ingestor.start()
-    monkeypatch.setattr(ingest_module, "apply_batches", broken)
+    ingestor = open_stream(data, IngestSettings(checkpoint_seconds=0.0), on_fatal=fatal.append)
+    monkeypatch.setattr(group_commit, "apply_batches", broken)
     with pytest.raises(RuntimeError, match="a bug in apply"):
         ingestor.submit(MutationBatch.of("s", 1, [Mutation("u1", MutationOp.ADD, "hobby", "p")])).result()
     assert len(fatal) == 1 and isinstance(fatal[0], RuntimeError)
     ingestor.close(checkpoint=False)
+
+
+def test_a_checkpoint_written_before_typed_marks_recovers_from_its_log_position(data: pathlib.Path) -> None:
+    """Versions from before the StreamMark format hold an untagged dict; recovery reads its position the same."""
+    ingestor = start(data)
+    base = model_of(ingestor.engine)
+    rng = random.Random(3)
+    batches = [random_mutations(rng, 12) for _ in range(4)]
+    for i, b in enumerate(batches[:2]):
+        ingestor.submit(MutationBatch.of("s", i, b)).result()
+    version = ingestor.checkpoint().version
+    for i, b in enumerate(batches[2:], start=2):
+        ingestor.submit(MutationBatch.of("s", i, b)).result()
+    ingestor.close(checkpoint=False)
+    path = layout.versions_dir(data) / layout.version_name(version) / layout.MANIFEST
+    raw = json.loads(path.read_bytes())
+    raw["stream"] = {"wal_position": raw["stream"]["wal_position"], "offsets": raw["stream"]["offsets"]}
+    path.write_text(json.dumps(raw))
+    reopened = start(data)
+    assert reopened.recovery is not None and reopened.recovery.replayed == 2  # from the position, not the start
+    assert model_of(reopened.engine) == expected(base, batches) and reopened.offsets() == {"s": 3}
+    reopened.close(checkpoint=False)

@@ -1,0 +1,100 @@
+"""The engine interface the servicers call: `EngineApi`. `Engine` implements it over one data dir; a cluster
+front implements it again over shards, so the server never knows which one it serves.
+
+Every question reads one snapshot and reports its version; errors are DolphinError subclasses (dolphin.errors),
+which the server maps to status codes in one table.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from dolphin.engine import adeffect
+from dolphin.engine.results import (
+    AudienceInfo,
+    AudiencePage,
+    BatchCountResult,
+    CountResult,
+    DimensionPage,
+    ExplainResult,
+    ExportPage,
+    OverlapResult,
+    ProfileResult,
+    ReloadResult,
+    StatusInfo,
+)
+
+
+class ExportPages(Protocol):
+    """An evaluated audience, paged in dense-ID order."""
+
+    total: int  # users in the whole audience
+
+    def next_page(self) -> ExportPage:
+        """Return the next page (its next_page_token is empty on the last)."""
+        ...
+
+
+class EngineApi(Protocol):
+    """What the gRPC (and HTTP) servicers may call; `deadline` is absolute time.monotonic() seconds."""
+
+    @property
+    def ready(self) -> bool:
+        """True once a snapshot is served."""
+        ...
+
+    def reload(self) -> ReloadResult:
+        """Serve the newest valid version on disk if it is newer."""
+        ...
+
+    def status(self) -> StatusInfo:
+        """What is served and what it costs."""
+        ...
+
+    # audiences
+    def count(self, expression: str, *, deadline: float | None = None) -> CountResult: ...
+
+    def batch_count(self, expressions: list[str], *, deadline: float | None = None) -> BatchCountResult: ...
+
+    def export_cursor(self, expression: str, *, page_size: int = 0, page_token: str = "",
+                      deadline: float | None = None) -> ExportPages: ...
+
+    def profile(self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,
+                deadline: float | None = None) -> ProfileResult: ...
+
+    def overlap(self, expressions: list[str], *, deadline: float | None = None) -> OverlapResult: ...
+
+    def explain(self, expression: str, *, deadline: float | None = None) -> ExplainResult: ...
+
+    def save_audience(self, name: str, expression: str, *, overwrite: bool = False) -> AudienceInfo: ...
+
+    def get_audience(self, name: str) -> AudienceInfo: ...
+
+    def list_audiences(self, *, page_size: int = 0, page_token: str = "") -> AudiencePage: ...
+
+    def delete_audience(self, name: str) -> AudienceInfo: ...
+
+    # catalog
+    def list_dimensions(self, *, page_size: int = 0, page_token: str = "", max_values: int = 0,
+                        dimension: str = "") -> DimensionPage: ...
+
+    def list_campaigns(self) -> dict[str, dict[str, list[str]]]: ...
+
+    def list_campaign_names(self, *, page_size: int = 0, page_token: str = "") -> tuple[list[str], str, int]: ...
+
+    # ad effect
+    def funnel(self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
+               audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0,
+               deadline: float | None = None) -> adeffect.FunnelResult: ...
+
+    def lift(self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
+             audience_expression: str = "", deadline: float | None = None) -> adeffect.LiftResult: ...
+
+    def retention(self, campaign: str, cohort_event: str, return_event: str, start_date: str, end_date: str = "",
+                  *, days: int = 7, deadline: float | None = None) -> tuple[list[adeffect.RetentionRow], int]: ...
+
+    def trend(self, campaign: str, events: list[str], start_date: str, end_date: str = "", *,
+              audience_expression: str = "", deadline: float | None = None
+              ) -> tuple[list[adeffect.TrendSeries], int]: ...
+
+    def split(self, expression: str, name: str, parts: list[tuple[str, float]], salt: str) -> list[AudienceInfo]: ...
