@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from pyroaring import AbstractBitMap, BitMap
+from pyroaring import AbstractBitMap
 
 from dolphin.config import Settings
 from dolphin.engine import adeffect, catalog, paging
 from dolphin.engine.audiences import AudienceStore, check_name
-from dolphin.engine.evaluate import Budget, count, materialize, restrict, trace
+from dolphin.engine.evaluate import Budget, count, materialize, trace
+from dolphin.engine.export import ExportCursor
 from dolphin.engine.planner import Node, plan
 from dolphin.engine.profile import profile_dimensions
 from dolphin.engine.results import (
@@ -102,52 +103,6 @@ def _rss_bytes() -> int:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
-
-
-class ExportCursor:
-    """Pages through an audience in dense-ID order, evaluating it window by window.
-
-    The first page of a large audience then costs a fraction of evaluating the whole audience; windows
-    double in size, so a full export does about the work of one evaluation.
-    """
-
-    FIRST_WINDOW = 1 << 20
-
-    def __init__(self, snap: Snapshot, subject: str, plan: Node, page_size: int, start: int, total: int) -> None:
-        self.snap = snap
-        self.subject = subject
-        self.plan = plan
-        self.page_size = page_size
-        self.position = start  # next dense ID not yet evaluated
-        self.end = len(snap.ids)
-        self.window = self.FIRST_WINDOW
-        self.buffer: np.ndarray = np.empty(0, dtype=np.uint32)
-        self.total = total
-
-    def _fill(self, need: int) -> None:
-        """Evaluate windows until the buffer holds more than `need` IDs or the audience is exhausted."""
-        chunks = [self.buffer]
-        have = len(self.buffer)
-        while have <= need and self.position < self.end:
-            hi = min(self.end, self.position + self.window)
-            window = BitMap()
-            window.add_range(self.position, hi)
-            part = materialize(restrict(self.plan, window), Budget("export", None))
-            chunks.append(np.frombuffer(part.to_array(), dtype=np.uint32))
-            have += len(part)
-            self.position = hi
-            self.window *= 2
-        self.buffer = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-
-    def next_page(self) -> ExportPage:
-        """Return the next page of external IDs, ascending by dense ID."""
-        self._fill(self.page_size)
-        dense, self.buffer = self.buffer[: self.page_size], self.buffer[self.page_size :]
-        token = ""
-        if len(self.buffer):
-            manifest = self.snap.data.manifest
-            token = paging.make_token(self.snap.version, manifest.built_at, self.subject, int(dense[-1]) + 1)
-        return ExportPage(self.snap.ids.decode(dense), token, self.snap.version, self.total)
 
 
 class Engine:

@@ -14,7 +14,7 @@ from pyroaring import BitMap, FrozenBitMap
 
 from dolphin.engine.events import EventIndex
 from dolphin.errors import NotReadyError
-from dolphin.storage import DimensionKind, SnapshotData
+from dolphin.storage import DimensionKind, IdDictionary, Manifest, SnapshotData
 
 EMPTY = FrozenBitMap()
 CODES_MIN_VALUES = 32  # below this, one intersection per value beats a bincount over the audience
@@ -131,6 +131,14 @@ class Snapshot:
             with self._lock:
                 self._codes[dimension] = cached
         return cached
+
+
+def empty_snapshot(wal_position: int = 0) -> Snapshot:
+    """Return the state of a data dir with no version yet (a stream may start from nothing)."""
+    manifest = Manifest(version=0, built_at=0.0, shard_bits=20, shards=0, users=0, id_count=0, id_type="string",
+                        dimensions={}, tags=[], files={})
+    return Snapshot(SnapshotData(manifest, IdDictionary.empty(), FrozenBitMap(), {}, {}),
+                    StreamState(wal_position=wal_position))
 
 
 class SnapshotRef:

@@ -19,13 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pyroaring import FrozenBitMap
-
 from dolphin import failpoints
 from dolphin.engine.engine import Engine
-from dolphin.engine.snapshot import Snapshot, StreamState
+from dolphin.engine.snapshot import Snapshot, empty_snapshot
 from dolphin.errors import StorageFullError
-from dolphin.storage import DimensionKind, IdDictionary, Manifest, SnapshotData
+from dolphin.storage import DimensionKind
 from dolphin.storage.fsutil import full_disk_error
 from dolphin.storage.wal import FileOps, Record, WalWriter, iter_records, segment_path
 from dolphin.stream.admission import admit
@@ -52,14 +50,6 @@ class _Submitted:
 class _Call:
     run: Callable[[], Any]
     future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
-
-
-def empty_snapshot(wal_position: int) -> Snapshot:
-    """Return the state of a data dir with no version yet (a stream may start from nothing)."""
-    manifest = Manifest(version=0, built_at=0.0, shard_bits=20, shards=0, users=0, id_count=0, id_type="string",
-                        dimensions={}, tags=[], files={})
-    return Snapshot(SnapshotData(manifest, IdDictionary.empty(), FrozenBitMap(), {}, {}),
-                    StreamState(wal_position=wal_position))
 
 
 def resolve(future: concurrent.futures.Future[Any], result: Any = None, error: BaseException | None = None) -> None:

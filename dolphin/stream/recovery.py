@@ -8,10 +8,9 @@ import pathlib
 import time
 from dataclasses import dataclass
 
-from dolphin.engine.snapshot import Snapshot, StreamState
+from dolphin.engine.snapshot import Snapshot, StreamState, empty_snapshot
 from dolphin.storage import SnapshotData, layout, open_newest_snapshot
 from dolphin.storage.wal import recover
-from dolphin.stream.group_commit import empty_snapshot
 from dolphin.stream.replay import replay_records
 from dolphin.stream.results import RecoveryReport
 from dolphin.stream.settings import IngestSettings

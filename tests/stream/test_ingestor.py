@@ -10,6 +10,7 @@ import pathlib
 import random
 import shutil
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,9 +63,22 @@ def model_of(engine: Engine) -> Model:
                  {d: {v: decode(bm) for v, bm in vs.items() if bm} for d, vs in snap.tags.items()})
 
 
-def start(data: pathlib.Path, ops: FileOps | None = None, **settings: Any) -> Ingestor:
-    ingestor = open_stream(data, IngestSettings(**{"checkpoint_seconds": 0.0, **settings}), ops=ops)
-    return ingestor
+def start(data: pathlib.Path, ops: FileOps | None = None, on_fatal: Callable[[BaseException], None] | None = None,
+          **settings: Any) -> Ingestor:
+    return open_stream(data, IngestSettings(**{"checkpoint_seconds": 0.0, **settings}), ops=ops, on_fatal=on_fatal)
+
+
+def fresh(data: pathlib.Path, seed: int, n: int, size: int, **settings: Any) -> tuple[Ingestor, Model,
+                                                                           list[list[Mutation]]]:
+    """Start ingest over data; return it, the model before any batch, and n random batches not yet sent."""
+    ingestor = start(data, **settings)
+    rng = random.Random(seed)
+    return ingestor, model_of(ingestor.engine), [random_mutations(rng, size) for _ in range(n)]
+
+
+def acked(ingestor: Ingestor, batches: list[list[Mutation]], first: int = 0) -> list[Ack]:
+    """Submit batches from source "s" at offsets first, first+1, ... and wait for each ack."""
+    return [ingestor.submit(MutationBatch.of("s", first + i, b)).result() for i, b in enumerate(batches)]
 
 
 def expected(data_model: Model, batches: list[list[Mutation]]) -> Model:
@@ -80,10 +94,7 @@ def data(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 def test_apply_recover_and_exactly_once(data: pathlib.Path) -> None:
-    ingestor = start(data)
-    base = model_of(ingestor.engine)
-    rng = random.Random(1)
-    batches = [random_mutations(rng, 40) for _ in range(30)]
+    ingestor, base, batches = fresh(data, 1, 30, 40)
     acks = [ingestor.submit(MutationBatch.of("k/0", 10 * (i + 1), b)).result() for i, b in enumerate(batches)]
     assert all(not a.skipped and a.applied == 40 for a in acks)
     assert [a.sequence for a in acks] == sorted(a.sequence for a in acks)
@@ -231,10 +242,7 @@ def test_checkpoint_truncates_the_log(data: pathlib.Path) -> None:
 
 
 def test_torn_tail_is_cut_and_earlier_batches_kept(data: pathlib.Path) -> None:
-    ingestor = start(data)
-    base = model_of(ingestor.engine)
-    rng = random.Random(6)
-    batches = [random_mutations(rng, 10) for _ in range(4)]
+    ingestor, base, batches = fresh(data, 6, 4, 10)
     for i, b in enumerate(batches):
         ingestor.submit(MutationBatch.of("s", i, b)).result()
     ingestor.close(checkpoint=False)
@@ -292,11 +300,8 @@ class FullDisk(FileOps):
 
 def test_full_disk_refuses_batches_and_recovers_without_restart(data: pathlib.Path) -> None:
     fs = FullDisk()
-    ingestor = open_stream(data, IngestSettings(checkpoint_seconds=0), ops=fs)
-    base = model_of(ingestor.engine)
-    rng = random.Random(8)
-    batches = [random_mutations(rng, 10) for _ in range(3)]
-    ingestor.submit(MutationBatch.of("s", 0, batches[0])).result()
+    ingestor, base, batches = fresh(data, 8, 3, 10, ops=fs)
+    acked(ingestor, batches[:1])
     fs.full = True
     with pytest.raises(StorageFullError, match="data dir is full .*batch not applied"):
         ingestor.submit(MutationBatch.of("s", 1, batches[1])).result()
@@ -324,12 +329,8 @@ class FailingFsync(FileOps):
 def test_fsync_error_stops_ingest_and_acks_nothing_more(data: pathlib.Path) -> None:
     fs = FailingFsync()
     fatal: list[BaseException] = []
-    ingestor = open_stream(data, IngestSettings(checkpoint_seconds=0), ops=fs,
-                        on_fatal=fatal.append)
-    base = model_of(ingestor.engine)
-    rng = random.Random(9)
-    batches = [random_mutations(rng, 10) for _ in range(3)]
-    ingestor.submit(MutationBatch.of("s", 0, batches[0])).result()
+    ingestor, base, batches = fresh(data, 9, 3, 10, ops=fs, on_fatal=fatal.append)
+    acked(ingestor, batches[:1])
     fs.fail = True
     with pytest.raises(StorageFullError, match="fsync of the WAL failed"):
         ingestor.submit(MutationBatch.of("s", 1, batches[1])).result()
@@ -441,10 +442,7 @@ def test_batch_load_keeps_stream_mutations_after_its_cut_time(data: pathlib.Path
 
 
 def test_a_corrupt_newest_version_falls_back_and_replays_from_the_older_one(data: pathlib.Path) -> None:
-    ingestor = start(data, wal_retention_seconds=0.0)
-    base = model_of(ingestor.engine)
-    rng = random.Random(11)
-    batches = [random_mutations(rng, 10) for _ in range(6)]
+    ingestor, base, batches = fresh(data, 11, 6, 10, wal_retention_seconds=0.0)
     for i, b in enumerate(batches[:3]):
         ingestor.submit(MutationBatch.of("s", i, b)).result()
     ingestor.checkpoint()
@@ -514,15 +512,10 @@ def test_a_bug_in_the_writer_is_not_reported_as_a_full_disk(data: pathlib.Path, 
 
 def test_a_checkpoint_written_before_typed_marks_recovers_from_its_log_position(data: pathlib.Path) -> None:
     """Versions from before the StreamMark format hold an untagged dict; recovery reads its position the same."""
-    ingestor = start(data)
-    base = model_of(ingestor.engine)
-    rng = random.Random(3)
-    batches = [random_mutations(rng, 12) for _ in range(4)]
-    for i, b in enumerate(batches[:2]):
-        ingestor.submit(MutationBatch.of("s", i, b)).result()
+    ingestor, base, batches = fresh(data, 3, 4, 12)
+    acked(ingestor, batches[:2])
     version = ingestor.checkpoint().version
-    for i, b in enumerate(batches[2:], start=2):
-        ingestor.submit(MutationBatch.of("s", i, b)).result()
+    acked(ingestor, batches[2:], first=2)
     ingestor.close(checkpoint=False)
     path = layout.versions_dir(data) / layout.version_name(version) / layout.MANIFEST
     raw = json.loads(path.read_bytes())

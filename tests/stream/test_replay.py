@@ -8,10 +8,10 @@ import dataclasses
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dolphin.engine.snapshot import empty_snapshot
 from dolphin.storage import DimensionKind, LogPoint, Manifest, MarkKind, StreamMark
 from dolphin.storage.wal import Record
 from dolphin.stream.batches import Mutation, MutationBatch, MutationOp, encode_record
-from dolphin.stream.group_commit import empty_snapshot
 from dolphin.stream.replay import REPLAY_CHUNK, replay_records, replay_rule
 from tests.engine.model import Model
 from tests.stream.test_apply import model_of
