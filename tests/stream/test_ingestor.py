@@ -525,3 +525,27 @@ def test_a_checkpoint_written_before_typed_marks_recovers_from_its_log_position(
     assert reopened.recovery is not None and reopened.recovery.replayed == 2  # from the position, not the start
     assert model_of(reopened.engine) == expected(base, batches) and reopened.offsets() == {"s": 3}
     reopened.close(checkpoint=False)
+
+
+def test_acks_carry_the_version_and_sequence_of_the_state_that_shows_them(data: pathlib.Path) -> None:
+    ingestor, _, batches = fresh(data, 4, 3, 5)
+    [first] = acked(ingestor, batches[:1])
+    snap = ingestor.engine.snapshot()
+    assert (first.version, first.sequence) == (snap.version, snap.stream.sequence)
+    version = ingestor.checkpoint().version  # the same state, served under a new version number
+    [second] = acked(ingestor, batches[1:2], first=1)
+    assert second.version == version > first.version and second.sequence == first.sequence + 1
+    [again] = acked(ingestor, batches[1:2], first=1)  # a replay: skipped, acked with the state it found
+    assert again.skipped and (again.version, again.sequence) == (second.version, second.sequence)
+    ingestor.close(checkpoint=False)
+
+
+def test_an_engine_built_with_an_adopter_is_loaded_by_it(data: pathlib.Path) -> None:
+    ingestor = Ingestor(data)
+    with pytest.raises(ValueError, match="load=False"):
+        Engine(data, adopter=ingestor)
+    engine = Engine(data, load=False, adopter=ingestor)
+    assert not engine.ready  # nothing served until the stream has replayed its log
+    ingestor.start(engine)
+    assert engine.ready and engine.snapshot().data.path is not None
+    ingestor.close(checkpoint=False)
