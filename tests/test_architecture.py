@@ -95,3 +95,10 @@ def test_the_engine_takes_no_attribute_hooks() -> None:
     engine = Engine(ROOT / "no-such-dir", load=False)
     assert not [name for name, value in vars(engine).items() if callable(value) and not name.startswith("_")]
     assert not hasattr(engine, "ref") and not hasattr(engine, "adopt_version")
+
+
+@pytest.mark.parametrize("package", ["dolphin.server", "dolphin.lookalike", "loaders", "dolphin.query",
+                                     "dolphin.storage"])
+def test_only_the_write_side_publishes_states(package: str) -> None:
+    """Engine.publish is the one door for new states: the engine's own reload and dolphin.stream use it."""
+    assert attribute_reads(package, "publish") == []
