@@ -111,6 +111,11 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
     from loaders.tags import load_tags
 
     settings = _settings(args)
+    if args.data_root is not None:
+        return _load_tags_into_cluster(args, settings)
+    if args.shards is not None:
+        print("error: --shards is for a cluster data root: give --data-root DIR too", file=sys.stderr)
+        return 2
     report = load_tags(args.files, settings.data_dir, layout=args.layout, id_column=args.id_column,
                        shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer(),
                        cut_time=args.cut_time)
@@ -118,6 +123,20 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
           f"{len(report.dimensions)} dimensions, {report.tags} tags, {report.memberships} memberships "
           f"in {report.seconds:.2f} s")
     _reload_after(args.reload)
+    return 0
+
+
+def _load_tags_into_cluster(args: argparse.Namespace, settings: Settings) -> int:
+    from loaders.cluster import load_tags_into_cluster
+
+    reports = load_tags_into_cluster(args.files, args.data_root, shards=args.shards, layout=args.layout,
+                                     id_column=args.id_column, shard_bits=settings.shard_bits, keep=settings.keep,
+                                     progress=_progress_printer(), cut_time=args.cut_time)
+    for shard, report in enumerate(reports):
+        print(f"shard {shard}: version {report.version}, {report.rows} rows, {report.users} users "
+              f"({report.new_users} new), {report.tags} tags, {report.memberships} memberships "
+              f"in {report.seconds:.2f} s")
+    print(f"loaded {sum(r.rows for r in reports)} rows into {len(reports)} shards of {args.data_root}")
     return 0
 
 
@@ -347,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     tags.add_argument("--cut-time", type=_cut_time, metavar="TIME",
                       help="when the input was exported (ISO 8601 or epoch seconds; default: the newest input "
                            "file's mtime); stream mutations logged after it are re-applied on top")
+    tags.add_argument("--data-root", type=pathlib.Path, metavar="DIR",
+                      help="load into a cluster data root instead of --data-dir: the input is split by shard")
+    tags.add_argument("--shards", type=int, metavar="N",
+                      help="with --data-root, for its first load: the number of shards (fixed from then on)")
     _add_setting_flags(tags, ["data_dir", "shard_bits", "keep"])
     tags.set_defaults(func=cmd_load_tags)
 

@@ -93,12 +93,12 @@ class _Load:
         if bad and self.layout == "wide":
             raise LoadError(f"column {bad[0]!r} has type {self.schema[bad[0]]}; tags need scalars or lists of scalars")
 
-    def encode_ids(self, previous: IdDictionary) -> tuple[np.ndarray, IdDictionary]:
+    def encode_ids(self, previous: IdDictionary, allow_empty: bool) -> tuple[np.ndarray, IdDictionary]:
         try:
             ids = self.frame.select(self.id_column).collect()[self.id_column]
         except pl.exceptions.PolarsError as exc:
             raise LoadError(f"cannot read the ID column: {str(exc).splitlines()[0]}") from exc
-        if not len(ids):
+        if not len(ids) and not allow_empty:
             raise LoadError("the input has no rows")
         return previous.encode(ids)
 
@@ -154,8 +154,12 @@ def load_tags(
     keep: int = 3,
     progress: Progress | None = None,
     cut_time: float | None = None,
+    allow_empty: bool = False,
 ) -> LoadReport:
     """Load user tags from Parquet/CSV files into a new snapshot version of data_dir.
+
+    allow_empty: an input without rows is loaded (its dimensions are replaced by empty ones) instead of refused;
+    a cluster load gives every shard its part of the input, even an empty one.
 
     cut_time (epoch seconds; default: the newest input file's modification time) is when the input was
     exported: a server streaming into data_dir re-applies, on top of this version, the stream mutations of the
@@ -168,7 +172,7 @@ def load_tags(
     job = _Load(expand_inputs(inputs), id_column, layout, progress)
     previous = previous_snapshot(data_dir)
     old_ids = previous.ids if previous else IdDictionary.empty()
-    dense, ids = job.encode_ids(old_ids)
+    dense, ids = job.encode_ids(old_ids, allow_empty)
     dims = job.long_dimensions(dense) if layout == "long" else job.wide_dimensions(dense)
     cut = cut_time if cut_time is not None else max(f.stat().st_mtime for f in job.files)
     writer = writer_after(previous, data_dir, shard_bits, ids, dense, replaced=set(dims), cut_time=cut)

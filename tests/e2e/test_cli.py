@@ -95,3 +95,17 @@ def test_demo_no_serve(tmp_path: pathlib.Path) -> None:
     result = dolphin("demo", "--users", "500", "--no-serve", "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "d" / "versions" / "0000000001" / "manifest.json").exists()
+
+
+def test_load_into_a_cluster_root(tmp_path: pathlib.Path) -> None:
+    import polars as pl
+
+    pl.DataFrame({"user_id": list(range(40)), "city": ["a", "b"] * 20}).write_parquet(tmp_path / "t.parquet")
+    root = str(tmp_path / "root")
+    first = dolphin("load", "tags", str(tmp_path / "t.parquet"), "--data-root", root, "--shards", "3")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("shard ") == 3 and "loaded 40 rows into 3 shards" in first.stdout
+    again = dolphin("load", "tags", str(tmp_path / "t.parquet"), "--data-root", root, "--shards", "2")
+    assert again.returncode == 1 and "has 3 shards, not 2" in again.stderr and again.stderr.count("\n") == 1
+    stray = dolphin("load", "tags", str(tmp_path / "t.parquet"), "--shards", "2", "--data-dir", str(tmp_path / "d"))
+    assert stray.returncode == 2 and "give --data-root" in stray.stderr

@@ -1,0 +1,91 @@
+"""Cluster loads: every user lands on its hash's shard, the shards together hold what one node holds, and the
+shard count is fixed when the root is created."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+
+from dolphin.engine import Engine
+from dolphin.errors import LoadError, SnapshotError
+from dolphin.query import Expr, format_expr
+from dolphin.storage.cluster_file import CLUSTER_FILE, read_cluster
+from dolphin.storage.partition import shard_of
+from loaders.cluster import load_tags_into_cluster
+from tests.conftest import Oracle
+from tests.strategies import brute_force, expressions
+
+SHARDS = 3
+
+
+@pytest.fixture(scope="module")
+def cluster_root(tmp_path_factory: pytest.TempPathFactory, frame: pl.DataFrame) -> pathlib.Path:
+    root = tmp_path_factory.mktemp("cluster")
+    frame.write_parquet(root / "users.parquet")
+    load_tags_into_cluster([str(root / "users.parquet")], root / "data", shards=SHARDS, shard_bits=9)
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def shard_engines(cluster_root: pathlib.Path) -> list[Engine]:
+    return [Engine(d) for d in read_cluster(cluster_root).shard_dirs(cluster_root)]
+
+
+def test_every_user_is_on_its_hash_s_shard(cluster_root: pathlib.Path, shard_engines: list[Engine],
+                                           frame: pl.DataFrame) -> None:
+    layout = read_cluster(cluster_root)
+    assert (layout.shards, layout.id_type) == (SHARDS, "string" if frame["user_id"].dtype == pl.String else "int64")
+    want = frame.select("user_id").with_columns(
+        pl.Series("shard", shard_of(frame["user_id"], layout.id_type, SHARDS)))
+    for shard, engine in enumerate(shard_engines):
+        users = {u for page in engine.export_pages("ALL", page_size=10_000) for u in page.user_ids}
+        assert users == {str(u) for u in want.filter(pl.col("shard") == shard)["user_id"].to_list()}
+        assert users  # 3,000 users over 3 shards: none is empty
+
+
+@settings(max_examples=60)
+@given(expressions(max_leaves=8))
+def test_the_shards_together_answer_what_one_node_answers(shard_engines: list[Engine], engine: Engine,
+                                                          oracle: Oracle, expr: Expr) -> None:
+    text = format_expr(expr)
+    total = sum(e.count(text).count for e in shard_engines)
+    assert total == engine.count(text).count == len(brute_force(expr, oracle)), text
+
+
+def test_a_later_load_replaces_its_dimensions_on_every_shard(tmp_path: pathlib.Path) -> None:
+    pl.DataFrame({"user_id": [f"u{i}" for i in range(60)], "city": ["a", "b", "c"] * 20}).write_parquet(
+        tmp_path / "first.parquet")
+    load_tags_into_cluster([str(tmp_path / "first.parquet")], tmp_path / "root", shards=4, shard_bits=6)
+    pl.DataFrame({"user_id": ["u1"], "city": ["z"]}).write_parquet(tmp_path / "second.parquet")
+    reports = load_tags_into_cluster([str(tmp_path / "second.parquet")], tmp_path / "root", shard_bits=6)
+    assert [r.version for r in reports] == [2, 2, 2, 2]  # every shard wrote a version, rows or not
+    engines = [Engine(d) for d in read_cluster(tmp_path / "root").shard_dirs(tmp_path / "root")]
+    assert sum(e.count("city=z").count for e in engines) == 1
+    assert sum(e.count("city IN (a, b, c)").count for e in engines) == 0  # replaced, as on one node
+    assert sum(e.count("ALL").count for e in engines) == 60  # users stay
+
+
+def test_the_shard_count_is_fixed_when_the_root_is_created(tmp_path: pathlib.Path) -> None:
+    pl.DataFrame({"user_id": [1, 2, 3], "city": ["a", "b", "c"]}).write_parquet(tmp_path / "t.parquet")
+    with pytest.raises(LoadError, match="give --shards N"):
+        load_tags_into_cluster([str(tmp_path / "t.parquet")], tmp_path / "root")
+    load_tags_into_cluster([str(tmp_path / "t.parquet")], tmp_path / "root", shards=2, shard_bits=6)
+    with pytest.raises(LoadError, match="has 2 shards, not 3"):
+        load_tags_into_cluster([str(tmp_path / "t.parquet")], tmp_path / "root", shards=3)
+    assert json.loads((tmp_path / "root" / CLUSTER_FILE).read_text())["id_type"] == "int64"
+    pl.DataFrame({"user_id": ["x"], "city": ["a"]}).write_parquet(tmp_path / "s.parquet")
+    with pytest.raises(LoadError, match="this cluster's user IDs are int64"):
+        load_tags_into_cluster([str(tmp_path / "s.parquet")], tmp_path / "root")
+    assert not list((tmp_path / "root").glob("shard-*/incoming"))  # no part file left behind
+
+
+def test_a_damaged_cluster_file_is_named(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(SnapshotError, match="not a cluster data root"):
+        read_cluster(tmp_path)
+    (tmp_path / CLUSTER_FILE).write_text('{"shards": "many"}')
+    with pytest.raises(SnapshotError, match="cluster.json is not valid"):
+        read_cluster(tmp_path)
