@@ -30,27 +30,30 @@ def starts(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
+CLUSTER = ("ray", "dolphin.cluster")  # only the cluster (and the CLI) know Ray
 FORBIDDEN = {
-    "dolphin.query": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "dolphin.engine", "dolphin.storage",
-                      "asyncio", "pyroaring", "numpy", "polars", "loaders", "dolphin.client"),
-    "dolphin.storage": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "dolphin.engine", "dolphin.query",
-                        "asyncio", "loaders", "dolphin.client"),
-    "dolphin.engine": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
+    "dolphin.query": (*CLUSTER, "grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "dolphin.engine",
+                      "dolphin.storage", "asyncio", "pyroaring", "numpy", "polars", "loaders", "dolphin.client"),
+    "dolphin.storage": (*CLUSTER, "grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "dolphin.engine",
+                        "dolphin.query", "asyncio", "loaders", "dolphin.client"),
+    "dolphin.engine": (*CLUSTER, "grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
                        "dolphin.client", "dolphin.stream", "dolphin.lookalike"),
     # the write side: engine, storage, query and errors only
-    "dolphin.stream": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
+    "dolphin.stream": (*CLUSTER, "grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
                        "dolphin.client", "dolphin.lookalike", "dolphin.cli", "dolphin.sink"),
-    "dolphin.lookalike": ("grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
+    "dolphin.lookalike": (*CLUSTER, "grpc", "google.protobuf", "dolphin.v1", "dolphin.server", "asyncio", "loaders",
                           "dolphin.client"),
-    "dolphin.server": ("loaders", "dolphin.storage", "dolphin.client", "dolphin.cli"),
-    "dolphin.client": ("dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
+    "dolphin.server": (*CLUSTER, "loaders", "dolphin.storage", "dolphin.client", "dolphin.cli"),
+    "dolphin.client": (*CLUSTER, "dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
                        "loaders", "numpy", "polars"),
-    "dolphin.sink": ("dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
+    "dolphin.sink": (*CLUSTER, "dolphin.engine", "dolphin.storage", "dolphin.query", "pyroaring", "dolphin.server",
                      "loaders", "numpy", "polars"),
     "dolphin.failpoints": ("dolphin", "grpc"),
-    "loaders": ("dolphin.engine", "dolphin.stream", "dolphin.server", "grpc", "dolphin.v1"),
+    "loaders": (*CLUSTER, "dolphin.engine", "dolphin.stream", "dolphin.server", "grpc", "dolphin.v1"),
     "dolphin.errors": ("dolphin", "grpc"),
     "dolphin.config": ("dolphin.engine", "dolphin.server", "dolphin.storage", "grpc"),
+    # the cluster wraps single-node servers in Ray actors; nothing below it knows it exists
+    "dolphin.cluster": ("loaders", "dolphin.cli"),
 }
 
 

@@ -9,6 +9,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -216,12 +217,22 @@ async def _serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await serve_until(settings, stop, handle_sighup=True)
+
+
+async def serve_until(settings: Settings, stop: asyncio.Event, *, handle_sighup: bool = False,
+                      on_serving: Callable[[int], None] | None = None) -> None:
+    """Serve settings.data_dir until stop is set, then drain, checkpoint and return.
+
+    on_serving(port) is called once the first snapshot (if any) is served; a cluster shard waits for it.
+    """
+    loop = asyncio.get_running_loop()
     # one process owns the log: workers started by --workers N serve queries only
     ingestor = None if os.environ.get(REUSE_PORT_ENV) == "1" else Ingestor(
         settings.data_dir, ingest_settings(settings), on_fatal=_exit_on_wal_failure)
     engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False, adopter=ingestor)
     server = build_server(engine, settings, ingestor)
-    if server.tokens is not None:
+    if server.tokens is not None and handle_sighup:
         loop.add_signal_handler(signal.SIGHUP, server.tokens.reload)
     if settings.metrics_port:
         server.observer.serve_http(settings.host, settings.metrics_port)
@@ -236,6 +247,8 @@ async def _serve(settings: Settings) -> None:
         log.info("serving snapshot %d", engine.status().snapshot_version)
     else:
         log.warning("no snapshot in %s yet; queries get UNAVAILABLE until one is loaded", settings.data_dir)
+    if on_serving is not None:
+        on_serving(server.port)
     watcher = asyncio.create_task(server.watch_snapshots())
     await stop.wait()
     log.info("shutting down: draining in-flight calls for up to %.0f s", settings.shutdown_grace)
