@@ -5,9 +5,11 @@
 
 Builds an N-shard data root with the real cluster loader, then counts the same expressions by fanning out to
 every shard and summing, both ways, from an asyncio front (as a front gRPC server would):
-- Ray: one actor per shard (class `Shard`, each wrapping a single-node `Engine`), `await` on the ObjectRefs;
-- gRPC: one `dolphin serve` process per shard dir, `grpc.aio` stubs, `asyncio.gather` over the shards.
-Every fan-out answer is checked against a single-node engine over the whole input.
+- Ray: one actor per shard (`EngineActor`, each wrapping a single-node `Engine`), `await` on the ObjectRefs;
+- gRPC: one shard server per shard dir, each inside a Ray actor (`dolphin.cluster.shards.start_shards`, what the
+  cluster runs), `grpc.aio` stubs, `asyncio.gather` over the shards.
+Every fan-out answer is checked against a single-node engine over the whole input. Then shard 0's process is
+killed with SIGKILL and the time until its server answers again (Ray restarts it; it recovers) is measured.
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import pathlib
 import shutil
-import socket
+import signal
 import statistics
-import subprocess
-import sys
 import time
 
 import grpc
 import ray
 
+from dolphin.client import Client
+from dolphin.cluster.shards import RunningShard, start_shards, stop_shards
 from dolphin.demo import generate
 from dolphin.engine import Engine
+from dolphin.errors import DolphinError
 from dolphin.storage.cluster_file import read_cluster
 from dolphin.v1 import audience_service_pb2 as pb
 from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
@@ -41,20 +45,14 @@ QUERIES = {
 
 
 @ray.remote
-class Shard:
-    """One shard's engine in its own process (`ray::Shard` in ps)."""
+class EngineActor:
+    """One shard's engine in its own process, called through Ray (the path measured against gRPC)."""
 
     def __init__(self, data_dir: str) -> None:
         self.engine = Engine(data_dir)
 
     def count(self, expression: str) -> int:
         return self.engine.count(expression).count
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -100,19 +98,17 @@ async def grpc_fanout(targets: list[str], want: dict[str, int], iterations: int)
     return result
 
 
-def start_servers(dirs: list[pathlib.Path]) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
-    procs, targets = [], []
-    for d in dirs:
-        port = free_port()
-        procs.append(subprocess.Popen([sys.executable, "-m", "dolphin", "serve", "--data-dir", str(d), "--port",
-                                       str(port), "--watch-seconds", "0", "--checkpoint-seconds", "0"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        targets.append(f"127.0.0.1:{port}")
-    for target in targets:
-        while subprocess.run([sys.executable, "-m", "dolphin", "health", "--target", target, "--timeout", "1"],
-                             capture_output=True).returncode != 0:
-            time.sleep(0.2)
-    return procs, targets
+def restart_seconds(shard: RunningShard) -> float:
+    """Kill -9 a shard's process; return the seconds until its server answers a count again."""
+    os.kill(ray.get(shard.actor.pid.remote()), signal.SIGKILL)
+    started = time.perf_counter()
+    while True:
+        try:
+            with Client(shard.target, timeout=2, retries=0) as client:
+                client.count("ALL")
+            return round(time.perf_counter() - started, 3)
+        except DolphinError:
+            time.sleep(0.05)
 
 
 def main() -> int:
@@ -141,19 +137,19 @@ def main() -> int:
         if not root.exists():
             load_tags_into_cluster([str(users)], root, shards=shards)
         dirs = read_cluster(root).shard_dirs(root)
-        actors = [Shard.remote(str(d)) for d in dirs]  # type: ignore[attr-defined]
+        actors = [EngineActor.remote(str(d)) for d in dirs]  # type: ignore[attr-defined]
         ray.get([a.count.remote("ALL") for a in actors])
         ray_ms = asyncio.run(ray_fanout(actors, want, args.iterations))
         for actor in actors:
             ray.kill(actor)
-        procs, targets = start_servers(dirs)
+        running = start_shards(root, {"watch_seconds": 0.0, "checkpoint_seconds": 0.0},
+                               cpus_per_shard=1 / (shards + 1))
         try:
-            grpc_ms = asyncio.run(grpc_fanout(targets, want, args.iterations))
+            grpc_ms = asyncio.run(grpc_fanout([r.target for r in running], want, args.iterations))
+            restart = restart_seconds(running[0])
         finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait()
-        report[f"{shards} shard(s)"] = {"ray_actor": ray_ms, "grpc": grpc_ms}
+            stop_shards(running)
+        report[f"{shards} shard(s)"] = {"ray_actor": ray_ms, "grpc": grpc_ms, "kill_9_to_serving_seconds": restart}
         print(shards, "shards:", json.dumps(report[f"{shards} shard(s)"]), flush=True)
     ray.shutdown()
     (args.work / f"hop-report-{args.users}.json").write_text(json.dumps(report, indent=1))
