@@ -28,7 +28,7 @@ import grpc
 import ray
 
 from dolphin.client import Client
-from dolphin.cluster.shards import RunningShard, start_shards, stop_shards
+from dolphin.cluster.shards import RunningShard, actor_pid, start_shards, stop_shards
 from dolphin.demo import generate
 from dolphin.engine import Engine
 from dolphin.errors import DolphinError
@@ -100,7 +100,7 @@ async def grpc_fanout(targets: list[str], want: dict[str, int], iterations: int)
 
 def restart_seconds(shard: RunningShard) -> float:
     """Kill -9 a shard's process; return the seconds until its server answers a count again."""
-    os.kill(ray.get(shard.actor.pid.remote()), signal.SIGKILL)
+    os.kill(actor_pid(shard), signal.SIGKILL)
     started = time.perf_counter()
     while True:
         try:

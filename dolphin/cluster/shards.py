@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,22 @@ def start_shards(root: pathlib.Path, settings: dict[str, object] | None = None, 
                                                                                             strict=True))]
 
 
+def actor_pid(shard: RunningShard, timeout: float = 120.0) -> int:
+    """Return the shard actor's process ID, waiting while Ray restarts it (its server may answer a little sooner)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(ray.get(shard.actor.pid.remote()))
+        except ray.exceptions.ActorUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def stop_shards(shards: list[RunningShard]) -> None:
     """Stop every shard's server cleanly, then end the actors."""
+    for shard in shards:
+        actor_pid(shard)  # a shard Ray is restarting finishes its start first
     ray.get([s.actor.stop.remote() for s in shards])
     for s in shards:
         ray.kill(s.actor, no_restart=True)

@@ -11,10 +11,9 @@ from collections.abc import Iterator
 
 import polars as pl
 import pytest
-import ray
 
 from dolphin.client import Client
-from dolphin.cluster.shards import RunningShard, start_shards, stop_shards
+from dolphin.cluster.shards import RunningShard, actor_pid, start_shards, stop_shards
 from dolphin.engine import Engine
 from dolphin.errors import DolphinError
 from dolphin.storage.partition import shard_of
@@ -61,7 +60,7 @@ def test_the_shards_together_answer_what_one_node_answers(shards: list[RunningSh
 
 
 def test_ps_names_the_actor_process(shards: list[RunningShard]) -> None:
-    pid = ray.get(shards[0].actor.pid.remote())
+    pid = actor_pid(shards[0])
     title = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True).stdout
     assert "ray::Shard" in title
 
@@ -76,10 +75,10 @@ def test_a_killed_shard_comes_back_with_every_acked_mutation(shards: list[Runnin
     with Client(shards[0].target, timeout=10, retries=0) as client:
         [ack] = list(client.mutate(iter([batch])))
     assert ack.applied == 1 and not ack.skipped
-    before = ray.get(shards[0].actor.pid.remote())
+    before = actor_pid(shards[0])
     os.kill(before, signal.SIGKILL)
     seconds = wait_serving(shards[0].target)
-    assert ray.get(shards[0].actor.pid.remote()) != before  # a new process, restarted by Ray
+    assert actor_pid(shards[0]) != before  # a new process, restarted by Ray
     assert seconds < 60
     print(f"shard 0 served again {seconds:.2f} s after kill -9")
     assert total(shards, "interest=kill-test") == 1  # replayed from the shard's log
