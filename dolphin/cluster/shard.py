@@ -32,17 +32,27 @@ class Shard:
         self.data_dir = pathlib.Path(data_dir)
         self.host = host
         self.port = 0
-        self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._failure: BaseException | None = None
         sys.setswitchinterval(GIL_SWITCH_SECONDS)
-        flags = {**settings, "data_dir": str(self.data_dir), "host": host, "port": self._previous_port()}
+        flags = {**settings, "data_dir": str(self.data_dir), "host": host}
+        previous = self._previous_port()
+        failure = self._start({**flags, "port": previous})
+        if failure is not None and previous:  # the old port is taken: serve on a new one (address() tells)
+            failure = self._start({**flags, "port": 0})
+        if failure is not None:
+            raise RuntimeError(f"shard {self.data_dir} did not start: {failure}")
+        (self.data_dir / SERVER_FILE).write_text(json.dumps({"host": host, "port": self.port}))
+
+    def _start(self, flags: dict[str, object]) -> BaseException | str | None:
+        """Start the server thread; return None once it serves, else why it did not."""
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(flags,), name="dolphin-shard", daemon=True)
         self._thread.start()
-        if not self._ready.wait(START_TIMEOUT) or self._failure is not None:
-            raise RuntimeError(f"shard {self.data_dir} did not start: {self._failure or 'timed out'}")
-        (self.data_dir / SERVER_FILE).write_text(json.dumps({"host": host, "port": self.port}))
+        if not self._ready.wait(START_TIMEOUT):
+            return "timed out"
+        return self._failure
 
     def _previous_port(self) -> int:
         try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 
 import polars as pl
 import pytest
+import ray
 
 from dolphin.client import Client
 from dolphin.cluster.shards import RunningShard, actor_pid, start_shards, stop_shards
@@ -88,3 +90,28 @@ def test_a_killed_shard_comes_back_with_every_acked_mutation(shards: list[Runnin
     assert again.skipped
     for expression in EXPRESSIONS:  # the added interest value changes none of these
         assert total(shards, expression) == engine.count(expression).count, expression
+
+
+def test_a_shard_whose_port_was_taken_while_it_was_down_serves_on_a_new_one(shards: list[RunningShard],
+                                                                            engine: Engine) -> None:
+    old = shards[1].target
+    port = int(old.rsplit(":", 1)[1])
+    os.kill(actor_pid(shards[1]), signal.SIGKILL)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        for _ in range(100):  # the dead server's listening socket is gone at once; connections may linger
+            try:
+                squatter.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.01)
+        squatter.listen()
+        actor_pid(shards[1])  # restarted: the old port was refused, a new one taken
+        new = ray.get(shards[1].actor.address.remote())
+        assert new != old
+        wait_serving(new)
+        with Client(shards[0].target, timeout=10, retries=0) as a, Client(new, timeout=10, retries=0) as b:
+            assert a.count("NOT vip=true") + b.count("NOT vip=true") == engine.count("NOT vip=true").count
+    finally:
+        squatter.close()
