@@ -1,0 +1,33 @@
+"""Routing stream batches to shards: one batch becomes one part per shard, each with the batch's source and offsets.
+
+Every shard gets a part, an empty one included, so that every shard's stored offset for the source advances
+together: a producer that resumes from the cluster's offsets then resends nothing that any shard still needs,
+and each shard deduplicates a resent part by its own offsets (exactly once, per shard).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+
+from dolphin.storage.partition import shard_of
+from dolphin.stream.batches import MutationBatch
+
+
+def split_batch(batch: MutationBatch, id_type: str, shards: int) -> list[MutationBatch]:
+    """Return the batch's mutations by their user's shard, in their order, one part per shard (in shard order).
+
+    Raises ValueError naming a user ID that is not an integer when id_type is int64.
+    """
+    owner = shard_of(pl.Series(batch.user_ids, dtype=pl.String), id_type, shards)
+    order = np.argsort(owner, kind="stable")  # stable: each part keeps the batch's order
+    bounds = np.searchsorted(owner[order], np.arange(shards + 1))
+    parts = []
+    for shard in range(shards):
+        picked = order[bounds[shard] : bounds[shard + 1]].tolist()
+        parts.append(dataclasses.replace(
+            batch, ops=batch.ops[picked], user_ids=[batch.user_ids[i] for i in picked],
+            dimensions=[batch.dimensions[i] for i in picked], values=[batch.values[i] for i in picked]))
+    return parts
