@@ -7,6 +7,7 @@ from `cluster.json`, and a `--shards` that disagrees is an error.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -14,30 +15,24 @@ import shutil
 import polars as pl
 
 from dolphin.errors import LoadError
-from dolphin.storage.cluster_file import ClusterLayout, open_or_create_cluster
+from dolphin.storage.cluster_file import ClusterLayout, layout_for_load, write_cluster
+from dolphin.storage.ids import normalised_ids
 from dolphin.storage.partition import shard_of
+from dolphin.storage.writer import prune_versions, remove_version
 from loaders.inputs import ROW, Progress, expand_inputs, scan_inputs
 from loaders.tags import LoadReport, load_tags
 
 INCOMING = "incoming"  # a shard's part of an input, written before the shard loads it, removed after
 
 
-def id_type_of(ids: pl.Series) -> str:
-    """Return the ID type a first load fixes: int64 for an integer column, string otherwise."""
-    return "int64" if ids.dtype.is_integer() else "string"
-
-
-def split_by_shard(frame: pl.DataFrame, id_column: str, layout: ClusterLayout, root: pathlib.Path
+def split_by_shard(frame: pl.DataFrame, ids: pl.Series, layout: ClusterLayout, root: pathlib.Path
                    ) -> list[pathlib.Path]:
     """Write each shard's rows to a Parquet file in its data dir, in shard order.
 
     A shard with no rows gets an empty file with the same columns: its load still replaces the dimensions the
     input carries, as a single node's load does for the users the input leaves out.
     """
-    try:
-        shards = shard_of(frame[id_column], layout.id_type, layout.shards)
-    except ValueError as exc:
-        raise LoadError(f"{exc}; this cluster's user IDs are {layout.id_type}") from None
+    shards = shard_of(ids, layout.id_type, layout.shards)
     parts = frame.with_columns(pl.Series("__shard", shards)).partition_by("__shard", as_dict=True,
                                                                             include_key=False)
     out: list[pathlib.Path] = []
@@ -55,7 +50,12 @@ def load_tags_into_cluster(
     id_column: str = "user_id", shard_bits: int = 20, keep: int = 3, progress: Progress | None = None,
     cut_time: float | None = None,
 ) -> list[LoadReport]:
-    """Load user tags into every shard of a cluster root; return each shard's report, in shard order."""
+    """Load user tags into every shard of a cluster root; return each shard's report, in shard order.
+
+    All or nothing: the IDs are checked before any shard loads, and when a shard's load fails, the versions the
+    shards before it committed are removed again (old versions are pruned only once every shard committed). A
+    crash in the middle still leaves shards at different versions; cluster-wide versions will settle that.
+    """
     root = pathlib.Path(root)
     if layout != "wide":  # a shard's empty part of a long input would not name the dimensions it replaces
         raise LoadError("cluster loads take the wide layout (one column per dimension); pivot a long input first")
@@ -63,15 +63,24 @@ def load_tags_into_cluster(
     frame = scan_inputs(files).drop(ROW).collect()
     if id_column not in frame.columns:
         raise LoadError(f'the input has no ID column "{id_column}" (columns: {", ".join(frame.columns[:20])})')
-    cluster = open_or_create_cluster(root, shards, id_type_of(frame[id_column]))
+    ids = normalised_ids(frame[id_column])  # nulls and bad types fail here, before any shard changes
+    cluster = layout_for_load(root, shards, "string" if ids.dtype == pl.String else "int64")
     cut = cut_time if cut_time is not None else max(f.stat().st_mtime for f in files)
-    parts = split_by_shard(frame, id_column, cluster, root)
-    del frame
+    parts = split_by_shard(frame, ids, cluster, root)
+    del frame, ids
+    reports: list[LoadReport] = []
     try:
-        return [load_tags([str(part)], cluster.shard_dir(root, shard), layout=layout, id_column=id_column,
-                          shard_bits=shard_bits, keep=keep, progress=progress, cut_time=cut,
-                          allow_empty=True)
-                for shard, part in enumerate(parts)]
+        for shard, part in enumerate(parts):
+            reports.append(load_tags([str(part)], cluster.shard_dir(root, shard), layout=layout,
+                                     id_column=id_column, shard_bits=shard_bits, keep=0, progress=progress,
+                                     cut_time=cut, allow_empty=True))
+    except BaseException:
+        for shard, report in enumerate(reports):
+            remove_version(cluster.shard_dir(root, shard), report.version)
+        raise
     finally:
         for part in parts:
             shutil.rmtree(part.parent, ignore_errors=True)
+    write_cluster(root, cluster)
+    return [dataclasses.replace(r, pruned=prune_versions(cluster.shard_dir(root, s), keep))
+            for s, r in enumerate(reports)]

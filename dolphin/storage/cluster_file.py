@@ -60,22 +60,29 @@ def read_cluster(root: pathlib.Path) -> ClusterLayout:
     return layout
 
 
-def open_or_create_cluster(root: pathlib.Path, shards: int | None, id_type: str) -> ClusterLayout:
-    """Return the root's layout, creating it on the first load (which must name the shard count).
+def layout_for_load(root: pathlib.Path, shards: int | None, id_type: str) -> ClusterLayout:
+    """Return the layout a load into root uses: the root's own, or a new one (the first load names the count).
 
-    LoadError when a given shard count disagrees with the root's, or a new root gets none.
+    LoadError when a given shard count or the input's ID type disagrees with the root's, or a new root gets no
+    count. Nothing is written: `write_cluster` records a new root's layout once its first load committed.
     """
     if (root / CLUSTER_FILE).exists():
         layout = read_cluster(root)
         if shards is not None and shards != layout.shards:
             raise LoadError(f"{root} has {layout.shards} shards, not {shards}: the shard count is fixed when a "
                             "data root is created; to change it, load the data again into a new root")
+        if id_type != layout.id_type:
+            raise LoadError(f"the input's user IDs are {'strings' if id_type == 'string' else 'integers'} but "
+                            f"this cluster's user IDs are {layout.id_type}; cast the column to match")
         return layout
     if shards is None:
         raise LoadError(f"{root} is a new cluster data root: give --shards N for its first load")
     if shards < 1:
         raise LoadError(f"--shards must be at least 1, got {shards}")
-    layout = ClusterLayout(shards=shards, id_type=id_type)
-    root.mkdir(parents=True, exist_ok=True)
-    atomic_write(root / CLUSTER_FILE, json.dumps(asdict(layout), indent=1).encode())
-    return layout
+    return ClusterLayout(shards=shards, id_type=id_type)
+
+
+def write_cluster(root: pathlib.Path, layout: ClusterLayout) -> None:
+    """Record a root's layout (atomically), unless it is there already."""
+    if not (root / CLUSTER_FILE).exists():
+        atomic_write(root / CLUSTER_FILE, json.dumps(asdict(layout), indent=1).encode())

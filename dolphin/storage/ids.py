@@ -19,7 +19,7 @@ MAX_USERS = 2**32 - 1  # dense IDs are uint32; the value 2^32-1 stays unused
 ID_TYPES = {"int64": pl.Int64, "string": pl.String}
 
 
-def _normalise_ids(ids: pl.Series) -> pl.Series:
+def normalised_ids(ids: pl.Series) -> pl.Series:
     """Cast an input ID column to Int64 or String, or raise LoadError saying why not."""
     if ids.null_count():
         raise LoadError(f'ID column "{ids.name}" has {ids.null_count()} null values; every row needs a user ID')
@@ -123,7 +123,7 @@ class IdDictionary:
         return self._index
 
     def _conform(self, ids: pl.Series) -> pl.Series:
-        ids = _normalise_ids(ids)
+        ids = normalised_ids(ids)
         if len(self) and ids.dtype != self._external.dtype:
             raise LoadError(
                 f'ID column "{ids.name}" holds {"strings" if ids.dtype == pl.String else "integers"} '

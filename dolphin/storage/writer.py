@@ -308,6 +308,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def remove_version(data_dir: pathlib.Path, version: int) -> None:
+    """Delete one version (a load that must be undone); the newest remaining one is then served."""
+    shutil.rmtree(layout.versions_dir(data_dir) / layout.version_name(version), ignore_errors=True)
+    fsync_dir(layout.versions_dir(data_dir))
+
+
 def prune_versions(data_dir: pathlib.Path, keep: int) -> list[int]:
     """Delete all but the newest `keep` versions; returns the deleted version numbers."""
     versions = layout.list_versions(data_dir)

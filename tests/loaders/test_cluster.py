@@ -89,3 +89,26 @@ def test_a_damaged_cluster_file_is_named(tmp_path: pathlib.Path) -> None:
     (tmp_path / CLUSTER_FILE).write_text('{"shards": "many"}')
     with pytest.raises(SnapshotError, match="cluster.json is not valid"):
         read_cluster(tmp_path)
+
+
+def test_a_load_that_fails_on_a_later_shard_changes_no_shard(tmp_path: pathlib.Path) -> None:
+    users = [f"u{i}" for i in range(60)]
+    pl.DataFrame({"user_id": users, "city": ["a"] * 60}).write_parquet(tmp_path / "first.parquet")
+    load_tags_into_cluster([str(tmp_path / "first.parquet")], tmp_path / "root", shards=3, shard_bits=6, keep=1)
+    owner = shard_of(pl.Series(users), "string", 3).tolist()
+    last = users[owner.index(2)]  # a user of the last shard: shards 0 and 1 commit before it fails
+    pl.DataFrame({"user_id": [*users, last], "city": ["b"] * 60 + ["c"]}).write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(LoadError, match="several values of single-valued column 'city'"):
+        load_tags_into_cluster([str(tmp_path / "bad.parquet")], tmp_path / "root", shard_bits=6, keep=1)
+    dirs = read_cluster(tmp_path / "root").shard_dirs(tmp_path / "root")
+    engines = [Engine(d) for d in dirs]
+    assert [e.status().snapshot_version for e in engines] == [1, 1, 1]  # keep=1 pruned nothing early
+    assert sum(e.count("city=a").count for e in engines) == 60 and sum(e.count("city=b").count for e in engines) == 0
+
+
+def test_bad_ids_are_refused_before_any_shard_changes(tmp_path: pathlib.Path) -> None:
+    pl.DataFrame({"user_id": ["a", None], "city": ["x", "y"]}).write_parquet(tmp_path / "nulls.parquet")
+    with pytest.raises(LoadError, match="null values"):
+        load_tags_into_cluster([str(tmp_path / "nulls.parquet")], tmp_path / "root", shards=2)
+    assert not (tmp_path / "root" / CLUSTER_FILE).exists()  # a failed first load leaves no root behind
+    assert not list((tmp_path / "root").glob("shard-*/versions/*"))
