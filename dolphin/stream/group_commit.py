@@ -288,7 +288,7 @@ class GroupCommit:
             offsets[batch.source] = max(offsets.get(batch.source, -1), batch.offset)
         stream = snap.stream.advanced(self._wal.position, offsets, len(batches))
         snap = apply_batches(snap, batches, kinds, stream)
-        self.engine.publish(snap, "stream")
+        self.publish(snap, "stream")
         return snap
 
     def _acknowledge(self, snap: Snapshot, written: list[_Submitted], skipped: list[_Submitted]) -> None:

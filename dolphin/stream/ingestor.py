@@ -14,6 +14,7 @@ Build order: the Ingestor first, then the engine with it as its adopter, then `s
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import os
 import pathlib
@@ -148,7 +149,7 @@ class Ingestor:
         return StreamStatus(
             fsync=str(self.settings.fsync), ready=ready, sequence=stream.sequence if stream else 0,
             wal_position=stream.wal_position if stream else 0, sources=len(stream.offsets) if stream else 0,
-            storage_full=self.storage_full, stats=self.stats, recovery=self.recovery,
+            storage_full=self.storage_full, stats=dataclasses.replace(self.stats), recovery=self.recovery,
             last_checkpoint_version=last.version if last else 0)
 
 

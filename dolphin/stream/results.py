@@ -62,6 +62,6 @@ class StreamStatus:
     wal_position: int
     sources: int
     storage_full: bool  # the last log append hit ENOSPC/EFBIG; cleared by the next good one
-    stats: IngestStats
+    stats: IngestStats  # a copy: the writer thread goes on counting in its own
     recovery: RecoveryReport | None
     last_checkpoint_version: int
