@@ -83,3 +83,9 @@ def test_non_integer_ids_in_an_int64_cluster_are_named() -> None:
 def test_shards_are_balanced() -> None:
     counts = np.bincount(shard_of(pl.Series(np.arange(100_000, dtype=np.int64)), "int64", 8), minlength=8)
     assert counts.min() > 0.95 * 100_000 / 8
+
+
+def test_null_ids_have_no_shard() -> None:
+    for ids, id_type in [(pl.Series(["a", None]), "string"), (pl.Series([1, None], dtype=pl.Int64), "int64")]:
+        with pytest.raises(ValueError, match="1 user IDs are null"):
+            shard_of(ids, id_type, 3)
