@@ -144,6 +144,19 @@ def cmd_load_events(args: argparse.Namespace) -> int:
     from loaders.events import load_events
 
     settings = _settings(args)
+    if args.data_root is not None:
+        if args.keep_days:
+            print("error: --keep-days is not supported on a cluster data root yet", file=sys.stderr)
+            return 2
+        from loaders.cluster import load_events_into_cluster
+
+        reports = load_events_into_cluster(args.files, args.data_root, id_column=args.id_column,
+                                           shard_bits=settings.shard_bits, keep=settings.keep,
+                                           progress=_progress_printer())
+        for shard, part in enumerate(reports):
+            print(f"shard {shard}: version {part.version}, {part.rows} events, {part.bitmaps} daily reach bitmaps")
+        print(f"loaded {sum(r.rows for r in reports)} events into {len(reports)} shards of {args.data_root}")
+        return 0
     report = load_events(args.files, settings.data_dir, id_column=args.id_column, keep_days=args.keep_days,
                          shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer())
     print(f"loaded version {report.version}: {report.rows} events into {report.bitmaps} daily reach bitmaps "
@@ -337,6 +350,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return serve(load_settings({**_flags(args), "data_dir": str(data_dir)}))
 
 
+CLUSTER_EXTRA = "pip install 'dolphin-audience[cluster]'"
+
+
+def cmd_cluster_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        import ray  # noqa: F401 - only to say which install line is missing
+    except ImportError:
+        print(f"error: `dolphin cluster serve` runs on Ray, which is not installed; run: {CLUSTER_EXTRA}",
+              file=sys.stderr)
+        return 2
+    from dolphin.cluster.front import cluster_serve
+
+    return cluster_serve(settings, args.data_root, shards=args.shards, ray_address=args.ray_address,
+                         cpus_per_shard=args.cpus_per_shard)
+
+
 def _flags(args: argparse.Namespace) -> dict[str, object]:
     return {f.name: getattr(args, f.name, None) for f in settings_table()}
 
@@ -391,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--id-column", default="user_id", help="column holding the external user ID")
     events.add_argument("--keep-days", type=int, default=0,
                         help="drop days older than the newest minus N-1; 0 keeps all")
+    events.add_argument("--data-root", type=pathlib.Path, metavar="DIR",
+                        help="load into an existing cluster data root instead of --data-dir (split by shard)")
     events.add_argument("--reload", metavar="TARGET", help="after loading, ask the server at TARGET to reload")
     _add_setting_flags(events, ["data_dir", "shard_bits", "keep"])
     events.set_defaults(func=cmd_load_events)
@@ -448,6 +480,20 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--timeout", type=float, default=3.0)
     _add_setting_flags(health, ["target"])
     health.set_defaults(func=cmd_health)
+
+    cluster = sub.add_parser("cluster", help="run Dolphin over the shards of a cluster data root, on Ray")
+    cluster_sub = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cluster_serve = cluster_sub.add_parser("serve", help="start the shards as Ray actors and serve the front")
+    cluster_serve.add_argument("--data-root", type=pathlib.Path, required=True, metavar="DIR",
+                               help="cluster data root (made by `dolphin load tags --data-root DIR --shards N`)")
+    cluster_serve.add_argument("--shards", type=int, metavar="N", help="shard count; must match the data root's")
+    cluster_serve.add_argument("--ray-address", metavar="ADDR",
+                               help="join this Ray cluster (e.g. head:6379); default: start a local Ray")
+    cluster_serve.add_argument("--cpus-per-shard", type=float, default=1.0,
+                               help="CPUs Ray reserves for each shard actor (default 1)")
+    cluster_serve.add_argument("--config", help="TOML file of settings (env DOLPHIN_CONFIG)")
+    _add_setting_flags(cluster_serve, [f.name for f in settings_table() if f.name not in ("data_dir", "workers")])
+    cluster_serve.set_defaults(func=cmd_cluster_serve)
 
     demo = sub.add_parser("demo", help="generate a sample dataset, load it and serve it")
     demo.add_argument("--users", type=int, default=200_000, help="number of demo users")

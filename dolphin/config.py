@@ -61,6 +61,9 @@ class Settings:
     tls_key: str = _setting("", "PEM private key of the server")
     tls_client_ca: str = _setting("", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)")
     insecure: bool = _setting(False, "allow plaintext on a non-loopback address (logged as a warning)")
+    cluster_shard: bool = _setting(
+        False, "serve as a shard of `dolphin cluster serve` (set by the cluster): unknown dimensions, campaigns "
+        "and events are empty rather than errors, since other shards may know them; the front checks names")
     health_port: int = _setting(0, "plaintext port serving only grpc.health.v1 (probes when TLS is on); 0 is off", 0)
     min_reportable_count: int = _setting(
         0, "privacy floor: counts of 1..K-1 users are reported as suppressed, smaller exports refused; 0 is off", 0

@@ -14,6 +14,7 @@
     ├── RoleError                   a token whose role does not allow this request
     ├── PreconditionError           the data cannot answer this yet (no embeddings, seed without vectors)
     ├── NotReadyError               no snapshot loaded yet
+    ├── ShardUnavailableError       shard: a cluster shard did not answer (it is restarting or unreachable)
     ├── DeadlineError               elapsed
     ├── LoadError                   the batch loader cannot use its input
     ├── SnapshotError               a snapshot on disk is damaged or missing
@@ -152,6 +153,14 @@ class NotReadyError(DolphinError):
         super().__init__(message)
 
 
+class ShardUnavailableError(DolphinError):
+    """A cluster shard did not answer; the call gives no partial answer, and a retry may succeed."""
+
+    def __init__(self, shard: int, reason: str) -> None:
+        super().__init__(f"shard {shard} is unavailable ({reason}); no partial answer was given, retry shortly")
+        self.shard = shard
+
+
 class DeadlineError(DolphinError):
     """The call's time budget ran out inside the engine."""
 
@@ -200,6 +209,7 @@ STATUS_NAMES: dict[type[DolphinError], str] = {
     NotFoundError: "NOT_FOUND",
     AudienceExistsError: "ALREADY_EXISTS",
     NotReadyError: "UNAVAILABLE",
+    ShardUnavailableError: "UNAVAILABLE",
     RoleError: "PERMISSION_DENIED",
     DeadlineError: "DEADLINE_EXCEEDED",
     SnapshotError: "DATA_LOSS",

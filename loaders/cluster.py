@@ -8,6 +8,7 @@ from `cluster.json`, and a `--shards` that disagrees is an error.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import pathlib
 import shutil
@@ -19,6 +20,7 @@ from dolphin.storage.cluster_file import ClusterLayout, layout_for_load, write_c
 from dolphin.storage.ids import normalised_ids
 from dolphin.storage.partition import shard_of
 from dolphin.storage.writer import prune_versions, remove_version
+from loaders.events import EventReport, dates_of, load_events
 from loaders.inputs import ROW, Progress, expand_inputs, scan_inputs
 from loaders.tags import LoadReport, load_tags
 
@@ -84,3 +86,53 @@ def load_tags_into_cluster(
     write_cluster(root, cluster)
     return [dataclasses.replace(r, pruned=prune_versions(cluster.shard_dir(root, s), keep))
             for s, r in enumerate(reports)]
+
+
+def events_days(frame: pl.DataFrame) -> tuple[datetime.date, datetime.date]:
+    """Return the first and last day of an events input (what every shard's load replaces)."""
+    if "date" not in frame.columns or not len(frame):
+        raise LoadError("the events input needs columns user_id, campaign, event, date and at least one row")
+    try:
+        dates = frame.select(dates_of(frame.lazy(), frame.schema).alias("date")).get_column("date")
+    except pl.exceptions.PolarsError as exc:
+        raise LoadError(f"cannot read the events: {str(exc).splitlines()[0]}") from exc
+    first, last = dates.min(), dates.max()
+    if not isinstance(first, datetime.date) or not isinstance(last, datetime.date):
+        raise LoadError("events need a date on every row")
+    return first, last
+
+
+def load_events_into_cluster(
+    inputs: list[str], root: str | pathlib.Path, *, id_column: str = "user_id", shard_bits: int = 20, keep: int = 3,
+    progress: Progress | None = None,
+) -> list[EventReport]:
+    """Load campaign events into every shard of an existing cluster root; return each shard's report.
+
+    Same all-or-nothing rule as tags. Days are not dropped (`--keep-days`) on a cluster yet: each shard would
+    count the window from its own newest day.
+    """
+    root = pathlib.Path(root)
+    files = expand_inputs(inputs)
+    frame = scan_inputs(files).drop(ROW).collect()
+    if id_column not in frame.columns:
+        raise LoadError(f'the input has no ID column "{id_column}" (columns: {", ".join(frame.columns[:20])})')
+    ids = normalised_ids(frame[id_column])
+    cluster = layout_for_load(root, None, "string" if ids.dtype == pl.String else "int64")
+    days = events_days(frame)
+    parts = split_by_shard(frame, ids, cluster, root)
+    del frame, ids
+    reports: list[EventReport] = []
+    try:
+        for shard, part in enumerate(parts):
+            reports.append(load_events([str(part)], cluster.shard_dir(root, shard), id_column=id_column,
+                                       shard_bits=shard_bits, keep=0, progress=progress, replaced_days=days))
+    except BaseException:
+        for shard, report in enumerate(reports):
+            remove_version(cluster.shard_dir(root, shard), report.version)
+        raise
+    finally:
+        for part in parts:
+            shutil.rmtree(part.parent, ignore_errors=True)
+    for shard in range(cluster.shards):
+        prune_versions(cluster.shard_dir(root, shard), keep)
+    return reports

@@ -38,7 +38,8 @@ class EventReport:
     seconds: float
 
 
-def _dates(frame: pl.LazyFrame, schema: pl.Schema) -> pl.Expr:
+def dates_of(frame: pl.LazyFrame, schema: pl.Schema) -> pl.Expr:
+    """Return the expression reading the date column as dates (Date, Datetime or ISO text)."""
     dtype = schema["date"]
     if dtype == pl.Date:
         return pl.col("date")
@@ -58,8 +59,13 @@ def load_events(
     shard_bits: int = 20,
     keep: int = 3,
     progress: Progress | None = None,
+    replaced_days: tuple[datetime.date, datetime.date] | None = None,
 ) -> EventReport:
-    """Load campaign events into a new snapshot version of data_dir."""
+    """Load campaign events into a new snapshot version of data_dir.
+
+    replaced_days (a cluster shard's load) is the range the whole input covers: it is replaced even where this
+    part has no rows, and an empty part is then allowed.
+    """
     started = time.time()
     show = progress or (lambda i, n, msg: None)
     data_dir = pathlib.Path(data_dir)
@@ -72,19 +78,19 @@ def load_events(
     show(0, 3, "reading events")
     try:
         frame = lazy.select(ROW, id_column, pl.col("campaign").cast(pl.String), pl.col("event").cast(pl.String),
-                            _dates(lazy, schema).alias("date")).collect()
+                            dates_of(lazy, schema).alias("date")).collect()
     except pl.exceptions.PolarsError as exc:
         raise LoadError(f"cannot read the events: {str(exc).splitlines()[0]}") from exc
     nulls = frame.select(pl.col("campaign", "event", "date").null_count()).row(0)
     if any(nulls):
         raise LoadError("events need a campaign, an event and a date on every row; found nulls in "
                         + ", ".join(c for c, n in zip(REQUIRED, nulls, strict=True) if n))
-    if not len(frame):
+    if not len(frame) and replaced_days is None:
         raise LoadError("the input has no rows")
     previous = previous_snapshot(data_dir)
     old_ids = previous.ids if previous else IdDictionary.empty()
     dense, ids = old_ids.encode(frame[id_column])
-    first, last = frame["date"].min(), frame["date"].max()
+    first, last = replaced_days or (frame["date"].min(), frame["date"].max())
     assert isinstance(first, datetime.date) and isinstance(last, datetime.date)
     show(1, 3, f"grouping {len(frame)} events")
     groups = frame.with_columns(pl.Series("dense", dense)).group_by("campaign", "event", "date").agg(pl.col("dense"))

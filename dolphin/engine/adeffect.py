@@ -94,16 +94,16 @@ def _within(snap: Snapshot, audience: Node | None, bitmap: AbstractBitMap, detai
 
 
 def funnel_stages(snap: Snapshot, campaign: str, stages: list[str], start: str, end: str,
-                  audience: Node | None, budget: Budget) -> list[AbstractBitMap]:
+                  audience: Node | None, budget: Budget, strict: bool = True) -> list[AbstractBitMap]:
     """Return the users of each stage: did the stage's event and every earlier one in the range (in the audience)."""
     if not 1 <= len(stages) <= 16:
         raise InvalidArgumentError(f"a funnel needs 1 to 16 stages, got {len(stages)}")
-    first = snap.events.reach(campaign, stages[0], start, end)
+    first = snap.events.reach(campaign, stages[0], start, end, strict)
     current = materialize(_within(snap, audience, first, stages[0]), budget)
     out: list[AbstractBitMap] = [current]
     for event in stages[1:]:
         budget.check()
-        current = current & snap.events.reach(campaign, event, start, end)
+        current = current & snap.events.reach(campaign, event, start, end, strict)
         out.append(current)
     return out
 
@@ -114,13 +114,22 @@ def _rates(counts: list[int]) -> list[tuple[float, float]]:
             for i, c in enumerate(counts)]
 
 
+def funnel_stages_of_counts(events: list[str], counts: list[int]) -> list[FunnelStage]:
+    """Return the stages of a funnel with these users per stage, with their conversion rates."""
+    return [FunnelStage(e, c, prev, first) for e, c, (prev, first) in zip(events, counts, _rates(counts), strict=True)]
+
+
+def ranked_segments(values: list[str], table: np.ndarray, top_k: int) -> list[FunnelSegment]:
+    """Return the values with users in the first stage (table is stages x values), most first, cut at top_k."""
+    order = sorted((i for i in range(len(values)) if table[0, i]), key=lambda i: (-int(table[0, i]), values[i]))
+    return [FunnelSegment(values[i], [int(x) for x in table[:, i]]) for i in order[:top_k]]
+
+
 def funnel(snap: Snapshot, campaign: str, stages: list[str], start: str, end: str,
-           audience: Node | None, breakdown: str, top_k: int, budget: Budget) -> FunnelResult:
+           audience: Node | None, breakdown: str, top_k: int, budget: Budget, strict: bool = True) -> FunnelResult:
     """Return stage counts and rates, and per-value counts for a breakdown dimension."""
-    bitmaps = funnel_stages(snap, campaign, stages, start, end, audience, budget)
-    counts = [len(b) for b in bitmaps]
-    result_stages = [FunnelStage(e, c, prev, first)
-                     for e, c, (prev, first) in zip(stages, counts, _rates(counts), strict=True)]
+    bitmaps = funnel_stages(snap, campaign, stages, start, end, audience, budget, strict)
+    result_stages = funnel_stages_of_counts(stages, [len(b) for b in bitmaps])
     segments = _breakdown(snap, bitmaps, breakdown, top_k, budget) if breakdown else []
     audience_count = count(audience, budget) if audience is not None else len(snap.population)
     return FunnelResult(result_stages, segments, audience_count, snap.version)
@@ -135,40 +144,45 @@ def _breakdown(snap: Snapshot, stages: list[AbstractBitMap], dimension: str, top
             for s in stages])
         values = codes[1]
     else:
-        values = sorted(snap.tags[dimension])
-        table = np.array([[s.intersection_cardinality(snap.tags[dimension][v]) for v in values] for s in stages],
+        tags = snap.tags.get(dimension, {})  # unknown only on a cluster shard, where it is empty
+        values = sorted(tags)
+        table = np.array([[s.intersection_cardinality(tags[v]) for v in values] for s in stages],
                          dtype=np.int64).reshape(len(stages), len(values))
     budget.check()
-    order = sorted((i for i in range(len(values)) if table[0, i]), key=lambda i: (-int(table[0, i]), values[i]))
-    return [FunnelSegment(values[i], [int(x) for x in table[:, i]]) for i in order[:top_k]]
+    return ranked_segments(values, table, top_k)
 
 
 def lift(snap: Snapshot, campaign: str, exposure: str, outcome: str, start: str, end: str,
-         audience: Node | None, budget: Budget) -> LiftResult:
+         audience: Node | None, budget: Budget, strict: bool = True) -> LiftResult:
     """Compare the outcome rate of exposed and unexposed audience users; two-sided two-proportion z-test.
 
     The audience is never built whole: only its overlap with the exposure reach, and counts.
     """
-    exposure_reach = snap.events.reach(campaign, exposure, start, end)
-    outcome_users = snap.events.reach(campaign, outcome, start, end)
+    exposure_reach = snap.events.reach(campaign, exposure, start, end, strict)
+    outcome_users = snap.events.reach(campaign, outcome, start, end, strict)
     exposed_users = materialize(_within(snap, audience, exposure_reach, exposure), budget)
     audience_count = count(audience, budget) if audience is not None else len(snap.population)
     n1, n2 = len(exposed_users), audience_count - len(exposed_users)
     x1 = exposed_users.intersection_cardinality(outcome_users)
     x2 = count(_within(snap, audience, outcome_users, outcome), budget) - x1
+    return lift_of_counts(n1, x1, n2, x2, snap.version)
+
+
+def lift_of_counts(n1: int, x1: int, n2: int, x2: int, version: int) -> LiftResult:
+    """Return the lift of exposed (n1 users, x1 with the outcome) against unexposed (n2, x2) users."""
     p1, p2 = (x1 / n1 if n1 else 0.0), (x2 / n2 if n2 else 0.0)
     pooled = (x1 + x2) / (n1 + n2) if n1 + n2 else 0.0
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) if n1 and n2 else 0.0
     z = (p1 - p2) / se if se else 0.0
     p_value = math.erfc(abs(z) / math.sqrt(2)) if se else 1.0
-    return LiftResult(n1, x1, n2, x2, p1, p2, p1 - p2, (p1 - p2) / p2 if p2 else 0.0, z, p_value, snap.version)
+    return LiftResult(n1, x1, n2, x2, p1, p2, p1 - p2, (p1 - p2) / p2 if p2 else 0.0, z, p_value, version)
 
 
 def retention(snap: Snapshot, campaign: str, cohort_event: str, return_event: str, cohort_days: list[str],
-              days: int, budget: Budget) -> list[RetentionRow]:
+              days: int, budget: Budget, strict: bool = True) -> list[RetentionRow]:
     """For each cohort day, the users who did the return event exactly N days later, N = 1..days."""
-    snap.events.check(campaign, cohort_event)
-    snap.events.check(campaign, return_event)
+    snap.events.check(campaign, cohort_event, strict)
+    snap.events.check(campaign, return_event, strict)
     rows = []
     for day in cohort_days:
         budget.check()
@@ -182,14 +196,14 @@ def retention(snap: Snapshot, campaign: str, cohort_event: str, return_event: st
 
 
 def trend(snap: Snapshot, campaign: str | None, events: list[str], days: list[str],
-          audience: AbstractBitMap | None) -> list[TrendSeries]:
+          audience: AbstractBitMap | None, strict: bool = True) -> list[TrendSeries]:
     """Reach per day for each event, inside the audience if one is given."""
     series = []
     for event in events:
-        snap.events.check(campaign, event)
+        snap.events.check(campaign, event, strict)
         counts = []
         for day in days:
-            reach = snap.events.reach(campaign, event, day, day)
+            reach = snap.events.reach(campaign, event, day, day, strict)
             counts.append(audience.intersection_cardinality(reach) if audience is not None else len(reach))
         series.append(TrendSeries(event, days, counts))
     return series

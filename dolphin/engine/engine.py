@@ -24,7 +24,7 @@ from dolphin.engine.audiences import AudienceStore, check_name
 from dolphin.engine.evaluate import Budget, count, materialize, trace
 from dolphin.engine.export import ExportCursor
 from dolphin.engine.planner import Node, plan
-from dolphin.engine.profile import profile_dimensions
+from dolphin.engine.profile import profile_dimensions, value_counts
 from dolphin.engine.results import (
     AudienceInfo,
     AudiencePage,
@@ -37,6 +37,7 @@ from dolphin.engine.results import (
     ProfileResult,
     ReloadResult,
     StatusInfo,
+    ValueCountsResult,
 )
 from dolphin.engine.snapshot import Snapshot, SnapshotRef
 from dolphin.errors import InvalidArgumentError, QueryLimitError, UnknownDimensionError
@@ -80,7 +81,8 @@ class EngineLimits:
         )
 
 
-def _bounded(value: int, default: int, limit: int, what: str, setting: str) -> int:
+def bounded(value: int, default: int, limit: int, what: str, setting: str) -> int:
+    """Return value, or default when 0; raises for a negative value or one over the limit (naming the setting)."""
     if value < 0:
         raise InvalidArgumentError(f"{what} must not be negative, got {value}")
     value = value or default
@@ -110,10 +112,14 @@ class Engine:
 
     def __init__(
         self, data_dir: str | os.PathLike[str], *, limits: EngineLimits | None = None, load: bool = True,
-        adopter: VersionAdopter | None = None,
+        adopter: VersionAdopter | None = None, strict_names: bool = True,
     ) -> None:
         """Serve data_dir; with an adopter (the stream's), new batch versions go to it instead of being served
-        as they are (load must then be False: the adopter opens the first version when it starts)."""
+        as they are (load must then be False: the adopter opens the first version when it starts).
+
+        strict_names=False is a cluster shard's engine: an unknown dimension, campaign or event is empty rather
+        than an error, because another shard may hold its users; the front checks names against all shards.
+        """
         if load and adopter is not None:
             raise ValueError("an engine with a version adopter is loaded by the adopter: pass load=False")
         self.data_dir = pathlib.Path(data_dir)
@@ -123,6 +129,7 @@ class Engine:
         self._reload_lock = threading.Lock()
         self._parse = functools.lru_cache(maxsize=4096)(self._parse_uncached)
         self._adopter = adopter
+        self.strict_names = strict_names
         if load:
             self.reload()
 
@@ -131,6 +138,11 @@ class Engine:
     def ready(self) -> bool:
         """True once a snapshot is served."""
         return self._ref.loaded
+
+    @property
+    def inline_counts(self) -> bool:
+        """True: a count takes 0.05-0.5 ms at 10M users, less than a thread hop."""
+        return True
 
     def snapshot(self) -> Snapshot:
         """Return the served snapshot (NotReadyError before the first); read it once per question."""
@@ -166,7 +178,7 @@ class Engine:
         return parse(expression, self.limits.query)
 
     def _plan(self, snap: Snapshot, expression: str) -> Node:
-        return plan(self._parse(expression), snap, self.audiences.bitmap)
+        return plan(self._parse(expression), snap, self.audiences.bitmap, strict=self.strict_names)
 
     # -- audience questions ---------------------------------------------
     def count(self, expression: str, *, deadline: float | None = None) -> CountResult:
@@ -198,7 +210,7 @@ class Engine:
         self, expression: str, *, page_size: int = 0, page_token: str = "", deadline: float | None = None
     ) -> ExportCursor:
         """Evaluate an expression once and return a cursor over its external IDs."""
-        size = _bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
+        size = bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
         snap = self._ref.current
         subject = format_expr(self._parse(expression))
         start = paging.read_token(page_token, snap.version, snap.data.manifest.built_at, subject) if page_token else 0
@@ -219,16 +231,14 @@ class Engine:
         self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0, deadline: float | None = None
     ) -> ProfileResult:
         """Return the TGI profile of an audience over the given dimensions (all when empty)."""
-        top_k = _bounded(top_k, 20, self.limits.max_top_k, "profile top_k", "max_top_k")
+        top_k = bounded(top_k, 20, self.limits.max_top_k, "profile top_k", "max_top_k")
         snap = self._ref.current
         names = list(dict.fromkeys(dimensions)) if dimensions else sorted(snap.tags)
         if len(names) > self.limits.max_profile_dimensions:
             raise QueryLimitError(
                 "profile dimension count", len(names), self.limits.max_profile_dimensions, "max_profile_dimensions"
             )
-        for name in names:
-            if not snap.has_dimension(name):
-                raise UnknownDimensionError(name, snap.suggest_dimension(name))
+        self._check_dimensions(snap, names)
         budget = Budget("profile", deadline)
         audience = materialize(self._plan(snap, expression), budget)
         profiles = profile_dimensions(snap, audience, names, top_k, budget)
@@ -254,8 +264,27 @@ class Engine:
         """Evaluate an expression and return its plan with each node's cardinality and time."""
         snap = self._ref.current
         expr = self._parse(expression)
-        result, root = trace(plan(expr, snap, self.audiences.bitmap), Budget("explain", deadline))
+        result, root = trace(plan(expr, snap, self.audiences.bitmap, strict=self.strict_names),
+                             Budget("explain", deadline))
         return ExplainResult(root, len(result), snap.version, format_expr(expr))
+
+    def value_counts(self, expression: str = "", *, dimensions: list[str] | None = None,
+                     deadline: float | None = None) -> ValueCountsResult:
+        """Return every value of the dimensions (all when empty) with its size and, given an expression, its
+        users in that audience; plus the campaigns. The raw counts a cluster front merges exactly."""
+        snap = self._ref.current
+        names = list(dict.fromkeys(dimensions)) if dimensions else sorted(snap.tags)
+        self._check_dimensions(snap, names)
+        budget = Budget("value counts", deadline)
+        audience = materialize(self._plan(snap, expression), budget) if expression.strip() else None
+        counted = value_counts(snap, audience, names, budget)
+        return ValueCountsResult(len(audience) if audience is not None else 0, len(snap.population), counted,
+                                 snap.events.campaigns, snap.version)
+
+    def _check_dimensions(self, snap: Snapshot, names: list[str]) -> None:
+        for name in names:
+            if self.strict_names and not snap.has_dimension(name):
+                raise UnknownDimensionError(name, snap.suggest_dimension(name))
 
     # -- saved audiences ---------------------------------------------------
     def save_audience(self, name: str, expression: str, *, overwrite: bool = False) -> AudienceInfo:
@@ -270,7 +299,7 @@ class Engine:
 
     def list_audiences(self, *, page_size: int = 0, page_token: str = "") -> AudiencePage:
         """Return a page of saved audiences, by name."""
-        size = _bounded(page_size, 100, 1000, "audience page size", "page_size")
+        size = bounded(page_size, 100, 1000, "audience page size", "page_size")
         names, token = catalog.page_of_names(self.audiences.names(), size, page_token)
         return AudiencePage([self.audiences.get(n) for n in names], token)
 
@@ -293,11 +322,11 @@ class Engine:
         """Return an ordered funnel of a campaign's events in a date range, optionally by segment."""
         snap = self._ref.current
         start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
-        top_k = _bounded(top_k, 20, self.limits.max_top_k, "funnel top_k", "max_top_k")
-        if breakdown_dimension and not snap.has_dimension(breakdown_dimension):
-            raise UnknownDimensionError(breakdown_dimension, snap.suggest_dimension(breakdown_dimension))
+        top_k = bounded(top_k, 20, self.limits.max_top_k, "funnel top_k", "max_top_k")
+        if breakdown_dimension:
+            self._check_dimensions(snap, [breakdown_dimension])
         return adeffect.funnel(snap, campaign, stages, start, end, self._optional_plan(snap, audience_expression),
-                               breakdown_dimension, top_k, Budget("funnel", deadline))
+                               breakdown_dimension, top_k, Budget("funnel", deadline), self.strict_names)
 
     def lift(
         self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
@@ -307,7 +336,8 @@ class Engine:
         snap = self._ref.current
         start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
         return adeffect.lift(snap, campaign, exposure_event, outcome_event, start, end,
-                             self._optional_plan(snap, audience_expression), Budget("lift", deadline))
+                             self._optional_plan(snap, audience_expression), Budget("lift", deadline),
+                             self.strict_names)
 
     def retention(
         self, campaign: str, cohort_event: str, return_event: str, start_date: str, end_date: str = "", *,
@@ -319,7 +349,7 @@ class Engine:
             raise InvalidArgumentError(f"days must be between 1 and {self.limits.max_event_days}, got {days}")
         _, _, cohort_days = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
         rows = adeffect.retention(snap, campaign, cohort_event, return_event, cohort_days, days,
-                                  Budget("retention", deadline))
+                                  Budget("retention", deadline), self.strict_names)
         return rows, snap.version
 
     def trend(
@@ -332,7 +362,7 @@ class Engine:
             raise InvalidArgumentError("trend needs at least one event")
         _, _, days = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
         audience = self._optional_audience(snap, audience_expression, Budget("trend", deadline))
-        return adeffect.trend(snap, campaign or None, events, days, audience), snap.version
+        return adeffect.trend(snap, campaign or None, events, days, audience, self.strict_names), snap.version
 
     def split(self, expression: str, name: str, parts: list[tuple[str, float]], salt: str) -> list[AudienceInfo]:
         """Split an audience by a salted hash into named parts, each saved as the audience `name.part`."""
@@ -352,7 +382,7 @@ class Engine:
 
     def list_campaign_names(self, *, page_size: int = 0, page_token: str = "") -> tuple[list[str], str, int]:
         """Return (a page of campaign names, next token, snapshot version)."""
-        size = _bounded(page_size, 100, 1000, "campaign page size", "page_size")
+        size = bounded(page_size, 100, 1000, "campaign page size", "page_size")
         snap = self._ref.current
         names, token = catalog.page_of_names(sorted(snap.events.campaigns), size, page_token)
         return names, token, snap.version
@@ -362,8 +392,8 @@ class Engine:
         self, *, page_size: int = 0, page_token: str = "", max_values: int = 0, dimension: str = ""
     ) -> DimensionPage:
         """Return a page of dimensions, by name, each with its largest values."""
-        size = _bounded(page_size, 100, 1000, "dimension page size", "page_size")
-        values = _bounded(max_values, 100, 10000, "max_values", "max_values")
+        size = bounded(page_size, 100, 1000, "dimension page size", "page_size")
+        values = bounded(max_values, 100, 10000, "max_values", "max_values")
         snap = self._ref.current
         names = [dimension] if dimension else sorted(snap.tags)
         page, token = catalog.page_of_names(names, size, page_token)

@@ -45,8 +45,10 @@ class EventIndex:
         self._cache: dict[tuple[str | None, str, str, str], AbstractBitMap] = {}
         self._lock = threading.Lock()
 
-    def check(self, campaign: str | None, event: str) -> None:
-        """Raise NotFoundError naming an unknown campaign or event."""
+    def check(self, campaign: str | None, event: str, strict: bool = True) -> None:
+        """Raise NotFoundError naming an unknown campaign or event (unless not strict: a cluster shard's are empty)."""
+        if not strict:
+            return
         if campaign is not None and campaign not in self.campaigns:
             known = ", ".join(list(self.campaigns)[:10]) or "none loaded"
             raise NotFoundError(f'campaign "{campaign}" not found (known: {known})')
@@ -59,15 +61,15 @@ class EventIndex:
         """Return the users who did an event of a campaign on one day."""
         return self.events.get((campaign, event), {}).get(day, EMPTY)
 
-    def reach(self, campaign: str | None, event: str, start: str, end: str) -> AbstractBitMap:
+    def reach(self, campaign: str | None, event: str, start: str, end: str, strict: bool = True) -> AbstractBitMap:
         """Return the users who did the event in [start, end] (ISO days), in one campaign or any."""
-        self.check(campaign, event)
+        self.check(campaign, event, strict)
         key = (campaign, event, start, end)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         campaigns = [campaign] if campaign is not None else [c for c in self.campaigns if event in self.campaigns[c]]
-        parts = [bm for c in campaigns for day, bm in self.events[(c, event)].items() if start <= day <= end]
+        parts = [bm for c in campaigns for day, bm in self.events.get((c, event), {}).items() if start <= day <= end]
         result: AbstractBitMap = EMPTY
         if parts:
             result = FrozenBitMap(BitMap.union(*parts)) if len(parts) > 1 else parts[0]
@@ -77,9 +79,9 @@ class EventIndex:
             self._cache[key] = result
         return result
 
-    def span(self, campaign: str | None, event: str) -> tuple[str, str]:
+    def span(self, campaign: str | None, event: str, strict: bool = True) -> tuple[str, str]:
         """Return the first and last day an event has data ("", "" when none)."""
-        self.check(campaign, event)
+        self.check(campaign, event, strict)
         campaigns = [campaign] if campaign is not None else [c for c in self.campaigns if event in self.campaigns[c]]
-        days = [d for c in campaigns for d in self.campaigns[c][event]]
+        days = [d for c in campaigns for d in self.campaigns.get(c, {}).get(event, [])]
         return (min(days), max(days)) if days else ("", "")

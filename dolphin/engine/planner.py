@@ -68,13 +68,14 @@ SavedLookup = Callable[[str], AbstractBitMap]
 
 
 class _Planner:
-    def __init__(self, snapshot: Snapshot, saved: SavedLookup) -> None:
+    def __init__(self, snapshot: Snapshot, saved: SavedLookup, strict: bool) -> None:
         self.snap = snapshot
         self.saved = saved
+        self.strict = strict
         self.population = Leaf("all", "ALL", snapshot.population)
 
     def check_dimension(self, name: str, expr: Tag | In | NotIn) -> None:
-        if not self.snap.has_dimension(name):
+        if self.strict and not self.snap.has_dimension(name):
             raise UnknownDimensionError(name, self.snap.suggest_dimension(name), expr.position)
 
     def tag_leaf(self, dimension: str, value: str) -> Leaf:
@@ -102,11 +103,11 @@ class _Planner:
             case Saved(name=n):
                 return Leaf("saved", f"@{n}", self.saved(n))
             case Event(event=e, campaign=c, start=s, end=t):
-                first, last = self.snap.events.span(c, e)
+                first, last = self.snap.events.span(c, e, self.strict)
                 start, end = s or first, t or last
                 if start > end:
                     raise InvalidArgumentError(f"event({e}): the date range {start} to {end} is reversed")
-                return Leaf("event", format_expr(expr), self.snap.events.reach(c, e, start, end))
+                return Leaf("event", format_expr(expr), self.snap.events.reach(c, e, start, end, self.strict))
             case All():
                 return self.population
             case Not(child=c):
@@ -145,6 +146,10 @@ def conjoin(children: list[Node], population: Leaf) -> Node:
     return Intersect(positives, negatives)
 
 
-def plan(expr: Expr, snapshot: Snapshot, saved: SavedLookup) -> Node:
-    """Return the plan of an expression on a snapshot; raises UnknownDimensionError, AudienceNotFoundError."""
-    return _Planner(snapshot, saved).plan(expr)
+def plan(expr: Expr, snapshot: Snapshot, saved: SavedLookup, *, strict: bool = True) -> Node:
+    """Return the plan of an expression on a snapshot; raises UnknownDimensionError, AudienceNotFoundError.
+
+    Not strict (a cluster shard): an unknown dimension, campaign or event is empty, because another shard may
+    know it; the cluster front checks names against every shard's.
+    """
+    return _Planner(snapshot, saved, strict).plan(expr)

@@ -8,7 +8,7 @@ import numpy as np
 from pyroaring import AbstractBitMap
 
 from dolphin.engine.evaluate import Budget
-from dolphin.engine.results import DimensionProfile, ProfileValue
+from dolphin.engine.results import DimensionProfile, ProfileValue, ValueCounts
 from dolphin.engine.snapshot import Snapshot
 
 
@@ -23,7 +23,8 @@ def _counts_by_intersection(audience: AbstractBitMap, tags: Mapping[str, Abstrac
     return {v: c for v, c in counts.items() if c}
 
 
-def _profile_value(value: str, count: int, audience_count: int, tag_size: int, population: int) -> ProfileValue:
+def profile_value(value: str, count: int, audience_count: int, tag_size: int, population: int) -> ProfileValue:
+    """Return one value's audience share, population share and TGI."""
     share = count / audience_count if audience_count else 0.0
     population_share = tag_size / population if population else 0.0
     tgi = 100.0 * share / population_share if population_share else 0.0
@@ -54,12 +55,46 @@ def profile_dimensions(
     for dimension in dimensions:
         budget.check()
         codes = snap.value_codes(dimension) if audience_count else None
-        tags = snap.tags[dimension]
+        tags = snap.tags.get(dimension, {})  # unknown only on a cluster shard, where it is empty
         if codes is not None:
             counts = _counts_by_codes(ids.get(), *codes)
         else:
             counts = _counts_by_intersection(audience, tags) if audience_count else {}
-        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top_k]
-        values = [_profile_value(v, c, audience_count, len(tags[v]), population) for v, c in ranked]
-        result.append(DimensionProfile(dimension, values, len(counts)))
+        sizes = {v: len(tags[v]) for v, _ in ranked_counts(counts, top_k)}
+        result.append(dimension_profile(dimension, counts, sizes, audience_count, population, top_k))
     return result
+
+
+def ranked_counts(counts: dict[str, int], top_k: int) -> list[tuple[str, int]]:
+    """Return the top_k (value, count) pairs by descending count, then value."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+
+
+def dimension_profile(dimension: str, counts: dict[str, int], tag_sizes: Mapping[str, int], audience_count: int,
+                      population: int, top_k: int) -> DimensionProfile:
+    """Return the profile of a dimension from its nonzero audience counts and its values' sizes."""
+    values = [profile_value(v, c, audience_count, tag_sizes[v], population) for v, c in ranked_counts(counts, top_k)]
+    return DimensionProfile(dimension, values, len(counts))
+
+
+def value_counts(snap: Snapshot, audience: AbstractBitMap | None, dimensions: list[str],
+                 budget: Budget) -> list[ValueCounts]:
+    """Return every value of each dimension with its size and (given an audience) its users in the audience."""
+    ids = _AudienceIds(audience) if audience is not None else None
+    out = []
+    for dimension in dimensions:
+        budget.check()
+        tags = snap.tags.get(dimension, {})
+        values = sorted(tags)
+        inside: list[int] = []
+        if audience is not None and ids is not None:
+            codes = snap.value_codes(dimension) if len(audience) else None
+            if codes is not None:
+                counts = _counts_by_codes(ids.get(), *codes)
+            else:
+                counts = _counts_by_intersection(audience, tags) if len(audience) else {}
+            inside = [counts.get(v, 0) for v in values]
+        kind = str(snap.kinds[dimension]) if dimension in snap.kinds else ""
+        out.append(ValueCounts(dimension, kind, values, [len(tags[v]) for v in values], inside,
+                               len(snap.any_of(dimension))))
+    return out

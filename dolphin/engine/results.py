@@ -154,3 +154,26 @@ class ReloadResult:
     previous_version: int
     snapshot_version: int
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ValueCounts:
+    """Every value of one dimension with its users, and its users inside an audience (when one was given)."""
+
+    dimension: str
+    kind: str  # "single" or "multi"; "" for a dimension this data does not hold (a cluster shard's)
+    values: list[str]  # sorted
+    tag_sizes: list[int]  # users with each value
+    audience_counts: list[int]  # users with each value inside the audience; empty without an audience
+    user_count: int  # users with any value
+
+
+@dataclass(frozen=True, slots=True)
+class ValueCountsResult:
+    """Raw, unfloored counts of dimensions and the campaign index: what a cluster front merges over shards."""
+
+    audience_count: int
+    population_count: int
+    dimensions: list[ValueCounts]
+    campaigns: dict[str, dict[str, list[str]]]  # campaign -> event -> sorted days
+    snapshot_version: int

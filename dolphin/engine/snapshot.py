@@ -91,22 +91,18 @@ class Snapshot:
         return name in self.tags
 
     def tag(self, dimension: str, value: str) -> FrozenBitMap:
-        """Return the bitmap of dimension=value (empty for an unknown value of a known dimension)."""
-        return self.tags[dimension].get(value, EMPTY)
+        """Return the bitmap of dimension=value (empty for an unknown value, or dimension on a cluster shard)."""
+        return self.tags.get(dimension, {}).get(value, EMPTY)
 
     def suggest_dimension(self, name: str) -> str | None:
         """Return the known dimension closest to name, if any is close."""
-        folded = {d.casefold(): d for d in self.tags}
-        if name.casefold() in folded:
-            return folded[name.casefold()]
-        close = difflib.get_close_matches(name, list(self.tags), n=1, cutoff=0.6)
-        return close[0] if close else None
+        return closest_name(name, list(self.tags))
 
     def any_of(self, dimension: str) -> FrozenBitMap:
         """Return the users with at least one value of a dimension (cached)."""
         cached = self._any.get(dimension)
         if cached is None:
-            values = list(self.tags[dimension].values())
+            values = list(self.tags.get(dimension, {}).values())
             union = BitMap.union(*values) if values else BitMap()
             cached = FrozenBitMap(union)
             with self._lock:
@@ -118,7 +114,7 @@ class Snapshot:
 
         Code 0 means no value; code i+1 is values[i]. None when intersections are the better plan.
         """
-        if self.kinds[dimension] is not DimensionKind.SINGLE or len(self.tags[dimension]) < CODES_MIN_VALUES:
+        if self.kinds.get(dimension) is not DimensionKind.SINGLE or len(self.tags[dimension]) < CODES_MIN_VALUES:
             return None
         cached = self._codes.get(dimension)
         if cached is None:
@@ -131,6 +127,15 @@ class Snapshot:
             with self._lock:
                 self._codes[dimension] = cached
         return cached
+
+
+def closest_name(name: str, known: list[str]) -> str | None:
+    """Return the known name closest to name (a case-insensitive match first), if any is close."""
+    folded = {d.casefold(): d for d in known}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def empty_snapshot(wal_position: int = 0) -> Snapshot:

@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2_grpc
 from dolphin import __version__
 from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
+from dolphin.engine.api import EngineApi
 from dolphin.errors import DolphinError, InvalidArgumentError
 from dolphin.lookalike import Lookalike
 from dolphin.server.adeffect_service import AdEffectServicer
@@ -32,7 +33,9 @@ from dolphin.server.maintenance import add_health, add_reflection, set_ingest_se
 from dolphin.server.observe import CallObserver
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import run_engine
+from dolphin.server.shard_service import ShardServicer
 from dolphin.stream import FsyncPolicy, Ingestor, IngestSettings
+from dolphin.stream.api import StreamApi
 from dolphin.v1 import (
     adeffect_service_pb2_grpc,
     admin_service_pb2_grpc,
@@ -40,6 +43,7 @@ from dolphin.v1 import (
     catalog_service_pb2_grpc,
     ingest_service_pb2_grpc,
     lookalike_service_pb2_grpc,
+    shard_service_pb2_grpc,
 )
 
 log = logging.getLogger("dolphin.server")
@@ -105,7 +109,10 @@ def check_plaintext_allowed(settings: Settings) -> None:
 class DolphinServer:
     """A running server: the grpc.aio server, its engine and its health state."""
 
-    def __init__(self, engine: Engine, settings: Settings, ingestor: Ingestor | None = None) -> None:
+    def __init__(self, engine: EngineApi, settings: Settings, ingestor: StreamApi | None = None,
+                 lookalike: Lookalike | None = None) -> None:
+        """Serve an engine (one node's, or a cluster front's); lookalike None answers Lookalike with
+        FAILED_PRECONDITION."""
         self.engine = engine
         self.settings = settings
         self.ingestor = ingestor
@@ -119,7 +126,7 @@ class DolphinServer:
             ("grpc.so_reuseport", 1 if os.environ.get(REUSE_PORT_ENV) == "1" else 0),
         ])
         expensive = ExpensiveCalls(settings.max_expensive_calls)
-        self.lookalike = Lookalike(engine, max_k=settings.max_lookalike_k)
+        self.lookalike = lookalike
         self.servicers = [
             AudienceServicer(engine, settings, expensive),
             CatalogServicer(engine, Floor(settings.min_reportable_count)),
@@ -127,6 +134,7 @@ class DolphinServer:
             AdEffectServicer(engine, settings, expensive),
             LookalikeServicer(self.lookalike, expensive, Floor(settings.min_reportable_count), self.tokens),
             IngestServicer(ingestor, settings.max_pending_bytes, self.publish_ingest_health),
+            ShardServicer(engine, settings),
         ]
         for servicer, register in zip(self.servicers, (
             audience_service_pb2_grpc.add_AudienceServiceServicer_to_server,
@@ -135,10 +143,11 @@ class DolphinServer:
             adeffect_service_pb2_grpc.add_AdEffectServiceServicer_to_server,
             lookalike_service_pb2_grpc.add_LookalikeServiceServicer_to_server,
             ingest_service_pb2_grpc.add_IngestServiceServicer_to_server,
+            shard_service_pb2_grpc.add_ShardServiceServicer_to_server,
         ), strict=True):
             register(servicer, self.server)
         self.observer = CallObserver(engine, settings.slow_call_ms, ingestor=ingestor,
-                                     budget=self.servicers[-1].budget)  # type: ignore[attr-defined]
+                                     budget=self.servicers[5].budget)  # type: ignore[attr-defined]
         for servicer in self.servicers:
             servicer.observer = self.observer  # type: ignore[attr-defined]
         self.health = add_health(self.server)
@@ -163,7 +172,8 @@ class DolphinServer:
     async def after_reload(self) -> None:
         """Open the new version's vector index before the first Lookalike needs it, then publish health."""
         try:
-            await run_engine(self.lookalike.warm)
+            if self.lookalike is not None:
+                await run_engine(self.lookalike.warm)
         except Exception:
             log.exception("cannot open the vector index; Lookalike will report the error")
         await self.publish_health()
@@ -176,8 +186,7 @@ class DolphinServer:
     async def publish_ingest_health(self) -> None:
         """IngestService is SERVING while it takes batches: ingest on, the log writable."""
         ingestor = self.ingestor
-        await set_ingest_serving(self.health, ingestor is not None and not ingestor.storage_full
-                                 and ingestor.failed is None)
+        await set_ingest_serving(self.health, ingestor is not None and ingestor.accepting)
 
     async def watch_snapshots(self) -> None:
         """Reload whenever a newer snapshot version appears on disk."""
@@ -207,8 +216,8 @@ class DolphinServer:
 
 
 def build_server(engine: Engine, settings: Settings, ingestor: Ingestor | None = None) -> DolphinServer:
-    """Return a server for an engine, bound but not started."""
-    return DolphinServer(engine, settings, ingestor)
+    """Return a server for one node's engine, bound but not started."""
+    return DolphinServer(engine, settings, ingestor, Lookalike(engine, max_k=settings.max_lookalike_k))
 
 
 async def _serve(settings: Settings) -> None:
@@ -230,7 +239,8 @@ async def serve_until(settings: Settings, stop: asyncio.Event, *, handle_sighup:
     # one process owns the log: workers started by --workers N serve queries only
     ingestor = None if os.environ.get(REUSE_PORT_ENV) == "1" else Ingestor(
         settings.data_dir, ingest_settings(settings), on_fatal=_exit_on_wal_failure)
-    engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False, adopter=ingestor)
+    engine = Engine(settings.data_dir, limits=EngineLimits.from_settings(settings), load=False, adopter=ingestor,
+                    strict_names=not settings.cluster_shard)
     server = build_server(engine, settings, ingestor)
     if server.tokens is not None and handle_sighup:
         loop.add_signal_handler(signal.SIGHUP, server.tokens.reload)

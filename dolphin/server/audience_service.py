@@ -29,7 +29,10 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
 
     @maps_errors
     async def Count(self, request: pb.CountRequest, context: Context) -> pb.CountResponse:
-        result = run_inline(self.engine.count, request.expression, deadline=self.deadline(context))
+        if self.engine.inline_counts:
+            result = run_inline(self.engine.count, request.expression, deadline=self.deadline(context))
+        else:  # a cluster front waits on its shards: off the event loop
+            result = await run_engine(self.engine.count, request.expression, deadline=self.deadline(context))
         count, suppressed = self.floor.shown(result.count)
         return pb.CountResponse(count=count, snapshot_version=result.snapshot_version, suppressed=suppressed)
 

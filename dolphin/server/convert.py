@@ -14,6 +14,7 @@ from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import audience_service_pb2 as aud_pb
 from dolphin.v1 import catalog_service_pb2 as cat_pb
+from dolphin.v1 import shard_service_pb2 as shard_pb
 
 NO_FLOOR = Floor(0)
 KINDS = {"single": cat_pb.DIMENSION_KIND_SINGLE, "multi": cat_pb.DIMENSION_KIND_MULTI}
@@ -166,3 +167,15 @@ def campaigns(names: list[str], index: dict[str, dict[str, list[str]]], token: s
             cat_pb.CampaignEvent(event=e, first_day=days[0], last_day=days[-1], days=len(days))
             for e, days in sorted(index[n].items()) if days]) for n in names],
         next_page_token=token, snapshot_version=version)
+
+
+def value_counts(result: r.ValueCountsResult) -> shard_pb.ValueCountsResponse:
+    """Return the ValueCountsResponse of raw value counts."""
+    return shard_pb.ValueCountsResponse(
+        audience_count=result.audience_count, population_count=result.population_count,
+        dimensions=[shard_pb.DimensionValueCounts(dimension=d.dimension, kind=d.kind, values=d.values,
+                                                  tag_sizes=d.tag_sizes, audience_counts=d.audience_counts,
+                                                  user_count=d.user_count) for d in result.dimensions],
+        campaigns=[shard_pb.CampaignEventDays(campaign=c, event=e, days=days)
+                   for c, events in sorted(result.campaigns.items()) for e, days in sorted(events.items())],
+        snapshot_version=result.snapshot_version)

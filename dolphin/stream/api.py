@@ -28,3 +28,8 @@ class StreamApi(Protocol):
     def status(self) -> StreamStatus:
         """The write side's state now."""
         ...
+
+    @property
+    def accepting(self) -> bool:
+        """True while batches can be taken: the log is writable and nothing fatal happened."""
+        ...

@@ -126,6 +126,11 @@ class Ingestor:
         return self._running.writer.failed if self._running else None
 
     @property
+    def accepting(self) -> bool:
+        """True while batches can be taken: the log is writable and the writer has not failed."""
+        return not self.storage_full and self.failed is None
+
+    @property
     def storage_full(self) -> bool:
         """True while the last log append hit ENOSPC/EFBIG."""
         return self._running is not None and self._running.writer.storage_full

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import pathlib
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -14,3 +19,53 @@ def ray_session() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
+
+
+@dataclasses.dataclass
+class Front:
+    """A real cluster: 3 Shard actors on Ray and the front's gRPC server, over the ad world's data."""
+
+    cluster: Any
+    port: int
+    root: pathlib.Path
+    stop: Any
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Front]:
+    """The ad world (tags and events) loaded into 3 shards, served by a front on a free port."""
+    from dolphin.cluster.front import serve_front, start_cluster
+    from dolphin.config import load_settings
+    from loaders.cluster import load_events_into_cluster, load_tags_into_cluster
+
+    root = tmp_path_factory.mktemp("cluster") / "root"
+    world = pathlib.Path(str(ad_world["root"]))
+    load_tags_into_cluster([str(world / "tags.parquet")], root, shards=3, shard_bits=10)
+    load_events_into_cluster([str(world / "events.parquet")], root, shard_bits=10)
+    settings = load_settings({"port": 0, "watch_seconds": 0, "checkpoint_seconds": 0, "fsync": "none"}, env={})
+    cluster = start_cluster(root, settings, cpus_per_shard=0.5)
+    started = threading.Event()
+    port: list[int] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def serving(p: int) -> None:
+        port.append(p)
+        started.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(serve_front(settings, cluster, stop, serving))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(60), "the front did not start"
+    yield Front(cluster, port[0], root, stop)
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(30)
+    cluster.close()

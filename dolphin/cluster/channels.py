@@ -1,0 +1,134 @@
+"""The hop from a cluster front to its shards: one gRPC channel per shard server, calls fanned out at once.
+
+A call goes to every shard as a grpc future (the waiting happens in gRPC's C core, not in Python threads), and
+its answer is all the shards' answers or an error: a shard's Dolphin error comes back as the same class, and a
+shard that does not answer is ShardUnavailableError naming it. A partial sum is never returned.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+
+from dolphin import errors
+from dolphin.client import ERROR_METADATA_KEY, to_dolphin_error
+from dolphin.v1 import adeffect_service_pb2_grpc as ad_grpc
+from dolphin.v1 import admin_service_pb2_grpc as admin_grpc
+from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
+from dolphin.v1 import catalog_service_pb2_grpc as cat_grpc
+from dolphin.v1 import ingest_service_pb2_grpc as ing_grpc
+from dolphin.v1 import shard_service_pb2_grpc as shard_grpc
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # shard answers (value counts of every tag) may be large; the front is trusted
+DEFAULT_TIMEOUT = 30.0
+Resolver = Callable[[int], str]  # shard number -> its server's current host:port (asks Ray)
+
+
+class ShardStubs:
+    """The stubs of one shard server's services, over one channel."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.channel = grpc.insecure_channel(target, options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.enable_retries", 0),
+            # reconnect fast after Ray restarts a shard (the default backoff grows to 120 s)
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+        ])
+        self.audiences = aud_grpc.AudienceServiceStub(self.channel)
+        self.catalog = cat_grpc.CatalogServiceStub(self.channel)
+        self.admin = admin_grpc.AdminServiceStub(self.channel)
+        self.adeffect = ad_grpc.AdEffectServiceStub(self.channel)
+        self.ingest = ing_grpc.IngestServiceStub(self.channel)
+        self.shard = shard_grpc.ShardServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def shard_error(shard: int, exc: grpc.RpcError, timeout: float) -> errors.DolphinError:
+    """Return the Dolphin error of a failed shard call: the shard's own error, or ShardUnavailableError."""
+    code = exc.code() if hasattr(exc, "code") else None
+    trailing = dict(exc.trailing_metadata() or ()) if hasattr(exc, "trailing_metadata") else {}
+    named = trailing.get(ERROR_METADATA_KEY)
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED and not named:
+        return errors.DeadlineError("the call", timeout, f"shard {shard}")
+    if named:
+        return to_dolphin_error(exc)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN,
+                grpc.StatusCode.INTERNAL):
+        return errors.ShardUnavailableError(shard, (exc.details() if hasattr(exc, "details") else "") or str(code))
+    return to_dolphin_error(exc)
+
+
+class ShardChannels:
+    """Channels to every shard of a cluster; fan_out calls one method on all (or some) of them at once."""
+
+    def __init__(self, targets: Sequence[str], resolver: Resolver | None = None) -> None:
+        self._stubs = [ShardStubs(t) for t in targets]
+        self._resolver = resolver
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        """Number of shards."""
+        return len(self._stubs)
+
+    def stubs(self, shard: int) -> ShardStubs:
+        """Return one shard's stubs."""
+        return self._stubs[shard]
+
+    def targets(self) -> list[str]:
+        """Return every shard's host:port."""
+        return [s.target for s in self._stubs]
+
+    def _after_unavailable(self, shard: int) -> None:
+        """A restarted shard may serve on a new port (its old one taken): ask Ray where it is now."""
+        if self._resolver is None:
+            return
+        try:
+            target = self._resolver(shard)
+        except Exception:  # noqa: BLE001 - still restarting: the next call asks again
+            return
+        with self._lock:
+            if target != self._stubs[shard].target:
+                old, self._stubs[shard] = self._stubs[shard], ShardStubs(target)
+                old.close()
+
+    def fan_out(self, call: Callable[[ShardStubs], Any], requests: Sequence[Any] | Any,
+                deadline: float | None = None, shards: Sequence[int] | None = None) -> list[Any]:
+        """Send one request (or one per shard) with `call(stubs).future`; return every answer in shard order.
+
+        deadline is absolute time.monotonic(); raises the first shard's error once all have finished.
+        """
+        picked = list(range(len(self._stubs))) if shards is None else list(shards)
+        per_shard = isinstance(requests, list | tuple)
+        timeout = DEFAULT_TIMEOUT if deadline is None else max(0.0, deadline - time.monotonic())
+        if timeout <= 0:
+            raise errors.DeadlineError("the call", 0.0, "fan-out to shards")
+        futures = [call(self._stubs[k]).future(requests[i] if per_shard else requests, timeout=timeout)
+                   for i, k in enumerate(picked)]
+        answers: list[Any] = []
+        failure: errors.DolphinError | None = None
+        for k, future in zip(picked, futures, strict=True):
+            try:
+                answers.append(future.result())
+            except grpc.RpcError as exc:
+                error = shard_error(k, exc, timeout)
+                if isinstance(error, errors.ShardUnavailableError):
+                    self._after_unavailable(k)
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return answers
+
+    def close(self) -> None:
+        """Close every channel."""
+        for stubs in self._stubs:
+            stubs.close()

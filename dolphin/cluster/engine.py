@@ -1,0 +1,560 @@
+"""ClusterEngine: the engine interface (`EngineApi`) a second time, over shard servers.
+
+Every question goes to all shards at once (one fan-out per call, never one per term) and the answers merge by
+rules that make them equal to a single node's over the same users, because shards partition the users:
+
+- counts, overlaps, funnels, retention, trends and lift inputs add up; rates, TGI and the z-test are computed
+  once, from the sums, with the single node's own functions;
+- profiles, breakdowns and listings merge every value's raw counts (ShardService.ValueCounts, or shards asked
+  for every value) and cut to top_k after the merge, never before;
+- names are checked, and open event() dates filled in, by the front (`names`), since a shard may lack a name
+  that another shard knows.
+
+A shard that does not answer fails the whole call with ShardUnavailableError naming it: never a partial sum.
+Reload is the one writer of the cluster's served versions: it holds every question out while it moves all
+shards to their new version, so a question sees the old version on every shard or the new one on every shard.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+
+from dolphin.cluster.channels import ShardChannels, ShardStubs, shard_error
+from dolphin.cluster.export import ClusterExport, read_token
+from dolphin.cluster.names import ClusterNames, completed, merged_names
+from dolphin.engine import adeffect, catalog
+from dolphin.engine.audiences import check_name
+from dolphin.engine.engine import EngineLimits, bounded
+from dolphin.engine.events import EventIndex
+from dolphin.engine.profile import dimension_profile
+from dolphin.engine.results import (
+    AudienceInfo,
+    AudiencePage,
+    BatchCountResult,
+    CountResult,
+    DimensionInfo,
+    DimensionPage,
+    ExplainResult,
+    OverlapResult,
+    PlanTrace,
+    ProfileResult,
+    ReloadResult,
+    StatusInfo,
+    ValueCounts,
+    ValueCountsResult,
+)
+from dolphin.errors import (
+    AudienceNotFoundError,
+    DolphinError,
+    InvalidArgumentError,
+    NotFoundError,
+    QueryLimitError,
+    UnknownDimensionError,
+)
+from dolphin.query import Expr, format_expr, parse
+from dolphin.v1 import adeffect_service_pb2 as ad_pb
+from dolphin.v1 import admin_service_pb2 as admin_pb
+from dolphin.v1 import audience_service_pb2 as aud_pb
+from dolphin.v1 import shard_service_pb2 as shard_pb
+
+T = TypeVar("T")
+ALL_VALUES = 1 << 30  # top_k asked of shards: every value, so the front's cut is exact
+NAMES_REFRESH_SECONDS = 1.0  # an unknown name re-reads the shards' names at most this often
+
+
+class VersionGate:
+    """Many questions at once, or one reload alone: what makes a cluster version change atomically."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the served versions steady for one question."""
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Wait for the questions in flight, keep new ones out, and let them in once the versions moved."""
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._writing = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+def _value_counts(message: shard_pb.ValueCountsResponse) -> ValueCountsResult:
+    return ValueCountsResult(
+        message.audience_count, message.population_count,
+        [ValueCounts(d.dimension, d.kind, list(d.values), list(d.tag_sizes), list(d.audience_counts), d.user_count)
+         for d in message.dimensions],
+        _campaigns(message), message.snapshot_version)
+
+
+def _campaigns(message: shard_pb.ValueCountsResponse) -> dict[str, dict[str, list[str]]]:
+    out: dict[str, dict[str, list[str]]] = {}
+    for row in message.campaigns:
+        out.setdefault(row.campaign, {})[row.event] = list(row.days)
+    return out
+
+
+def merged_value_counts(parts: list[ValueCountsResult], with_audience: bool) -> ValueCountsResult:
+    """Return shards' value counts added up: one entry per value, sorted, sizes and audience counts summed."""
+    dimensions = []
+    for i, first in enumerate(parts[0].dimensions if parts else []):
+        sizes: dict[str, int] = {}
+        inside: dict[str, int] = {}
+        kind = ""
+        for part in parts:
+            d = part.dimensions[i]
+            kind = kind or d.kind
+            for value, size in zip(d.values, d.tag_sizes, strict=True):
+                sizes[value] = sizes.get(value, 0) + size
+            for value, count in zip(d.values, d.audience_counts, strict=False):
+                inside[value] = inside.get(value, 0) + count
+        values = sorted(sizes)
+        dimensions.append(ValueCounts(first.dimension, kind, values, [sizes[v] for v in values],
+                                      [inside.get(v, 0) for v in values] if with_audience else [],
+                                      sum(p.dimensions[i].user_count for p in parts)))
+    names = merged_names([ClusterNames({}, p.campaigns) for p in parts])
+    return ValueCountsResult(sum(p.audience_count for p in parts), sum(p.population_count for p in parts),
+                             dimensions, names.campaigns, min((p.snapshot_version for p in parts), default=0))
+
+
+def _audience(message: aud_pb.Audience, count: int) -> AudienceInfo:
+    return AudienceInfo(message.name, message.expression, count, message.snapshot_version,
+                        message.created_at.ToNanoseconds() / 1e9)
+
+
+def _plan(node: aud_pb.PlanNode) -> PlanTrace:
+    return PlanTrace(node.op, node.detail, node.cardinality, node.elapsed_us, [_plan(c) for c in node.children])
+
+
+class ClusterEngine:
+    """EngineApi over the shard servers of a cluster; thread-safe."""
+
+    def __init__(self, channels: ShardChannels, limits: EngineLimits | None = None, data_root: str = "") -> None:
+        self.channels = channels
+        self.limits = limits or EngineLimits()
+        self.data_root = data_root
+        self.gate = VersionGate()
+        self._names: ClusterNames | None = None
+        self._events: EventIndex | None = None
+        self._names_read_at = 0.0
+        self._names_lock = threading.Lock()
+        self._completed: dict[str, tuple[Expr, str]] = {}
+
+    # -- state ----------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """True once every shard serves a snapshot."""
+        try:
+            return all(s.snapshot_version > 0 for s in self._fan(lambda s: s.admin.Status, admin_pb.StatusRequest()))
+        except DolphinError:
+            return False
+
+    @property
+    def inline_counts(self) -> bool:
+        """False: a count waits on shards, which the event loop must not."""
+        return False
+
+    def _fan(self, call: Callable[[ShardStubs], Any], request: Any, deadline: float | None = None) -> list[Any]:
+        return self.channels.fan_out(call, request, deadline)
+
+    def _read(self, call: Callable[[ShardStubs], Any], request: Any, deadline: float | None = None) -> list[Any]:
+        with self.gate.reading():
+            return self.channels.fan_out(call, request, deadline)
+
+    def reload(self) -> ReloadResult:
+        """Move every shard to its newest version on disk, with no question in flight (atomic for readers)."""
+        with self.gate.writing():
+            answers = self._fan(lambda s: s.admin.Reload, admin_pb.ReloadRequest())
+        self._refresh_names(force=True)
+        return ReloadResult(min(a.previous_version for a in answers), min(a.snapshot_version for a in answers),
+                            any(a.changed for a in answers))
+
+    def status(self) -> StatusInfo:
+        """Shards' status added up (versions: the lowest)."""
+        answers = self._fan(lambda s: s.admin.Status, admin_pb.StatusRequest())
+        names = self.names()
+        return StatusInfo(
+            min(a.snapshot_version for a in answers), sum(a.users for a in answers), sum(a.tags for a in answers),
+            len(names.kinds), sum(a.bitmap_bytes for a in answers), sum(a.rss_bytes for a in answers),
+            min(a.snapshot_built_at.ToNanoseconds() / 1e9 for a in answers),
+            min(a.loaded_at.ToNanoseconds() / 1e9 for a in answers), self.data_root,
+            min(a.saved_audiences for a in answers),
+            tuple(f"shard {k}: {v}" for k, a in enumerate(answers) for v in a.skipped_versions))
+
+    # -- names ------------------------------------------------------------------
+    def names(self) -> ClusterNames:
+        """Return the names every shard knows together (read once, then again after a reload or a miss)."""
+        if self._names is None:
+            self._refresh_names(force=True)
+        assert self._names is not None
+        return self._names
+
+    def _refresh_names(self, *, force: bool = False) -> bool:
+        """Re-read the shards' names (at most once a second unless forced); True when they were read."""
+        with self._names_lock:
+            if not force and time.monotonic() - self._names_read_at < NAMES_REFRESH_SECONDS:
+                return False
+            parts = [_value_counts(a) for a in self._fan(lambda s: s.shard.ValueCounts,
+                                                          shard_pb.ValueCountsRequest())]
+            self._names = merged_names([ClusterNames({d.dimension: d.kind for d in p.dimensions}, p.campaigns)
+                                        for p in parts])
+            self._events = self._names.events
+            self._names_read_at = time.monotonic()
+            self._completed = {}
+            return True
+
+    def _checked(self, check: Callable[[ClusterNames, EventIndex], T]) -> T:
+        """Run a check against the names; on a miss, re-read them once and check again."""
+        names = self.names()
+        assert self._events is not None
+        try:
+            return check(names, self._events)
+        except (UnknownDimensionError, NotFoundError, InvalidArgumentError):  # unknown name, or a grown span
+            if not self._refresh_names():
+                raise
+            assert self._names is not None and self._events is not None
+            return check(self._names, self._events)
+
+    def _shard_expression(self, expression: str) -> str:
+        """Return the expression the shards evaluate: parsed and checked here, event() dates filled in."""
+        cached = self._completed.get(expression)
+        if cached is not None:
+            return cached[1]
+        expr = parse(expression, self.limits.query)
+        text = self._checked(lambda names, events: format_expr(completed(expr, names, events)))
+        if len(self._completed) > 4096:
+            self._completed = {}
+        self._completed[expression] = (expr, text)
+        return text
+
+    def _optional_expression(self, expression: str) -> str:
+        return self._shard_expression(expression) if expression.strip() else ""
+
+    def _check_dimensions(self, dimensions: list[str]) -> None:
+        def check(names: ClusterNames, _events: EventIndex) -> None:
+            for name in dimensions:
+                names.check_dimension(name)
+
+        self._checked(check)
+
+    def _check_events(self, campaign: str | None, events: list[str]) -> None:
+        def check(_names: ClusterNames, index: EventIndex) -> None:
+            for event in events:
+                index.check(campaign, event)
+
+        self._checked(check)
+
+    # -- audience questions -----------------------------------------------------
+    def count(self, expression: str, *, deadline: float | None = None) -> CountResult:
+        """Return the number of users matching an expression, over every shard."""
+        request = aud_pb.CountRequest(expression=self._shard_expression(expression))
+        answers = self._read(lambda s: s.audiences.Count, request, deadline)
+        return CountResult(sum(a.count for a in answers), min(a.snapshot_version for a in answers))
+
+    def batch_count(self, expressions: list[str], *, deadline: float | None = None) -> BatchCountResult:
+        """Return the counts of many expressions, one fan-out for all of them."""
+        if len(expressions) > self.limits.max_batch_expressions:
+            raise QueryLimitError("BatchCount expression count", len(expressions), self.limits.max_batch_expressions,
+                                  "max_batch_expressions")
+        request = aud_pb.BatchCountRequest(expressions=[self._shard_expression(e) for e in expressions])
+        answers = self._read(lambda s: s.audiences.BatchCount, request, deadline)
+        counts = np.sum([np.array(a.counts, dtype=np.int64) for a in answers], axis=0) if expressions else []
+        return BatchCountResult([int(c) for c in counts], min(a.snapshot_version for a in answers))
+
+    def export_cursor(self, expression: str, *, page_size: int = 0, page_token: str = "",
+                      deadline: float | None = None) -> ClusterExport:
+        """Count the audience on every shard, then page through shard 0's users, shard 1's, and so on."""
+        size = bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
+        subject = self._shard_expression(expression)
+        answers = self._read(lambda s: s.audiences.Count, aud_pb.CountRequest(expression=subject), deadline)
+        versions = [int(a.snapshot_version) for a in answers]
+        shard, shard_token = read_token(page_token, versions, subject) if page_token else (0, "")
+        return ClusterExport(self.channels, subject, size, [int(a.count) for a in answers], versions, shard,
+                             shard_token, deadline)
+
+    def value_counts(self, expression: str = "", *, dimensions: list[str] | None = None,
+                     deadline: float | None = None) -> ValueCountsResult:
+        """Return every shard's value counts added up."""
+        names = list(dict.fromkeys(dimensions)) if dimensions else list(self.names().kinds)
+        self._check_dimensions(names)
+        return self._merged_counts(self._optional_expression(expression), names, deadline)
+
+    def _merged_counts(self, subject: str, names: list[str], deadline: float | None) -> ValueCountsResult:
+        request = shard_pb.ValueCountsRequest(expression=subject, dimensions=names)
+        parts = [_value_counts(a) for a in self._read(lambda s: s.shard.ValueCounts, request, deadline)]
+        return merged_value_counts(parts, bool(subject))
+
+    def profile(self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,
+                deadline: float | None = None) -> ProfileResult:
+        """Return the TGI profile of an audience, from every value's counts summed over shards."""
+        top_k = bounded(top_k, 20, self.limits.max_top_k, "profile top_k", "max_top_k")
+        names = list(dict.fromkeys(dimensions)) if dimensions else list(self.names().kinds)
+        if len(names) > self.limits.max_profile_dimensions:
+            raise QueryLimitError("profile dimension count", len(names), self.limits.max_profile_dimensions,
+                                  "max_profile_dimensions")
+        self._check_dimensions(names)
+        merged = self._merged_counts(self._shard_expression(expression), names, deadline)
+        profiles = []
+        for d in merged.dimensions:
+            counts = {v: c for v, c in zip(d.values, d.audience_counts, strict=True) if c}
+            sizes = dict(zip(d.values, d.tag_sizes, strict=True))
+            profiles.append(dimension_profile(d.dimension, counts, sizes, merged.audience_count,
+                                              merged.population_count, top_k))
+        return ProfileResult(merged.audience_count, merged.population_count, profiles, merged.snapshot_version)
+
+    def overlap(self, expressions: list[str], *, deadline: float | None = None) -> OverlapResult:
+        """Return audience sizes and pairwise intersections, summed over shards."""
+        limit = self.limits.max_overlap_expressions
+        if len(expressions) > limit:
+            raise QueryLimitError("Overlap expression count", len(expressions), limit, "max_overlap_expressions")
+        if len(expressions) < 2:
+            raise InvalidArgumentError(f"Overlap needs at least 2 expressions, got {len(expressions)}")
+        request = aud_pb.OverlapRequest(expressions=[self._shard_expression(e) for e in expressions])
+        answers = self._read(lambda s: s.audiences.Overlap, request, deadline)
+        counts = [sum(a.counts[i] for a in answers) for i in range(len(expressions))]
+        pairs = [(x.first, x.second, sum(a.intersections[k].count for a in answers))
+                 for k, x in enumerate(answers[0].intersections)]
+        return OverlapResult(counts, pairs, min(a.snapshot_version for a in answers))
+
+    def explain(self, expression: str, *, deadline: float | None = None) -> ExplainResult:
+        """Return each shard's evaluated plan under one fan-out node that times the whole."""
+        started = time.perf_counter()
+        subject = self._shard_expression(expression)
+        answers = self._read(lambda s: s.audiences.Explain, aud_pb.ExplainRequest(expression=subject), deadline)
+        elapsed = (time.perf_counter() - started) * 1e6
+        total = sum(a.count for a in answers)
+        shards = [PlanTrace("shard", f"shard {k} at {t}", a.count, a.root.elapsed_us, [_plan(a.root)])
+                  for k, (a, t) in enumerate(zip(answers, self.channels.targets(), strict=True))]
+        root = PlanTrace("fan-out", f"{len(answers)} shards in parallel, summed", total, elapsed, shards)
+        return ExplainResult(root, total, min(a.snapshot_version for a in answers),
+                             format_expr(parse(expression, self.limits.query)))
+
+    # -- saved audiences --------------------------------------------------------
+    def save_audience(self, name: str, expression: str, *, overwrite: bool = False) -> AudienceInfo:
+        """Save @name on every shard; if one refuses, the shards that saved it drop it again (unless replaced)."""
+        check_name(name)
+        subject = self._shard_expression(expression)
+        # the user's text is kept unless event() dates had to be filled in (a shard's own span differs)
+        stored = expression if subject == format_expr(parse(expression, self.limits.query)) else subject
+        request = aud_pb.SaveAudienceRequest(name=name, expression=stored, overwrite=overwrite)
+        with self.gate.reading():
+            futures = [self.channels.stubs(k).audiences.SaveAudience.future(request)
+                       for k in range(self.channels.count)]
+            try:
+                saved = self._collect(futures)
+            except DolphinError:
+                if not overwrite:
+                    self._forget(name, futures)
+                raise
+        return _audience(saved[0], sum(a.count for a in saved))
+
+    def _collect(self, futures: list[Any]) -> list[Any]:
+        """Return every future's answer, or raise the first shard's error once all are done."""
+        answers, failure = [], None
+        for k, future in enumerate(futures):
+            try:
+                answers.append(future.result())
+            except grpc.RpcError as exc:
+                failure = failure or shard_error(k, exc, 0.0)
+        if failure is not None:
+            raise failure
+        return answers
+
+    def _forget(self, name: str, futures: list[Any]) -> None:
+        """Delete @name on the shards where saving it succeeded."""
+        done = [k for k, f in enumerate(futures) if f.exception() is None]
+        if done:
+            try:
+                self.channels.fan_out(lambda s: s.audiences.DeleteAudience, aud_pb.DeleteAudienceRequest(name=name),
+                                      shards=done)
+            except DolphinError:
+                pass  # the shard that refused the save may also refuse this; the save's error is what matters
+
+    def get_audience(self, name: str) -> AudienceInfo:
+        """Return a saved audience; its count is summed over shards."""
+        answers = self._read(lambda s: s.audiences.GetAudience, aud_pb.GetAudienceRequest(name=name))
+        return _audience(answers[0], sum(a.count for a in answers))
+
+    def list_audiences(self, *, page_size: int = 0, page_token: str = "") -> AudiencePage:
+        """Return a page of saved audiences, by name, counts summed over shards."""
+        size = bounded(page_size, 100, 1000, "audience page size", "page_size")
+        request = aud_pb.ListAudiencesRequest(page_size=size, page_token=page_token)
+        answers = self._read(lambda s: s.audiences.ListAudiences, request)
+        counts: dict[str, int] = {}
+        for answer in answers:
+            for a in answer.audiences:
+                counts[a.name] = counts.get(a.name, 0) + a.count
+        return AudiencePage([_audience(a, counts[a.name]) for a in answers[0].audiences],
+                            answers[0].next_page_token)
+
+    def delete_audience(self, name: str) -> AudienceInfo:
+        """Delete @name on every shard (NOT_FOUND only when no shard had it)."""
+        with self.gate.reading():
+            futures = [self.channels.stubs(k).audiences.DeleteAudience.future(aud_pb.DeleteAudienceRequest(name=name))
+                       for k in range(self.channels.count)]
+            try:
+                self._collect(futures)
+            except AudienceNotFoundError:
+                if all(f.exception() is not None for f in futures):
+                    raise
+        return AudienceInfo(name, "", 0, 0, 0.0)
+
+    # -- catalog -----------------------------------------------------------------
+    def list_dimensions(self, *, page_size: int = 0, page_token: str = "", max_values: int = 0,
+                        dimension: str = "") -> DimensionPage:
+        """Return a page of dimensions, by name, with values ranked over every shard's counts."""
+        size = bounded(page_size, 100, 1000, "dimension page size", "page_size")
+        values = bounded(max_values, 100, 10000, "max_values", "max_values")
+        if dimension:
+            self._checked(lambda names, _events: names.check_listed(dimension))
+        listed = [dimension] if dimension else list(self.names().kinds)
+        page, token = catalog.page_of_names(listed, size, page_token)
+        merged = self.value_counts(dimensions=page) if page else ValueCountsResult(0, 0, [], {}, 0)
+        infos = []
+        for d in merged.dimensions:
+            ranked = sorted(zip(d.values, d.tag_sizes, strict=True), key=lambda item: (-item[1], item[0]))
+            infos.append(DimensionInfo(d.dimension, d.kind, len(d.values), d.user_count,
+                                       [(v, int(c)) for v, c in ranked[:values]]))
+        version = merged.snapshot_version or min(a.snapshot_version for a in self._fan(
+            lambda s: s.admin.Status, admin_pb.StatusRequest()))
+        return DimensionPage(infos, token, version)
+
+    def list_campaigns(self) -> dict[str, dict[str, list[str]]]:
+        """Return campaign -> event -> sorted days with data on any shard."""
+        self._refresh_names()
+        return self.names().campaigns
+
+    def list_campaign_names(self, *, page_size: int = 0, page_token: str = "") -> tuple[list[str], str, int]:
+        """Return (a page of campaign names, next token, snapshot version)."""
+        size = bounded(page_size, 100, 1000, "campaign page size", "page_size")
+        self._refresh_names()
+        names, token = catalog.page_of_names(sorted(self.names().campaigns), size, page_token)
+        version = min(a.snapshot_version for a in self._fan(lambda s: s.admin.Status, admin_pb.StatusRequest()))
+        return names, token, version
+
+    # -- ad effect ------------------------------------------------------------------
+    def _days(self, start_date: str, end_date: str) -> tuple[str, str, list[str]]:
+        return adeffect.day_range(start_date, end_date, self.limits.max_event_days)
+
+    def funnel(self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
+               audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0,
+               deadline: float | None = None) -> adeffect.FunnelResult:
+        """Return a funnel from stage counts summed over shards; a breakdown ranks every value's sums."""
+        start, end, _ = self._days(start_date, end_date)
+        top_k = bounded(top_k, 20, self.limits.max_top_k, "funnel top_k", "max_top_k")
+        if breakdown_dimension:
+            self._check_dimensions([breakdown_dimension])
+        if not 1 <= len(stages) <= 16:
+            raise InvalidArgumentError(f"a funnel needs 1 to 16 stages, got {len(stages)}")
+        self._check_events(campaign, stages)
+        request = ad_pb.FunnelRequest(campaign=campaign, stages=stages, start_date=start, end_date=end,
+                                      audience_expression=self._optional_expression(audience_expression),
+                                      breakdown_dimension=breakdown_dimension, top_k=ALL_VALUES)
+        answers = self._read(lambda s: s.adeffect.Funnel, request, deadline)
+        counts = [sum(a.stages[i].count for a in answers) for i in range(len(stages))]
+        segments: list[adeffect.FunnelSegment] = []
+        if breakdown_dimension:
+            sums: dict[str, np.ndarray] = {}
+            for answer in answers:
+                for seg in answer.segments:
+                    sums[seg.value] = sums.get(seg.value, np.zeros(len(stages), dtype=np.int64)) + np.array(
+                        seg.counts, dtype=np.int64)
+            values = sorted(sums)
+            table = np.array([sums[v] for v in values], dtype=np.int64).T.reshape(len(stages), len(values))
+            segments = adeffect.ranked_segments(values, table, top_k)
+        return adeffect.FunnelResult(adeffect.funnel_stages_of_counts(stages, counts), segments,
+                                     sum(a.audience_count for a in answers), min(a.snapshot_version for a in answers))
+
+    def lift(self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
+             audience_expression: str = "", deadline: float | None = None) -> adeffect.LiftResult:
+        """Return the lift from exposed and unexposed counts summed over shards (one z-test over the sums)."""
+        start, end, _ = self._days(start_date, end_date)
+        self._check_events(campaign, [exposure_event, outcome_event])
+        request = ad_pb.LiftRequest(campaign=campaign, exposure_event=exposure_event, outcome_event=outcome_event,
+                                    start_date=start, end_date=end,
+                                    audience_expression=self._optional_expression(audience_expression))
+        answers = self._read(lambda s: s.adeffect.Lift, request, deadline)
+        return adeffect.lift_of_counts(sum(a.exposed for a in answers), sum(a.exposed_outcome for a in answers),
+                                       sum(a.unexposed for a in answers), sum(a.unexposed_outcome for a in answers),
+                                       min(a.snapshot_version for a in answers))
+
+    def retention(self, campaign: str, cohort_event: str, return_event: str, start_date: str, end_date: str = "",
+                  *, days: int = 7, deadline: float | None = None) -> tuple[list[adeffect.RetentionRow], int]:
+        """Return the cohort table, summed over shards."""
+        if not 1 <= days <= self.limits.max_event_days:
+            raise InvalidArgumentError(f"days must be between 1 and {self.limits.max_event_days}, got {days}")
+        start, end, _ = self._days(start_date, end_date)
+        self._check_events(campaign, [cohort_event, return_event])
+        request = ad_pb.RetentionRequest(campaign=campaign, cohort_event=cohort_event, return_event=return_event,
+                                         start_date=start, end_date=end, days=days)
+        answers = self._read(lambda s: s.adeffect.Retention, request, deadline)
+        rows = [adeffect.RetentionRow(row.day, sum(a.rows[i].cohort for a in answers),
+                                      [sum(a.rows[i].returned[n] for a in answers) for n in range(days)])
+                for i, row in enumerate(answers[0].rows)]
+        return rows, min(a.snapshot_version for a in answers)
+
+    def trend(self, campaign: str, events: list[str], start_date: str, end_date: str = "", *,
+              audience_expression: str = "", deadline: float | None = None
+              ) -> tuple[list[adeffect.TrendSeries], int]:
+        """Return reach per day of each event, summed over shards."""
+        if not events:
+            raise InvalidArgumentError("trend needs at least one event")
+        start, end, _ = self._days(start_date, end_date)
+        self._check_events(campaign or None, events)
+        request = ad_pb.TrendRequest(campaign=campaign, events=events, start_date=start, end_date=end,
+                                     audience_expression=self._optional_expression(audience_expression))
+        answers = self._read(lambda s: s.adeffect.Trend, request, deadline)
+        series = [adeffect.TrendSeries(s.event, list(s.days),
+                                       [sum(a.series[i].counts[d] for a in answers) for d in range(len(s.days))])
+                  for i, s in enumerate(answers[0].series)]
+        return series, min(a.snapshot_version for a in answers)
+
+    def split(self, expression: str, name: str, parts: list[tuple[str, float]], salt: str) -> list[AudienceInfo]:
+        """Split on every shard with the same salt; each part is saved on every shard, counts summed.
+
+        Users are bucketed by a hash of their dense ID within their shard, so on a cluster the parts meet the
+        shares and are stable for a salt, but are not the same users a single node would pick.
+        """
+        names, shares = [p for p, _ in parts], [s for _, s in parts]
+        adeffect.check_shares(names, shares)
+        for part in names:
+            check_name(f"{name}.{part}")
+        request = ad_pb.SplitRequest(expression=self._shard_expression(expression), name=name, salt=salt,
+                                     shares=[ad_pb.SplitShare(name=p, share=s) for p, s in parts])
+        answers = self._read(lambda s: s.adeffect.Split, request)
+        return [_audience(a, sum(x.audiences[i].count for x in answers)) for i, a in enumerate(answers[0].audiences)]
+
+    def close(self) -> None:
+        """Close the channels to the shards."""
+        self.channels.close()
+
