@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pathlib
 import time
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ def start_shards(root: pathlib.Path, settings: dict[str, object] | None = None, 
                  cpus_per_shard: float = 1.0) -> list[RunningShard]:
     """Start one ShardActor per shard of a data root (Ray must be initialised); return them once all serve."""
     layout = read_cluster(root)
+    # actor names are global in a Ray namespace: two clusters (two data roots) on one Ray must not collide
+    tag = hashlib.blake2b(str(root.resolve()).encode(), digest_size=4).hexdigest()
     actors: list[Any] = [
-        ShardActor.options(name=f"dolphin-shard-{shard:03d}", num_cpus=cpus_per_shard).remote(
+        ShardActor.options(name=f"dolphin-{tag}-shard-{shard:03d}", num_cpus=cpus_per_shard).remote(
             str(layout.shard_dir(root, shard)), host, dict(settings or {}))
         for shard in range(layout.shards)]
     targets = ray.get([actor.address.remote() for actor in actors])

@@ -48,7 +48,7 @@ def front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pyte
     load_tags_into_cluster([str(world / "tags.parquet")], root, shards=3, shard_bits=10)
     load_events_into_cluster([str(world / "events.parquet")], root, shard_bits=10)
     settings = load_settings({"port": 0, "watch_seconds": 0, "checkpoint_seconds": 0, "fsync": "none"}, env={})
-    cluster = start_cluster(root, settings, cpus_per_shard=0.5)
+    cluster = start_cluster(root, settings, cpus_per_shard=0.25)  # Ray has 2 CPUs; test_shard needs 1
     started = threading.Event()
     port: list[int] = []
     loop = asyncio.new_event_loop()
