@@ -12,6 +12,8 @@ import datetime
 import os
 import pathlib
 import shutil
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import polars as pl
 
@@ -47,6 +49,34 @@ def split_by_shard(frame: pl.DataFrame, ids: pl.Series, layout: ClusterLayout, r
     return out
 
 
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Versioned)
+
+
+def load_every_shard(parts: list[pathlib.Path], load: Callable[[pathlib.Path, pathlib.Path], R],
+                     cluster: ClusterLayout, root: pathlib.Path) -> list[R]:
+    """Load each shard's part into its dir, in shard order; on a failure, remove the versions already committed.
+
+    The parts are removed afterwards either way.
+    """
+    reports: list[R] = []
+    try:
+        for shard, part in enumerate(parts):
+            reports.append(load(part, cluster.shard_dir(root, shard)))
+    except BaseException:
+        for shard, report in enumerate(reports):
+            remove_version(cluster.shard_dir(root, shard), report.version)
+        raise
+    finally:
+        for part in parts:
+            shutil.rmtree(part.parent, ignore_errors=True)
+    return reports
+
+
 def load_tags_into_cluster(
     inputs: list[str], root: str | pathlib.Path, *, shards: int | None = None, layout: str = "wide",
     id_column: str = "user_id", shard_bits: int = 20, keep: int = 3, progress: Progress | None = None,
@@ -70,19 +100,9 @@ def load_tags_into_cluster(
     cut = cut_time if cut_time is not None else max(f.stat().st_mtime for f in files)
     parts = split_by_shard(frame, ids, cluster, root)
     del frame, ids
-    reports: list[LoadReport] = []
-    try:
-        for shard, part in enumerate(parts):
-            reports.append(load_tags([str(part)], cluster.shard_dir(root, shard), layout=layout,
-                                     id_column=id_column, shard_bits=shard_bits, keep=0, progress=progress,
-                                     cut_time=cut, allow_empty=True))
-    except BaseException:
-        for shard, report in enumerate(reports):
-            remove_version(cluster.shard_dir(root, shard), report.version)
-        raise
-    finally:
-        for part in parts:
-            shutil.rmtree(part.parent, ignore_errors=True)
+    reports = load_every_shard(parts, lambda part, shard_dir: load_tags(
+        [str(part)], shard_dir, layout=layout, id_column=id_column, shard_bits=shard_bits, keep=0,
+        progress=progress, cut_time=cut, allow_empty=True), cluster, root)
     write_cluster(root, cluster)
     return [dataclasses.replace(r, pruned=prune_versions(cluster.shard_dir(root, s), keep))
             for s, r in enumerate(reports)]
@@ -121,18 +141,9 @@ def load_events_into_cluster(
     days = events_days(frame)
     parts = split_by_shard(frame, ids, cluster, root)
     del frame, ids
-    reports: list[EventReport] = []
-    try:
-        for shard, part in enumerate(parts):
-            reports.append(load_events([str(part)], cluster.shard_dir(root, shard), id_column=id_column,
-                                       shard_bits=shard_bits, keep=0, progress=progress, replaced_days=days))
-    except BaseException:
-        for shard, report in enumerate(reports):
-            remove_version(cluster.shard_dir(root, shard), report.version)
-        raise
-    finally:
-        for part in parts:
-            shutil.rmtree(part.parent, ignore_errors=True)
+    reports = load_every_shard(parts, lambda part, shard_dir: load_events(
+        [str(part)], shard_dir, id_column=id_column, shard_bits=shard_bits, keep=0, progress=progress,
+        replaced_days=days), cluster, root)
     for shard in range(cluster.shards):
         prune_versions(cluster.shard_dir(root, shard), keep)
     return reports
