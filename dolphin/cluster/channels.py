@@ -114,6 +114,11 @@ class ShardChannels:
             raise errors.DeadlineError("the call", 0.0, "fan-out to shards")
         futures = [call(self._stubs[k]).future(requests[i] if per_shard else requests, timeout=timeout)
                    for i, k in enumerate(picked)]
+        return self.answers(picked, futures, timeout)
+
+    def answers(self, shards: list[int], futures: list[Any], timeout: float) -> list[Any]:
+        """Return the answers of calls to these shards, in order, or raise the first error once all finished."""
+        picked = shards
         answers: list[Any] = []
         failure: errors.DolphinError | None = None
         for k, future in zip(picked, futures, strict=True):

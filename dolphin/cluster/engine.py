@@ -23,10 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import grpc
 import numpy as np
 
-from dolphin.cluster.channels import ShardChannels, ShardStubs, shard_error
+from dolphin.cluster.channels import ShardChannels, ShardStubs
 from dolphin.cluster.export import ClusterExport, read_token
 from dolphin.cluster.names import ClusterNames, completed, merged_names
 from dolphin.engine import adeffect, catalog
@@ -58,7 +57,7 @@ from dolphin.errors import (
     QueryLimitError,
     UnknownDimensionError,
 )
-from dolphin.query import Expr, format_expr, parse
+from dolphin.query import format_expr, parse
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import audience_service_pb2 as aud_pb
@@ -168,7 +167,7 @@ class ClusterEngine:
         self._events: EventIndex | None = None
         self._names_read_at = 0.0
         self._names_lock = threading.Lock()
-        self._completed: dict[str, tuple[Expr, str]] = {}
+        self._completed: dict[str, str] = {}  # expression -> what shards evaluate
 
     # -- state ----------------------------------------------------------------
     @property
@@ -249,12 +248,12 @@ class ClusterEngine:
         """Return the expression the shards evaluate: parsed and checked here, event() dates filled in."""
         cached = self._completed.get(expression)
         if cached is not None:
-            return cached[1]
+            return cached
         expr = parse(expression, self.limits.query)
         text = self._checked(lambda names, events: format_expr(completed(expr, names, events)))
         if len(self._completed) > 4096:
             self._completed = {}
-        self._completed[expression] = (expr, text)
+        self._completed[expression] = text
         return text
 
     def _optional_expression(self, expression: str) -> str:
@@ -380,15 +379,7 @@ class ClusterEngine:
 
     def _collect(self, futures: list[Any]) -> list[Any]:
         """Return every future's answer, or raise the first shard's error once all are done."""
-        answers, failure = [], None
-        for k, future in enumerate(futures):
-            try:
-                answers.append(future.result())
-            except grpc.RpcError as exc:
-                failure = failure or shard_error(k, exc, 0.0)
-        if failure is not None:
-            raise failure
-        return answers
+        return self.channels.answers(list(range(len(futures))), futures, 0.0)
 
     def _forget(self, name: str, futures: list[Any]) -> None:
         """Delete @name on the shards where saving it succeeded."""
