@@ -170,6 +170,18 @@ def cmd_load_embeddings(args: argparse.Namespace) -> int:
     from loaders.embeddings import load_embeddings
 
     settings = _settings(args)
+    if args.data_root is not None:
+        from loaders.cluster import load_embeddings_into_cluster
+
+        reports = load_embeddings_into_cluster(
+            args.files, args.data_root, id_column=args.id_column, vector_column=args.vector_column,
+            metric=args.metric, index=args.index, nlist=args.nlist, shard_bits=settings.shard_bits,
+            keep=settings.keep, progress=_progress_printer())
+        for shard, part in enumerate(reports):
+            print(f"shard {shard}: version {part.version}, {part.vectors} vectors, {part.index} index"
+                  + (f" with {part.nlist} lists" if part.nlist else ""))
+        print(f"loaded {sum(r.vectors for r in reports)} vectors into {len(reports)} shards of {args.data_root}")
+        return 0
     report = load_embeddings(args.files, settings.data_dir, id_column=args.id_column, vector_column=args.vector_column,
                              metric=args.metric, index=args.index, nlist=args.nlist, shard_bits=settings.shard_bits,
                              keep=settings.keep, progress=_progress_printer())
@@ -412,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     embeddings.add_argument("--index", choices=["auto", "flat", "ivf"], default="auto",
                             help="auto: exact below 100,000 vectors, IVF above")
     embeddings.add_argument("--nlist", type=int, default=0, help="IVF lists; 0 means about 4*sqrt(n)")
+    embeddings.add_argument("--data-root", type=pathlib.Path, metavar="DIR",
+                            help="load into an existing cluster data root instead of --data-dir (split by shard)")
     embeddings.add_argument("--reload", metavar="TARGET", help="after loading, ask the server at TARGET to reload")
     _add_setting_flags(embeddings, ["data_dir", "shard_bits", "keep"])
     embeddings.set_defaults(func=cmd_load_embeddings)

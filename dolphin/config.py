@@ -44,6 +44,8 @@ class Settings:
     max_profile_dimensions: int = _setting(50, "most dimensions in one Profile", 1)
     max_top_k: int = _setting(1000, "largest Profile top_k", 1)
     max_lookalike_k: int = _setting(100_000, "largest Lookalike k", 1)
+    lookalike_exact_pool: int = _setting(
+        50_000, "Lookalike pools of at most this many users are scored exactly, larger ones through the IVF index", 0)
     max_event_days: int = _setting(366, "longest date range of an ad-effect query or event() term, days", 1)
     max_message_bytes: int = _setting(4 * 1024 * 1024, "largest request message, bytes (RESOURCE_EXHAUSTED above)",
                                       1024)

@@ -22,6 +22,7 @@ from dolphin.storage.cluster_file import ClusterLayout, layout_for_load, write_c
 from dolphin.storage.ids import normalised_ids
 from dolphin.storage.partition import shard_of
 from dolphin.storage.writer import prune_versions, remove_version
+from loaders.embeddings import EmbeddingReport, load_embeddings
 from loaders.events import EventReport, dates_of, load_events
 from loaders.inputs import ROW, Progress, expand_inputs, scan_inputs
 from loaders.tags import LoadReport, load_tags
@@ -144,6 +145,38 @@ def load_events_into_cluster(
     reports = load_every_shard(parts, lambda part, shard_dir: load_events(
         [str(part)], shard_dir, id_column=id_column, shard_bits=shard_bits, keep=0, progress=progress,
         replaced_days=days), cluster, root)
+    for shard in range(cluster.shards):
+        prune_versions(cluster.shard_dir(root, shard), keep)
+    return reports
+
+
+def load_embeddings_into_cluster(
+    inputs: list[str], root: str | pathlib.Path, *, id_column: str = "user_id", vector_column: str = "embedding",
+    metric: str = "cosine", index: str = "auto", nlist: int = 0, shard_bits: int = 20, keep: int = 3,
+    progress: Progress | None = None,
+) -> list[EmbeddingReport]:
+    """Load user embeddings into every shard of an existing cluster root; each shard builds its own index.
+
+    Same all-or-nothing rule as tags. `nlist` (0: about 4*sqrt(n)) is per shard, counted over its own vectors.
+    """
+    root = pathlib.Path(root)
+    files = expand_inputs(inputs)
+    frame = scan_inputs(files).drop(ROW).collect()
+    for column in (id_column, vector_column):
+        if column not in frame.columns:
+            raise LoadError(f'the input has no column "{column}" (columns: {", ".join(frame.columns[:20])})')
+    frame = frame.drop_nulls(vector_column)
+    ids = normalised_ids(frame[id_column])
+    cluster = layout_for_load(root, None, "string" if ids.dtype == pl.String else "int64")
+    sizes = pl.Series(shard_of(ids, cluster.id_type, cluster.shards)).value_counts()
+    if len(sizes) < cluster.shards:
+        raise LoadError(f"{len(frame)} vectors leave a shard of {cluster.shards} without any; every shard needs "
+                        "vectors to build its index (load more users, or use fewer shards)")
+    parts = split_by_shard(frame, ids, cluster, root)
+    del frame, ids
+    reports = load_every_shard(parts, lambda part, shard_dir: load_embeddings(
+        [str(part)], shard_dir, id_column=id_column, vector_column=vector_column, metric=metric, index=index,
+        nlist=nlist, shard_bits=shard_bits, keep=0, progress=progress), cluster, root)
     for shard in range(cluster.shards):
         prune_versions(cluster.shard_dir(root, shard), keep)
     return reports

@@ -244,7 +244,7 @@ class ClusterEngine:
             assert self._names is not None and self._events is not None
             return check(self._names, self._events)
 
-    def _shard_expression(self, expression: str) -> str:
+    def shard_expression(self, expression: str) -> str:
         """Return the expression the shards evaluate: parsed and checked here, event() dates filled in."""
         cached = self._completed.get(expression)
         if cached is not None:
@@ -256,8 +256,9 @@ class ClusterEngine:
         self._completed[expression] = text
         return text
 
-    def _optional_expression(self, expression: str) -> str:
-        return self._shard_expression(expression) if expression.strip() else ""
+    def optional_expression(self, expression: str) -> str:
+        """Return shard_expression of a non-empty expression, and empty for an empty one."""
+        return self.shard_expression(expression) if expression.strip() else ""
 
     def _check_dimensions(self, dimensions: list[str]) -> None:
         def check(names: ClusterNames, _events: EventIndex) -> None:
@@ -276,7 +277,7 @@ class ClusterEngine:
     # -- audience questions -----------------------------------------------------
     def count(self, expression: str, *, deadline: float | None = None) -> CountResult:
         """Return the number of users matching an expression, over every shard."""
-        request = aud_pb.CountRequest(expression=self._shard_expression(expression))
+        request = aud_pb.CountRequest(expression=self.shard_expression(expression))
         answers = self._read(lambda s: s.audiences.Count, request, deadline)
         return CountResult(sum(a.count for a in answers), min(a.snapshot_version for a in answers))
 
@@ -285,7 +286,7 @@ class ClusterEngine:
         if len(expressions) > self.limits.max_batch_expressions:
             raise QueryLimitError("BatchCount expression count", len(expressions), self.limits.max_batch_expressions,
                                   "max_batch_expressions")
-        request = aud_pb.BatchCountRequest(expressions=[self._shard_expression(e) for e in expressions])
+        request = aud_pb.BatchCountRequest(expressions=[self.shard_expression(e) for e in expressions])
         answers = self._read(lambda s: s.audiences.BatchCount, request, deadline)
         counts = np.sum([np.array(a.counts, dtype=np.int64) for a in answers], axis=0) if expressions else []
         return BatchCountResult([int(c) for c in counts], min(a.snapshot_version for a in answers))
@@ -294,7 +295,7 @@ class ClusterEngine:
                       deadline: float | None = None) -> ClusterExport:
         """Count the audience on every shard, then page through shard 0's users, shard 1's, and so on."""
         size = bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
-        subject = self._shard_expression(expression)
+        subject = self.shard_expression(expression)
         answers = self._read(lambda s: s.audiences.Count, aud_pb.CountRequest(expression=subject), deadline)
         versions = [int(a.snapshot_version) for a in answers]
         shard, shard_token = read_token(page_token, versions, subject) if page_token else (0, "")
@@ -306,7 +307,7 @@ class ClusterEngine:
         """Return every shard's value counts added up."""
         names = list(dict.fromkeys(dimensions)) if dimensions else list(self.names().kinds)
         self._check_dimensions(names)
-        return self._merged_counts(self._optional_expression(expression), names, deadline)
+        return self._merged_counts(self.optional_expression(expression), names, deadline)
 
     def _merged_counts(self, subject: str, names: list[str], deadline: float | None) -> ValueCountsResult:
         request = shard_pb.ValueCountsRequest(expression=subject, dimensions=names)
@@ -322,7 +323,7 @@ class ClusterEngine:
             raise QueryLimitError("profile dimension count", len(names), self.limits.max_profile_dimensions,
                                   "max_profile_dimensions")
         self._check_dimensions(names)
-        merged = self._merged_counts(self._shard_expression(expression), names, deadline)
+        merged = self._merged_counts(self.shard_expression(expression), names, deadline)
         profiles = []
         for d in merged.dimensions:
             counts = {v: c for v, c in zip(d.values, d.audience_counts, strict=True) if c}
@@ -338,7 +339,7 @@ class ClusterEngine:
             raise QueryLimitError("Overlap expression count", len(expressions), limit, "max_overlap_expressions")
         if len(expressions) < 2:
             raise InvalidArgumentError(f"Overlap needs at least 2 expressions, got {len(expressions)}")
-        request = aud_pb.OverlapRequest(expressions=[self._shard_expression(e) for e in expressions])
+        request = aud_pb.OverlapRequest(expressions=[self.shard_expression(e) for e in expressions])
         answers = self._read(lambda s: s.audiences.Overlap, request, deadline)
         counts = [sum(a.counts[i] for a in answers) for i in range(len(expressions))]
         pairs = [(x.first, x.second, sum(a.intersections[k].count for a in answers))
@@ -348,7 +349,7 @@ class ClusterEngine:
     def explain(self, expression: str, *, deadline: float | None = None) -> ExplainResult:
         """Return each shard's evaluated plan under one fan-out node that times the whole."""
         started = time.perf_counter()
-        subject = self._shard_expression(expression)
+        subject = self.shard_expression(expression)
         answers = self._read(lambda s: s.audiences.Explain, aud_pb.ExplainRequest(expression=subject), deadline)
         elapsed = (time.perf_counter() - started) * 1e6
         total = sum(a.count for a in answers)
@@ -362,7 +363,7 @@ class ClusterEngine:
     def save_audience(self, name: str, expression: str, *, overwrite: bool = False) -> AudienceInfo:
         """Save @name on every shard; if one refuses, the shards that saved it drop it again (unless replaced)."""
         check_name(name)
-        subject = self._shard_expression(expression)
+        subject = self.shard_expression(expression)
         # the user's text is kept unless event() dates had to be filled in (a shard's own span differs)
         stored = expression if subject == format_expr(parse(expression, self.limits.query)) else subject
         request = aud_pb.SaveAudienceRequest(name=name, expression=stored, overwrite=overwrite)
@@ -469,7 +470,7 @@ class ClusterEngine:
             raise InvalidArgumentError(f"a funnel needs 1 to 16 stages, got {len(stages)}")
         self._check_events(campaign, stages)
         request = ad_pb.FunnelRequest(campaign=campaign, stages=stages, start_date=start, end_date=end,
-                                      audience_expression=self._optional_expression(audience_expression),
+                                      audience_expression=self.optional_expression(audience_expression),
                                       breakdown_dimension=breakdown_dimension, top_k=ALL_VALUES)
         answers = self._read(lambda s: s.adeffect.Funnel, request, deadline)
         counts = [sum(a.stages[i].count for a in answers) for i in range(len(stages))]
@@ -493,7 +494,7 @@ class ClusterEngine:
         self._check_events(campaign, [exposure_event, outcome_event])
         request = ad_pb.LiftRequest(campaign=campaign, exposure_event=exposure_event, outcome_event=outcome_event,
                                     start_date=start, end_date=end,
-                                    audience_expression=self._optional_expression(audience_expression))
+                                    audience_expression=self.optional_expression(audience_expression))
         answers = self._read(lambda s: s.adeffect.Lift, request, deadline)
         return adeffect.lift_of_counts(sum(a.exposed for a in answers), sum(a.exposed_outcome for a in answers),
                                        sum(a.unexposed for a in answers), sum(a.unexposed_outcome for a in answers),
@@ -523,7 +524,7 @@ class ClusterEngine:
         start, end, _ = self._days(start_date, end_date)
         self._check_events(campaign or None, events)
         request = ad_pb.TrendRequest(campaign=campaign, events=events, start_date=start, end_date=end,
-                                     audience_expression=self._optional_expression(audience_expression))
+                                     audience_expression=self.optional_expression(audience_expression))
         answers = self._read(lambda s: s.adeffect.Trend, request, deadline)
         series = [adeffect.TrendSeries(s.event, list(s.days),
                                        [sum(a.series[i].counts[d] for a in answers) for d in range(len(s.days))])
@@ -533,14 +534,13 @@ class ClusterEngine:
     def split(self, expression: str, name: str, parts: list[tuple[str, float]], salt: str) -> list[AudienceInfo]:
         """Split on every shard with the same salt; each part is saved on every shard, counts summed.
 
-        Users are bucketed by a hash of their dense ID within their shard, so on a cluster the parts meet the
-        shares and are stable for a salt, but are not the same users a single node would pick.
+        Shards bucket users by a hash of their external IDs, so the parts hold the users one node would pick.
         """
         names, shares = [p for p, _ in parts], [s for _, s in parts]
         adeffect.check_shares(names, shares)
         for part in names:
             check_name(f"{name}.{part}")
-        request = ad_pb.SplitRequest(expression=self._shard_expression(expression), name=name, salt=salt,
+        request = ad_pb.SplitRequest(expression=self.shard_expression(expression), name=name, salt=salt,
                                      shares=[ad_pb.SplitShare(name=p, share=s) for p, s in parts])
         answers = self._read(lambda s: s.adeffect.Split, request)
         return [_audience(a, sum(x.audiences[i].count for x in answers)) for i, a in enumerate(answers[0].audiences)]

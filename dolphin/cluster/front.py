@@ -22,6 +22,7 @@ import ray
 
 from dolphin.cluster.channels import ShardChannels
 from dolphin.cluster.engine import ALL_VALUES, ClusterEngine
+from dolphin.cluster.lookalike import ClusterLookalike
 from dolphin.cluster.shards import RunningShard, start_shards, stop_shards
 from dolphin.cluster.stream import ClusterStream
 from dolphin.config import Settings
@@ -35,7 +36,8 @@ log = logging.getLogger("dolphin.cluster")
 
 # settings a shard takes from the front as they are; the rest are the front's own (its port, TLS, tokens...)
 SHARED_SETTINGS = ("shard_bits", "keep", "max_terms", "max_depth", "max_batch_expressions",
-                   "max_overlap_expressions", "max_page_size", "max_lookalike_k", "max_event_days",
+                   "max_overlap_expressions", "max_page_size", "max_lookalike_k", "lookalike_exact_pool",
+                   "max_event_days",
                    "max_message_bytes", "max_call_seconds", "default_call_seconds", "shutdown_grace", "log_format",
                    "slow_call_ms", "fsync", "checkpoint_seconds", "wal_retention_seconds", "wal_recovery",
                    "max_batch_mutations", "max_pending_bytes")
@@ -90,7 +92,8 @@ def start_cluster(root: pathlib.Path, settings: Settings, *, cpus_per_shard: flo
 async def serve_front(settings: Settings, cluster: RunningCluster, stop: asyncio.Event,
                       on_serving: Callable[[int], None] | None = None) -> None:
     """Serve the front until stop is set, then drain; on_serving(port) is called once it serves."""
-    server = DolphinServer(cluster.engine, settings, cluster.stream, lookalike=None)
+    server = DolphinServer(cluster.engine, settings, cluster.stream,
+                           ClusterLookalike(cluster.engine, max_k=settings.max_lookalike_k))
     loop = asyncio.get_running_loop()
     if server.tokens is not None:
         loop.add_signal_handler(signal.SIGHUP, server.tokens.reload)

@@ -213,9 +213,13 @@ def _salt_key(salt: str) -> np.uint64:
     return np.uint64(int.from_bytes(hashlib.blake2b(salt.encode(), digest_size=8).digest(), "little"))
 
 
-def split_buckets(dense_ids: np.ndarray, shares: list[float], salt: str) -> np.ndarray:
-    """Return each user's bucket index: a deterministic hash (splitmix64 of dense ID ^ salt) against the shares."""
-    z = dense_ids.astype(np.uint64) ^ _salt_key(salt)
+def split_buckets(user_hashes: np.ndarray, shares: list[float], salt: str) -> np.ndarray:
+    """Return each user's bucket index: splitmix64 of (the user's ID hash ^ salt) against the shares.
+
+    The hash is of the external ID (`storage.partition.user_hashes`), so a user's part depends only on the
+    user and the salt: not on load order, and the same on one node as on any cluster.
+    """
+    z = user_hashes.astype(np.uint64, copy=False) ^ _salt_key(salt)
     with np.errstate(over="ignore"):
         z = z + np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import polars as pl
 from pyroaring import AbstractBitMap
 
 from dolphin.config import Settings
@@ -42,7 +43,7 @@ from dolphin.engine.results import (
 from dolphin.engine.snapshot import Snapshot, SnapshotRef
 from dolphin.errors import InvalidArgumentError, QueryLimitError, UnknownDimensionError
 from dolphin.query import Expr, QueryLimits, format_expr, parse
-from dolphin.storage import MarkKind, SnapshotData, bitmap_from_array, open_newest_snapshot
+from dolphin.storage import MarkKind, SnapshotData, bitmap_from_array, open_newest_snapshot, partition
 
 log = logging.getLogger("dolphin.engine")
 
@@ -371,7 +372,8 @@ class Engine:
         targets = [check_name(f"{name}.{part}") for part in names]
         snap, audience = self.audience(expression)
         dense = np.frombuffer(audience.to_array(), dtype=np.uint32)
-        buckets = adeffect.split_buckets(dense, shares, salt)
+        external = snap.ids.external.gather(pl.Series(dense, dtype=pl.UInt32))
+        buckets = adeffect.split_buckets(partition.user_hashes(external, snap.ids.id_type), shares, salt)
         return [self.audiences.save(target, f"{expression} [split {name} salt={salt!r} part {part}]",
                                     bitmap_from_array(dense[buckets == i]), snap.version, overwrite=True)
                 for i, (target, part) in enumerate(zip(targets, names, strict=True))]

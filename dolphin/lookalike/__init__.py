@@ -5,6 +5,18 @@ Imports dolphin.engine and dolphin.storage; faiss is imported lazily. Must not i
 
 from __future__ import annotations
 
-from dolphin.lookalike.recall import Lookalike, LookalikeResult, Method
+from dolphin.lookalike.recall import (
+    Lookalike,
+    LookalikeApi,
+    LookalikeResult,
+    Method,
+    SeedVectors,
+    VectorHits,
+    VectorPool,
+    check_request,
+    no_seed_vectors,
+    recall,
+)
 
-__all__ = ["Lookalike", "LookalikeResult", "Method"]
+__all__ = ["Lookalike", "LookalikeApi", "LookalikeResult", "Method", "SeedVectors", "VectorHits", "VectorPool",
+           "check_request", "no_seed_vectors", "recall"]

@@ -7,12 +7,13 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pyroaring import AbstractBitMap
 
 from dolphin.engine import Engine
+from dolphin.engine.results import AudienceInfo
 from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import InvalidArgumentError, PreconditionError
 from dolphin.lookalike import methods
@@ -36,7 +37,6 @@ class LookalikeResult:
 
     user_ids: list[str]
     scores: list[float]
-    dense_ids: np.ndarray
     seed_count: int
     seed_with_vectors: int
     candidates_count: int
@@ -46,6 +46,83 @@ class LookalikeResult:
     nprobe: int
     index_type: str
     snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPool:
+    """A lookalike's seed and the users it may return."""
+
+    seed_expression: str
+    candidate_expression: str = ""
+    exclude_seed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SeedVectors:
+    """One server's part of a seed: sizes, the float64 sum of its vectors and a uniform sample of them."""
+
+    seed_count: int
+    seed_with_vectors: int
+    candidates_count: int
+    vector_sum: np.ndarray
+    sample: np.ndarray
+    normalised: bool
+    index_type: str
+    snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHits:
+    """Top k pool users per query: scores and dense IDs (queries x k, -1 where the pool ran out)."""
+
+    scores: np.ndarray
+    dense_ids: np.ndarray
+    user_ids: list[str]  # external IDs of the dense IDs that are not -1, row-major
+    search_path: str
+    nprobe: int
+    snapshot_version: int
+
+
+class LookalikeApi(Protocol):
+    """What the Lookalike RPC calls: one node's Lookalike, or a cluster front's."""
+
+    def warm(self) -> None:
+        """Open what the first call would open."""
+
+    def run(self, seed_expression: str, *, candidate_expression: str = "", k: int = 1000, exclude_seed: bool = True,
+            method: Method = Method.CENTROID, nprobe: int = 0, save_as: str = "") -> LookalikeResult:
+        """Return the k users most similar to the seed among the candidates."""
+
+
+def check_request(k: int, nprobe: int, max_k: int) -> None:
+    """Raise InvalidArgumentError for a k or nprobe out of range."""
+    if not 1 <= k <= max_k:
+        raise InvalidArgumentError(f"k must be between 1 and {max_k} (--max-lookalike-k), got {k}")
+    if nprobe < 0:
+        raise InvalidArgumentError(f"nprobe_or_ef must not be negative, got {nprobe}")
+
+
+def no_seed_vectors(seed_count: int) -> PreconditionError:
+    """Return the error of a seed none of whose users has a vector."""
+    return PreconditionError(f"the seed audience has {seed_count} users and none of them has a vector; "
+                             "lookalike needs seed users with embeddings")
+
+
+def recall(method: Method, seed: np.ndarray, k: int, search: methods.Search,
+           normalised: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Return the top k (ids, scores) of a method over a search function."""
+    if method is Method.CENTROID:
+        return methods.centroid(seed, k, search, normalised)
+    if method is Method.MULTI_CENTROID:
+        return methods.multi_centroid(seed, k, search, normalised)
+    return methods.knn_vote(seed, k, search)
+
+
+def sampled_rows(rows: np.ndarray, limit: int) -> np.ndarray:
+    """Return a deterministic uniform sample of at most limit rows, in their order."""
+    if len(rows) <= limit:
+        return rows
+    return rows[np.sort(np.random.default_rng(0).choice(len(rows), limit, replace=False))]
 
 
 class _Vectors:
@@ -96,30 +173,62 @@ class Lookalike:
     ) -> LookalikeResult:
         """Return the k users most similar to the seed among the candidates."""
         started = time.perf_counter()
-        if not 1 <= k <= self.max_k:
-            raise InvalidArgumentError(f"k must be between 1 and {self.max_k} (--max-lookalike-k), got {k}")
-        if nprobe < 0:
-            raise InvalidArgumentError(f"nprobe_or_ef must not be negative, got {nprobe}")
-        snap, seed = self.engine.audience(seed_expression)
-        vectors = self.vectors(snap)
-        seed_rows = vectors.set.rows_of(np.frombuffer(seed.to_array(), dtype=np.uint32))
+        check_request(k, nprobe, self.max_k)
+        snap, vectors, seed, seed_rows = self._seed(seed_expression)
         if not len(seed_rows):
-            raise PreconditionError(f"the seed audience has {len(seed)} users and none of them has a vector; "
-                                    "lookalike needs seed users with embeddings")
+            raise no_seed_vectors(len(seed))
         pool = self._pool(snap, vectors, seed, candidate_expression, exclude_seed)
         search, path, used_nprobe = self._searcher(vectors, pool, k, nprobe)
         seed_vectors = np.asarray(vectors.set.vectors[seed_rows], dtype=np.float32)
-        ids, scores = self._recall(method, seed_vectors, k, search, vectors.normalised) if pool else (
+        ids, scores = recall(method, seed_vectors, k, search, vectors.normalised) if pool else (
             np.empty(0, np.int64), np.empty(0, np.float32))
         dense = ids.astype(np.uint32)
         if save_as:
-            self.engine.audiences.save(save_as, f"lookalike of ({seed_expression}) k={k} method={method}",
-                                       bitmap_from_array(dense), snap.version, overwrite=True)
+            self.save(save_as, f"lookalike of ({seed_expression}) k={k} method={method}", dense)
         return LookalikeResult(
-            snap.ids.decode(dense), [float(s) for s in scores], dense, len(seed), len(seed_rows), len(pool),
+            snap.ids.decode(dense), [float(s) for s in scores], len(seed), len(seed_rows), len(pool),
             round((time.perf_counter() - started) * 1e3, 3), method, path, used_nprobe,
             vectors.set.meta["index"], snap.version,
         )
+
+    def seed_vectors(self, pool: VectorPool, sample: int) -> SeedVectors:
+        """Return this server's part of a seed: its sizes, its vectors' sum and up to `sample` of its vectors."""
+        snap, vectors, seed, seed_rows = self._seed(pool.seed_expression)
+        candidates = self._pool(snap, vectors, seed, pool.candidate_expression, pool.exclude_seed)
+        dim = int(vectors.set.meta["dim"])
+        total = np.zeros(dim, dtype=np.float64)
+        for start in range(0, len(seed_rows), 65536):  # bounds the copy of a large seed's vectors
+            total += np.asarray(vectors.set.vectors[seed_rows[start : start + 65536]], dtype=np.float32).sum(
+                axis=0, dtype=np.float64)
+        picked = sampled_rows(seed_rows, max(0, sample))
+        return SeedVectors(len(seed), len(seed_rows), len(candidates), total,
+                           np.asarray(vectors.set.vectors[picked], dtype=np.float32).reshape(len(picked), dim),
+                           vectors.normalised, vectors.set.meta["index"], snap.version)
+
+    def search(self, pool: VectorPool, queries: np.ndarray, k: int, *, nprobe: int = 0,
+               narrow: bool = False) -> VectorHits:
+        """Return this server's top k pool users for each query."""
+        check_request(k, nprobe, self.max_k)
+        snap, vectors, seed, _ = self._seed(pool.seed_expression)
+        candidates = self._pool(snap, vectors, seed, pool.candidate_expression, pool.exclude_seed)
+        if not candidates:
+            empty = np.empty((len(queries), 0))
+            return VectorHits(empty.astype(np.float32), empty.astype(np.int64), [], "exact", 0, snap.version)
+        search, path, used = self._searcher(vectors, candidates, k, nprobe)
+        scores, ids = search(np.ascontiguousarray(queries, dtype=np.float32), k, narrow)
+        found = ids[ids >= 0].astype(np.uint32)
+        return VectorHits(np.asarray(scores, np.float32), np.asarray(ids, np.int64), snap.ids.decode(found), path,
+                          used, snap.version)
+
+    def save(self, name: str, description: str, dense_ids: np.ndarray) -> AudienceInfo:
+        """Save dense IDs of the current snapshot as an audience, replacing one of the same name."""
+        return self.engine.audiences.save(name, description, bitmap_from_array(dense_ids),
+                                          self.engine.snapshot().version, overwrite=True)
+
+    def _seed(self, seed_expression: str) -> tuple[Snapshot, _Vectors, AbstractBitMap, np.ndarray]:
+        snap, seed = self.engine.audience(seed_expression)
+        vectors = self.vectors(snap)
+        return snap, vectors, seed, vectors.set.rows_of(np.frombuffer(seed.to_array(), dtype=np.uint32))
 
     def _pool(self, snap: Snapshot, vectors: _Vectors, seed: AbstractBitMap, candidates: str,
               exclude_seed: bool) -> AbstractBitMap:
@@ -180,13 +289,3 @@ class Lookalike:
             return scores, ids
 
         return search
-
-    @staticmethod
-    def _recall(method: Method, seed: np.ndarray, k: int, search: methods.Search,
-                normalised: bool) -> tuple[np.ndarray, np.ndarray]:
-        if method is Method.CENTROID:
-            return methods.centroid(seed, k, search, normalised)
-        if method is Method.MULTI_CENTROID:
-            return methods.multi_centroid(seed, k, search, normalised)
-        return methods.knn_vote(seed, k, search)
-

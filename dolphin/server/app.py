@@ -19,7 +19,7 @@ from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
 from dolphin.engine.api import EngineApi
 from dolphin.errors import DolphinError, InvalidArgumentError
-from dolphin.lookalike import Lookalike
+from dolphin.lookalike import Lookalike, LookalikeApi
 from dolphin.server.adeffect_service import AdEffectServicer
 from dolphin.server.admin_service import AdminServicer
 from dolphin.server.audience_service import AudienceServicer
@@ -110,7 +110,7 @@ class DolphinServer:
     """A running server: the grpc.aio server, its engine and its health state."""
 
     def __init__(self, engine: EngineApi, settings: Settings, ingestor: StreamApi | None = None,
-                 lookalike: Lookalike | None = None) -> None:
+                 lookalike: LookalikeApi | None = None) -> None:
         """Serve an engine (one node's, or a cluster front's); lookalike None answers Lookalike with
         FAILED_PRECONDITION."""
         self.engine = engine
@@ -134,7 +134,7 @@ class DolphinServer:
             AdEffectServicer(engine, settings, expensive),
             LookalikeServicer(self.lookalike, expensive, Floor(settings.min_reportable_count), self.tokens),
             IngestServicer(ingestor, settings.max_pending_bytes, self.publish_ingest_health),
-            ShardServicer(engine, settings),
+            ShardServicer(engine, settings, lookalike if isinstance(lookalike, Lookalike) else None),
         ]
         for servicer, register in zip(self.servicers, (
             audience_service_pb2_grpc.add_AudienceServiceServicer_to_server,
@@ -217,7 +217,8 @@ class DolphinServer:
 
 def build_server(engine: Engine, settings: Settings, ingestor: Ingestor | None = None) -> DolphinServer:
     """Return a server for one node's engine, bound but not started."""
-    return DolphinServer(engine, settings, ingestor, Lookalike(engine, max_k=settings.max_lookalike_k))
+    return DolphinServer(engine, settings, ingestor, Lookalike(engine, max_k=settings.max_lookalike_k,
+                                                                exact_pool_max=settings.lookalike_exact_pool))
 
 
 async def _serve(settings: Settings) -> None:

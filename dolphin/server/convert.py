@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dolphin.engine import adeffect
 from dolphin.engine import results as r
+from dolphin.lookalike import SeedVectors, VectorHits
 from dolphin.server.privacy import Floor
 from dolphin.stream import StreamStatus
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
@@ -178,4 +179,21 @@ def value_counts(result: r.ValueCountsResult) -> shard_pb.ValueCountsResponse:
                                                   user_count=d.user_count) for d in result.dimensions],
         campaigns=[shard_pb.CampaignEventDays(campaign=c, event=e, days=days)
                    for c, events in sorted(result.campaigns.items()) for e, days in sorted(events.items())],
+        snapshot_version=result.snapshot_version)
+
+
+def seed_vectors(result: SeedVectors) -> shard_pb.SeedVectorsResponse:
+    """Return the SeedVectorsResponse of one shard's part of a seed."""
+    return shard_pb.SeedVectorsResponse(
+        seed_count=result.seed_count, seed_with_vectors=result.seed_with_vectors,
+        candidates_count=result.candidates_count, vector_sum=result.vector_sum.tolist(),
+        sample=result.sample.astype("<f4").tobytes(), dimension=len(result.vector_sum),
+        normalised=result.normalised, index_type=result.index_type, snapshot_version=result.snapshot_version)
+
+
+def vector_hits(result: VectorHits) -> shard_pb.SearchVectorsResponse:
+    """Return the SearchVectorsResponse of one shard's top k per query."""
+    return shard_pb.SearchVectorsResponse(
+        scores=result.scores.astype("<f4").tobytes(), dense_ids=result.dense_ids.astype("<i8").tobytes(),
+        k=result.scores.shape[1], user_ids=result.user_ids, search_path=result.search_path, nprobe=result.nprobe,
         snapshot_version=result.snapshot_version)

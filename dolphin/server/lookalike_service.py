@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dolphin.errors import InvalidArgumentError, PreconditionError
-from dolphin.lookalike import Lookalike, Method
+from dolphin.lookalike import LookalikeApi, Method
 from dolphin.server.auth import TokenStore, check_role
 from dolphin.server.call_limits import ExpensiveCalls
 from dolphin.server.privacy import Floor
@@ -27,7 +27,7 @@ class LookalikeServicer(pb_grpc.LookalikeServiceServicer):
 
     SERVICE = pb.DESCRIPTOR.services_by_name["LookalikeService"].full_name
 
-    def __init__(self, lookalike: Lookalike | None, expensive: ExpensiveCalls, floor: Floor,
+    def __init__(self, lookalike: LookalikeApi | None, expensive: ExpensiveCalls, floor: Floor,
                  tokens: TokenStore | None = None) -> None:
         self.lookalike = lookalike
         self.expensive = expensive
@@ -40,7 +40,7 @@ class LookalikeServicer(pb_grpc.LookalikeServiceServicer):
             raise InvalidArgumentError(f"unknown lookalike method {request.method}; use CENTROID, MULTI_CENTROID "
                                        "or KNN_VOTE")
         if self.lookalike is None:
-            raise PreconditionError("Lookalike is not served by a cluster front yet; run it on a single node")
+            raise PreconditionError("this server was started without lookalike recall")
         if request.save_as:  # saving writes an audience: the reader role that may search may not save
             check_role(self.tokens, context.invocation_metadata(), "writer", "Lookalike with save_as")
         with self.expensive.slot("Lookalike"):

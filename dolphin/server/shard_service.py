@@ -1,9 +1,13 @@
-"""ShardService: the raw counts a cluster front merges; one engine call."""
+"""ShardService: the raw counts and vector searches a cluster front merges; one engine call each."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from dolphin.config import Settings
 from dolphin.engine.api import EngineApi
+from dolphin.errors import InvalidArgumentError, PreconditionError
+from dolphin.lookalike import Lookalike, VectorPool
 from dolphin.server import convert
 from dolphin.server.call_limits import Deadlines
 from dolphin.server.run_engine import run_engine
@@ -12,17 +16,54 @@ from dolphin.v1 import shard_service_pb2 as pb
 from dolphin.v1 import shard_service_pb2_grpc as pb_grpc
 
 
+def vector_pool(message: pb.VectorPool) -> VectorPool:
+    """Return the seed and pool of a vector request."""
+    return VectorPool(message.seed_expression, message.candidate_expression, message.exclude_seed)
+
+
+def query_matrix(request: pb.SearchVectorsRequest) -> np.ndarray:
+    """Return the request's query vectors as a queries x dimension float32 matrix."""
+    floats = np.frombuffer(request.queries, dtype="<f4")
+    if request.dimension < 1 or not len(floats) or len(floats) % request.dimension:
+        raise InvalidArgumentError(f"queries hold {len(floats)} floats, not a whole number of vectors of "
+                                   f"dimension {request.dimension}")
+    return floats.reshape(-1, request.dimension)
+
+
 class ShardServicer(Deadlines, pb_grpc.ShardServiceServicer):
-    """Value counts without floor or caps (the front applies both after merging)."""
+    """Value counts without floor or caps (the front applies both after merging), and vector searches."""
 
     SERVICE = pb.DESCRIPTOR.services_by_name["ShardService"].full_name
 
-    def __init__(self, engine: EngineApi, settings: Settings) -> None:
+    def __init__(self, engine: EngineApi, settings: Settings, vectors: Lookalike | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.vectors = vectors
+
+    def _vectors(self) -> Lookalike:
+        if self.vectors is None:
+            raise PreconditionError("vector searches are answered by shards, not by a cluster front")
+        return self.vectors
 
     @maps_errors
     async def ValueCounts(self, request: pb.ValueCountsRequest, context: Context) -> pb.ValueCountsResponse:
         result = await run_engine(self.engine.value_counts, request.expression,
                                   dimensions=list(request.dimensions), deadline=self.deadline(context))
         return convert.value_counts(result)
+
+    @maps_errors
+    async def SeedVectors(self, request: pb.SeedVectorsRequest, context: Context) -> pb.SeedVectorsResponse:
+        result = await run_engine(self._vectors().seed_vectors, vector_pool(request.pool), request.sample)
+        return convert.seed_vectors(result)
+
+    @maps_errors
+    async def SearchVectors(self, request: pb.SearchVectorsRequest, context: Context) -> pb.SearchVectorsResponse:
+        result = await run_engine(self._vectors().search, vector_pool(request.pool), query_matrix(request),
+                                  request.k, nprobe=request.nprobe, narrow=request.narrow)
+        return convert.vector_hits(result)
+
+    @maps_errors
+    async def SaveUsers(self, request: pb.SaveUsersRequest, context: Context) -> pb.SaveUsersResponse:
+        dense = np.frombuffer(request.dense_ids, dtype="<u4")
+        saved = await run_engine(self._vectors().save, request.name, request.description, dense)
+        return pb.SaveUsersResponse(count=saved.count)

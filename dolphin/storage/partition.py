@@ -77,11 +77,19 @@ def fmix64(values: np.ndarray) -> np.ndarray:
     return h
 
 
+def user_hashes(ids: pl.Series, id_type: str) -> np.ndarray:
+    """Return fmix64(fnv1a64(canonical ID bytes)) of each user ID, as uint64.
+
+    Raises ValueError when an ID is null (or not an integer, for int64 IDs).
+    """
+    if ids.null_count():
+        raise ValueError(f"{ids.null_count()} user IDs are null; every user needs an ID")
+    raw = fnv1a64_of_int64(integer_ids(ids)) if id_type == "int64" else fnv1a64(ids)
+    return fmix64(raw)
+
+
 def shard_of(ids: pl.Series, id_type: str, shards: int) -> np.ndarray:
     """Return each user's shard (uint32) in a cluster of `shards` shards."""
     if shards < 1:
         raise ValueError(f"a cluster needs at least 1 shard, got {shards}")
-    if ids.null_count():
-        raise ValueError(f"{ids.null_count()} user IDs are null; every user needs an ID")
-    raw = fnv1a64_of_int64(integer_ids(ids)) if id_type == "int64" else fnv1a64(ids)
-    return (fmix64(raw) % np.uint64(shards)).astype(np.uint32)
+    return (user_hashes(ids, id_type) % np.uint64(shards)).astype(np.uint32)

@@ -6,6 +6,96 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class VectorPool(_message.Message):
+    __slots__ = ("seed_expression", "candidate_expression", "exclude_seed")
+    SEED_EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_SEED_FIELD_NUMBER: _ClassVar[int]
+    seed_expression: str
+    candidate_expression: str
+    exclude_seed: bool
+    def __init__(self, seed_expression: _Optional[str] = ..., candidate_expression: _Optional[str] = ..., exclude_seed: _Optional[bool] = ...) -> None: ...
+
+class SeedVectorsRequest(_message.Message):
+    __slots__ = ("pool", "sample")
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    pool: VectorPool
+    sample: int
+    def __init__(self, pool: _Optional[_Union[VectorPool, _Mapping]] = ..., sample: _Optional[int] = ...) -> None: ...
+
+class SeedVectorsResponse(_message.Message):
+    __slots__ = ("seed_count", "seed_with_vectors", "candidates_count", "vector_sum", "sample", "dimension", "normalised", "index_type", "snapshot_version")
+    SEED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SEED_WITH_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_COUNT_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_SUM_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    NORMALISED_FIELD_NUMBER: _ClassVar[int]
+    INDEX_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    seed_count: int
+    seed_with_vectors: int
+    candidates_count: int
+    vector_sum: _containers.RepeatedScalarFieldContainer[float]
+    sample: bytes
+    dimension: int
+    normalised: bool
+    index_type: str
+    snapshot_version: int
+    def __init__(self, seed_count: _Optional[int] = ..., seed_with_vectors: _Optional[int] = ..., candidates_count: _Optional[int] = ..., vector_sum: _Optional[_Iterable[float]] = ..., sample: _Optional[bytes] = ..., dimension: _Optional[int] = ..., normalised: _Optional[bool] = ..., index_type: _Optional[str] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+
+class SearchVectorsRequest(_message.Message):
+    __slots__ = ("pool", "queries", "dimension", "k", "nprobe", "narrow")
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    NPROBE_FIELD_NUMBER: _ClassVar[int]
+    NARROW_FIELD_NUMBER: _ClassVar[int]
+    pool: VectorPool
+    queries: bytes
+    dimension: int
+    k: int
+    nprobe: int
+    narrow: bool
+    def __init__(self, pool: _Optional[_Union[VectorPool, _Mapping]] = ..., queries: _Optional[bytes] = ..., dimension: _Optional[int] = ..., k: _Optional[int] = ..., nprobe: _Optional[int] = ..., narrow: _Optional[bool] = ...) -> None: ...
+
+class SearchVectorsResponse(_message.Message):
+    __slots__ = ("scores", "dense_ids", "k", "user_ids", "search_path", "nprobe", "snapshot_version")
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    DENSE_IDS_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_PATH_FIELD_NUMBER: _ClassVar[int]
+    NPROBE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    scores: bytes
+    dense_ids: bytes
+    k: int
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    search_path: str
+    nprobe: int
+    snapshot_version: int
+    def __init__(self, scores: _Optional[bytes] = ..., dense_ids: _Optional[bytes] = ..., k: _Optional[int] = ..., user_ids: _Optional[_Iterable[str]] = ..., search_path: _Optional[str] = ..., nprobe: _Optional[int] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+
+class SaveUsersRequest(_message.Message):
+    __slots__ = ("name", "description", "dense_ids")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    DENSE_IDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    dense_ids: bytes
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., dense_ids: _Optional[bytes] = ...) -> None: ...
+
+class SaveUsersResponse(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
+
 class ValueCountsRequest(_message.Message):
     __slots__ = ("expression", "dimensions")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]

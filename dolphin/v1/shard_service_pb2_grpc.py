@@ -42,6 +42,21 @@ class ShardServiceStub:
                 request_serializer=dolphin_dot_v1_dot_shard__service__pb2.ValueCountsRequest.SerializeToString,
                 response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.ValueCountsResponse.FromString,
                 _registered_method=True)
+        self.SeedVectors = channel.unary_unary(
+                '/dolphin.v1.ShardService/SeedVectors',
+                request_serializer=dolphin_dot_v1_dot_shard__service__pb2.SeedVectorsRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.SeedVectorsResponse.FromString,
+                _registered_method=True)
+        self.SearchVectors = channel.unary_unary(
+                '/dolphin.v1.ShardService/SearchVectors',
+                request_serializer=dolphin_dot_v1_dot_shard__service__pb2.SearchVectorsRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.SearchVectorsResponse.FromString,
+                _registered_method=True)
+        self.SaveUsers = channel.unary_unary(
+                '/dolphin.v1.ShardService/SaveUsers',
+                request_serializer=dolphin_dot_v1_dot_shard__service__pb2.SaveUsersRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.SaveUsersResponse.FromString,
+                _registered_method=True)
 
 
 class ShardServiceServicer:
@@ -58,6 +73,28 @@ class ShardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SeedVectors(self, request, context):
+        """SeedVectors returns the sizes of a lookalike's seed and pool on this shard, the sum of the seed's vectors
+        and a uniform sample of them (what the front needs to build the queries).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchVectors(self, request, context):
+        """SearchVectors returns this shard's top k pool users for each query vector.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveUsers(self, request, context):
+        """SaveUsers saves this shard's part of an audience the front picked (a lookalike's `save_as`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -65,6 +102,21 @@ def add_ShardServiceServicer_to_server(servicer, server):
                     servicer.ValueCounts,
                     request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.ValueCountsRequest.FromString,
                     response_serializer=dolphin_dot_v1_dot_shard__service__pb2.ValueCountsResponse.SerializeToString,
+            ),
+            'SeedVectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.SeedVectors,
+                    request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.SeedVectorsRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_shard__service__pb2.SeedVectorsResponse.SerializeToString,
+            ),
+            'SearchVectors': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchVectors,
+                    request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.SearchVectorsRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_shard__service__pb2.SearchVectorsResponse.SerializeToString,
+            ),
+            'SaveUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveUsers,
+                    request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.SaveUsersRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_shard__service__pb2.SaveUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -97,6 +149,87 @@ class ShardService:
             '/dolphin.v1.ShardService/ValueCounts',
             dolphin_dot_v1_dot_shard__service__pb2.ValueCountsRequest.SerializeToString,
             dolphin_dot_v1_dot_shard__service__pb2.ValueCountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SeedVectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.ShardService/SeedVectors',
+            dolphin_dot_v1_dot_shard__service__pb2.SeedVectorsRequest.SerializeToString,
+            dolphin_dot_v1_dot_shard__service__pb2.SeedVectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchVectors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.ShardService/SearchVectors',
+            dolphin_dot_v1_dot_shard__service__pb2.SearchVectorsRequest.SerializeToString,
+            dolphin_dot_v1_dot_shard__service__pb2.SearchVectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.ShardService/SaveUsers',
+            dolphin_dot_v1_dot_shard__service__pb2.SaveUsersRequest.SerializeToString,
+            dolphin_dot_v1_dot_shard__service__pb2.SaveUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import pathlib
 import threading
@@ -35,19 +36,14 @@ class Front:
         return f"127.0.0.1:{self.port}"
 
 
-@pytest.fixture(scope="session")
-def front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Front]:
-    """The ad world (tags and events) loaded into 3 shards, served by a front on a free port."""
+@contextlib.contextmanager
+def running_front(root: pathlib.Path, **overrides: object) -> Iterator[Front]:
+    """Serve a cluster root: its Shard actors on the session's Ray and a front in a thread, on a free port."""
     from dolphin.cluster.front import serve_front, start_cluster
     from dolphin.config import load_settings
-    from loaders.cluster import load_events_into_cluster, load_tags_into_cluster
 
-    root = tmp_path_factory.mktemp("cluster") / "root"
-    world = pathlib.Path(str(ad_world["root"]))
-    load_tags_into_cluster([str(world / "tags.parquet")], root, shards=3, shard_bits=10)
-    load_events_into_cluster([str(world / "events.parquet")], root, shard_bits=10)
-    settings = load_settings({"port": 0, "watch_seconds": 0, "checkpoint_seconds": 0, "fsync": "none"}, env={})
+    settings = load_settings({"port": 0, "watch_seconds": 0, "checkpoint_seconds": 0, "fsync": "none",
+                              **overrides}, env={})
     cluster = start_cluster(root, settings, cpus_per_shard=0.25)  # Ray has 2 CPUs; test_shard needs 1
     started = threading.Event()
     port: list[int] = []
@@ -64,8 +60,24 @@ def front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pyte
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    assert started.wait(60), "the front did not start"
-    yield Front(cluster, port[0], root, stop)
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(30)
-    cluster.close()
+    try:
+        assert started.wait(60), "the front did not start"
+        yield Front(cluster, port[0], root, stop)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Front]:
+    """The ad world (tags and events) loaded into 3 shards, served by a front on a free port."""
+    from loaders.cluster import load_events_into_cluster, load_tags_into_cluster
+
+    root = tmp_path_factory.mktemp("cluster") / "root"
+    world = pathlib.Path(str(ad_world["root"]))
+    load_tags_into_cluster([str(world / "tags.parquet")], root, shards=3, shard_bits=10)
+    load_events_into_cluster([str(world / "events.parquet")], root, shard_bits=10)
+    with running_front(root) as running:
+        yield running

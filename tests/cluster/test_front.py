@@ -174,6 +174,16 @@ def test_saved_audiences_work_everywhere(client: Client, ad_engine: Engine) -> N
         client.delete_audience("f_tennis")
 
 
+def test_split_picks_the_users_one_node_picks(client: Client, ad_engine: Engine) -> None:
+    shares = {"test": 0.7, "holdout": 0.3}
+    split = client.split("gender=F", "cluster_ab", shares, salt="s9")
+    single = ad_engine.split("gender=F", "single_ab", list(shares.items()), salt="s9")
+    assert [a.count for a in split.audiences] == [a.count for a in single]
+    for part in shares:
+        want = {u for p in ad_engine.export_pages(f"@single_ab.{part}", page_size=1000) for u in p.user_ids}
+        assert set(client.export(f"@cluster_ab.{part}")) == want
+
+
 def test_status_adds_up_the_shards(client: Client, ad_engine: Engine) -> None:
     status = client.status()
     assert status.users == ad_engine.status().users
