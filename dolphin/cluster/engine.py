@@ -45,6 +45,7 @@ from dolphin.engine.results import (
     PlanTrace,
     ProfileResult,
     ReloadResult,
+    ShardStatusInfo,
     StatusInfo,
     ValueCounts,
     ValueCountsResult,
@@ -208,7 +209,9 @@ class ClusterEngine:
             min(a.snapshot_built_at.ToNanoseconds() / 1e9 for a in answers),
             min(a.loaded_at.ToNanoseconds() / 1e9 for a in answers), self.data_root,
             min(a.saved_audiences for a in answers),
-            tuple(f"shard {k}: {v}" for k, a in enumerate(answers) for v in a.skipped_versions))
+            tuple(f"shard {k}: {v}" for k, a in enumerate(answers) for v in a.skipped_versions),
+            tuple(ShardStatusInfo(k, t, a.snapshot_version, a.users, a.tags, a.bitmap_bytes, a.rss_bytes)
+                  for k, (a, t) in enumerate(zip(answers, self.channels.targets(), strict=True))))
 
     # -- names ------------------------------------------------------------------
     def names(self) -> ClusterNames:

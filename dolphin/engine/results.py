@@ -131,6 +131,19 @@ class DimensionPage:
 
 
 @dataclass(frozen=True, slots=True)
+class ShardStatusInfo:
+    """One shard server of a cluster."""
+
+    shard: int
+    address: str
+    snapshot_version: int
+    users: int
+    tags: int
+    bitmap_bytes: int
+    rss_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class StatusInfo:
     """What the engine serves."""
 
@@ -145,6 +158,7 @@ class StatusInfo:
     data_dir: str
     saved_audiences: int
     skipped_versions: tuple[str, ...] = ()  # damaged versions passed over when the served one was opened
+    shards: tuple[ShardStatusInfo, ...] = ()  # a cluster front's shards
 
 
 @dataclass(frozen=True, slots=True)

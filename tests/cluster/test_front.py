@@ -188,6 +188,10 @@ def test_status_adds_up_the_shards(client: Client, ad_engine: Engine) -> None:
     status = client.status()
     assert status.users == ad_engine.status().users
     assert status.dimensions == ad_engine.status().dimensions
+    assert [s.shard for s in status.shards] == [0, 1, 2]
+    assert sum(s.users for s in status.shards) == status.users
+    assert sum(s.bitmap_bytes for s in status.shards) == status.bitmap_bytes
+    assert all(s.rss_bytes > 0 and s.address for s in status.shards)
 
 
 def test_deadline_holds(stub: aud_grpc.AudienceServiceStub) -> None:
