@@ -92,3 +92,59 @@ def test_kubernetes_manifests_validate() -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("passed") + result.stderr.count("passed") == 5
+
+
+def test_ray_cluster_launcher_config_validates() -> None:
+    """deploy/ray/cluster.yaml against Ray's own cluster-config schema (what `ray up` checks first)."""
+    pytest.importorskip("ray")
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((DEPLOY / "ray" / "cluster.yaml").read_text())
+    validate_config(prepare_config(config))  # `ray up`'s own steps: fill defaults, then the JSON schema
+    assert config["provider"]["type"] == "local"
+    assert any("dolphin-audience[cluster]" in c for c in config["setup_commands"])
+    header = " ".join(line.lstrip("# ").rstrip("\\ ") for line in (DEPLOY / "ray" / "cluster.yaml").read_text()
+                      .splitlines() if line.startswith("#"))
+    commands = [part.split("'")[0] for part in header.split("'dolphin ")[1:]]  # what the header says to run
+    assert len(commands) == 2
+    for command in commands:
+        check_command(shlex.split(command))
+
+
+def raycluster() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((DEPLOY / "ray" / "raycluster.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def test_raycluster_pod_templates_validate(tmp_path: pathlib.Path) -> None:
+    """KubeRay's CRD schema is not available offline, so its pod templates are validated as Pods."""
+    import shutil
+    import subprocess
+    import sys
+
+    spec = raycluster()["spec"]
+    templates = [spec["headGroupSpec"]["template"], *(g["template"] for g in spec["workerGroupSpecs"])]
+    for i, template in enumerate(templates):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"pod-{i}", **template["metadata"]},
+               "spec": template["spec"]}
+        (tmp_path / f"pod-{i}.yaml").write_text(yaml.safe_dump(pod))
+    tool = shutil.which("kubernetes-validate", path=str(pathlib.Path(sys.executable).parent))
+    assert tool
+    result = subprocess.run([tool, "-k", "1.30.0", "--strict", *map(str, sorted(tmp_path.glob("*.yaml")))],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_raycluster_runs_the_front_on_the_head() -> None:
+    doc = raycluster()
+    assert doc["apiVersion"] == "ray.io/v1" and doc["kind"] == "RayCluster"
+    spec = doc["spec"]
+    head = spec["headGroupSpec"]["template"]["spec"]["containers"][0]
+    script = head["lifecycle"]["postStart"]["exec"]["command"][2]
+    command = shlex.split(script.split("nohup ", 1)[1].split(" >", 1)[0])
+    assert command[:3] == ["dolphin", "cluster", "serve"] and "--ray-address" in command
+    check_command(command[1:])
+    assert str(head["readinessProbe"]["grpc"]["port"]) == command[command.index("--health-port") + 1]
+    for group in spec["workerGroupSpecs"]:
+        assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+        mounts = {m["mountPath"] for m in group["template"]["spec"]["containers"][0]["volumeMounts"]}
+        assert "/data" in mounts  # shards read the same data root as the front

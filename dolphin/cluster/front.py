@@ -40,7 +40,7 @@ SHARED_SETTINGS = ("shard_bits", "keep", "max_terms", "max_depth", "max_batch_ex
                    "max_event_days",
                    "max_message_bytes", "max_call_seconds", "default_call_seconds", "shutdown_grace", "log_format",
                    "slow_call_ms", "fsync", "checkpoint_seconds", "wal_retention_seconds", "wal_recovery",
-                   "max_batch_mutations", "max_pending_bytes")
+                   "max_batch_mutations", "max_pending_bytes", "insecure")
 
 
 def shard_settings(settings: Settings) -> dict[str, object]:

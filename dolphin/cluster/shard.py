@@ -22,6 +22,7 @@ from dolphin.config import load_settings
 from dolphin.server.app import GIL_SWITCH_SECONDS, serve_until
 
 SERVER_FILE = "shard-server.json"  # the port a shard served on, reused when Ray restarts it
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 START_TIMEOUT = 600.0  # recovery of a large shard (snapshot plus log) may take minutes
 
 
@@ -78,7 +79,11 @@ class Shard:
         await serve_until(load_settings(flags, env={}), self._stop, on_serving=serving)
 
     def address(self) -> str:
-        """Return host:port of this shard's gRPC server."""
+        """Return host:port of this shard's gRPC server, as the front reaches it (this node's IP for 0.0.0.0)."""
+        if self.host in WILDCARD_HOSTS:
+            import ray
+
+            return f"{ray.util.get_node_ip_address()}:{self.port}"
         return f"{self.host}:{self.port}"
 
     def pid(self) -> int:
