@@ -83,7 +83,7 @@ class Shard:
         if self.host in WILDCARD_HOSTS:
             import ray
 
-            return f"{ray.util.get_node_ip_address()}:{self.port}"
+            return f"{ray.util.get_node_ip_address()}:{self.port}"  # type: ignore[no-untyped-call]
         return f"{self.host}:{self.port}"
 
     def pid(self) -> int:

@@ -6,16 +6,23 @@ Runs after test_front.py on the same cluster (its streamed users are new, so tho
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 
+import grpc
 import pytest
 
 from dolphin.client import Client
 from dolphin.cluster.shards import actor_pid
 from dolphin.engine import Engine
 from dolphin.errors import DolphinError, InvalidArgumentError
+from dolphin.v1 import audience_service_pb2 as aud_pb
+from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
 from dolphin.v1 import ingest_service_pb2 as ing_pb
 from tests.cluster.conftest import Front
 
@@ -110,3 +117,100 @@ def test_kill_a_shard_while_querying_and_streaming(front: Front, ad_engine: Engi
         for expression in CHECKS:
             assert client.count(expression) == want[expression]
     print(f"answers: {seen}; producer resumed {failures[0]} times")
+
+
+def test_a_stalled_shard_fails_the_call_at_its_deadline(front: Front, ad_engine: Engine) -> None:
+    """SIGSTOP freezes a shard with its connections open: only the deadline can end the call."""
+    pid = actor_pid(front.cluster.shards[2])
+    with grpc.insecure_channel(front.target) as channel:
+        stub = aud_grpc.AudienceServiceStub(channel)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Count(aud_pb.CountRequest(expression="gender=F"), timeout=1.0)
+            waited = time.monotonic() - started
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert waited < 10, waited  # the call ended by its deadline, not by the shard waking up
+        # the front's other calls were not stuck behind it, and the shard answers again once it runs
+        assert stub.Count(aud_pb.CountRequest(expression="gender=F"), timeout=30).count == ad_engine.count(
+            "gender=F").count
+
+
+def front_process(root: pathlib.Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dolphin", "cluster", "serve", "--data-root", str(root), "--port", str(port),
+         "--cpus-per-shard", "0.25", "--watch-seconds", "0", "--fsync", "always"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def descendants(pid: int) -> set[int]:
+    rows = [line.split() for line in subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True,
+                                                    text=True).stdout.splitlines() if line.strip()]
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for child, ppid in rows:
+            if int(ppid) == parent and int(child) not in found:
+                found.add(int(child))
+                todo.append(int(child))
+    return found
+
+
+def test_kill_the_front_while_streaming(ray_session: None, ad_world: dict[str, object],
+                                        tmp_path: pathlib.Path) -> None:
+    """kill -9 of `dolphin cluster serve` takes its Ray and shards with it; started again, it serves the
+    acknowledged batches, and a producer that resumes from GetOffsets gets every batch exactly once."""
+    from loaders.cluster import load_tags_into_cluster
+
+    root = tmp_path / "root"
+    load_tags_into_cluster([str(pathlib.Path(str(ad_world["root"])) / "tags.parquet")], root, shards=2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    target = f"127.0.0.1:{port}"
+    first = front_process(root, port)
+    try:
+        wait_serving(target)
+        failures: list[int] = []
+        producer = threading.Thread(target=lambda: failures.append(produce(target, BATCHES)))
+        producer.start()
+        with Client(target, timeout=10, retries=0) as client:
+            while client.get_offsets(["fault-test"])["fault-test"] < BATCHES // 3:
+                time.sleep(0.05)
+        family = descendants(first.pid)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+        deadline = time.monotonic() + 60
+        while descendants_alive := {p for p in family if pathlib.Path(f"/proc/{p}").exists()
+                                    and "zombie" not in pathlib.Path(f"/proc/{p}/status").read_text().lower()}:
+            assert time.monotonic() < deadline, f"processes of the killed front still run: {descendants_alive}"
+            time.sleep(0.2)
+        second = front_process(root, port)
+        try:
+            producer.join(180)
+            assert not producer.is_alive() and failures[0] > 0
+            with Client(target, timeout=30, retries=0) as client:
+                assert client.get_offsets(["fault-test"]) == {"fault-test": BATCHES}
+                assert client.count("streamed=yes") == BATCHES * PER_BATCH  # none lost, none doubled
+        finally:
+            os.killpg(second.pid, signal.SIGTERM)
+            second.wait(60)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+
+
+def wait_serving(target: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with Client(target, timeout=2, retries=0) as client:
+                client.count("ALL")
+                return
+        except DolphinError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
