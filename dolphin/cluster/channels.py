@@ -7,6 +7,7 @@ shard that does not answer is ShardUnavailableError naming it. A partial sum is 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,19 +29,22 @@ DEFAULT_TIMEOUT = 30.0
 Resolver = Callable[[int], str]  # shard number -> its server's current host:port (asks Ray)
 
 
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.enable_retries", 0),
+    # reconnect fast after Ray restarts a shard (the default backoff grows to 120 s)
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
 class ShardStubs:
     """The stubs of one shard server's services, over one channel."""
 
     def __init__(self, target: str) -> None:
         self.target = target
-        self.channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.enable_retries", 0),
-            # reconnect fast after Ray restarts a shard (the default backoff grows to 120 s)
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000),
-        ])
+        self.channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self.audiences = aud_grpc.AudienceServiceStub(self.channel)
         self.catalog = cat_grpc.CatalogServiceStub(self.channel)
         self.admin = admin_grpc.AdminServiceStub(self.channel)
@@ -50,6 +54,15 @@ class ShardStubs:
 
     def close(self) -> None:
         self.channel.close()
+
+
+class AioShardStubs:
+    """The stubs a front calls from its event loop (counts), over one grpc.aio channel of that loop."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self.audiences = aud_grpc.AudienceServiceStub(self.channel)
 
 
 def shard_error(shard: int, exc: grpc.RpcError, timeout: float) -> errors.DolphinError:
@@ -74,6 +87,8 @@ class ShardChannels:
         self._stubs = [ShardStubs(t) for t in targets]
         self._resolver = resolver
         self._lock = threading.Lock()
+        self._aio: list[AioShardStubs | None] = [None] * len(self._stubs)
+        self._aio_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def count(self) -> int:
@@ -129,6 +144,43 @@ class ShardChannels:
                 if isinstance(error, errors.ShardUnavailableError):
                     self._after_unavailable(k)
                 failure = failure or error
+        if failure is not None:
+            raise failure
+        return answers
+
+    def _aio_stubs(self, shard: int) -> AioShardStubs:
+        """Return a shard's grpc.aio stubs on the running loop, following the shard to its current address."""
+        loop = asyncio.get_running_loop()
+        if self._aio_loop is not loop:  # channels belong to the loop that made them
+            self._aio, self._aio_loop = [None] * len(self._stubs), loop
+        current, target = self._aio[shard], self._stubs[shard].target
+        if current is None or current.target != target:
+            if current is not None:
+                loop.create_task(current.channel.close())
+            current = self._aio[shard] = AioShardStubs(target)
+        return current
+
+    async def fan_out_async(self, call: Callable[[AioShardStubs], Any], request: Any,
+                            deadline: float | None = None) -> list[Any]:
+        """fan_out from the event loop: every shard at once with grpc.aio, all answers or the first error."""
+        timeout = DEFAULT_TIMEOUT if deadline is None else max(0.0, deadline - time.monotonic())
+        if timeout <= 0:
+            raise errors.DeadlineError("the call", 0.0, "fan-out to shards")
+        shards = range(len(self._stubs))
+        results = await asyncio.gather(*(call(self._aio_stubs(k))(request, timeout=timeout) for k in shards),
+                                       return_exceptions=True)
+        answers: list[Any] = []
+        failure: errors.DolphinError | None = None
+        for k, result in zip(shards, results, strict=True):
+            if isinstance(result, grpc.RpcError):
+                error = shard_error(k, result, timeout)
+                if isinstance(error, errors.ShardUnavailableError):
+                    await asyncio.to_thread(self._after_unavailable, k)  # asks Ray: not on the loop
+                failure = failure or error
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                answers.append(result)
         if failure is not None:
             raise failure
         return answers

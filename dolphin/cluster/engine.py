@@ -17,6 +17,8 @@ shards to their new version, so a question sees the old version on every shard o
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -91,6 +93,21 @@ class VersionGate:
                 self._readers -= 1
                 if not self._readers:
                     self._cond.notify_all()
+
+    def try_enter(self) -> bool:
+        """Start reading without waiting: False while a reload holds the gate (then read with reading())."""
+        with self._cond:
+            if self._writing:
+                return False
+            self._readers += 1
+            return True
+
+    def leave(self) -> None:
+        """End a read started by try_enter."""
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -179,10 +196,6 @@ class ClusterEngine:
         except DolphinError:
             return False
 
-    @property
-    def inline_counts(self) -> bool:
-        """False: a count waits on shards, which the event loop must not."""
-        return False
 
     def _fan(self, call: Callable[[ShardStubs], Any], request: Any, deadline: float | None = None) -> list[Any]:
         return self.channels.fan_out(call, request, deadline)
@@ -282,6 +295,23 @@ class ClusterEngine:
         """Return the number of users matching an expression, over every shard."""
         request = aud_pb.CountRequest(expression=self.shard_expression(expression))
         answers = self._read(lambda s: s.audiences.Count, request, deadline)
+        return CountResult(sum(a.count for a in answers), min(a.snapshot_version for a in answers))
+
+    async def count_async(self, expression: str, *, deadline: float | None = None) -> CountResult:
+        """count, from the event loop: one grpc.aio fan-out and no thread hop.
+
+        An expression seen for the first time, or a reload holding the gate, takes count's path on a worker
+        thread instead: checking names and waiting for a reload block.
+        """
+        subject = self._completed.get(expression)
+        if subject is None or not self.gate.try_enter():
+            return await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(self.count, expression, deadline=deadline))
+        try:
+            answers = await self.channels.fan_out_async(lambda s: s.audiences.Count,
+                                                        aud_pb.CountRequest(expression=subject), deadline)
+        finally:
+            self.gate.leave()
         return CountResult(sum(a.count for a in answers), min(a.snapshot_version for a in answers))
 
     def batch_count(self, expressions: list[str], *, deadline: float | None = None) -> BatchCountResult:

@@ -31,10 +31,6 @@ class EngineApi(Protocol):
         """True once a snapshot is served."""
         ...
 
-    @property
-    def inline_counts(self) -> bool:
-        """True when a count is cheaper than a thread hop, so the server runs it on its event loop."""
-        ...
 
     def reload(self) -> r.ReloadResult:
         """Serve the newest valid version on disk if it is newer."""
@@ -46,6 +42,10 @@ class EngineApi(Protocol):
 
     # audiences
     def count(self, expression: str, *, deadline: float | None = None) -> r.CountResult: ...
+
+    async def count_async(self, expression: str, *, deadline: float | None = None) -> r.CountResult:
+        """count, awaited on the server's event loop (the hottest call gets no thread hop)."""
+        ...
 
     def batch_count(self, expressions: list[str], *, deadline: float | None = None) -> r.BatchCountResult: ...
 

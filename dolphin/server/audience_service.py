@@ -10,7 +10,7 @@ from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
 from dolphin.server.call_limits import Deadlines, ExpensiveCalls
 from dolphin.server.privacy import Floor
-from dolphin.server.run_engine import run_engine, run_inline
+from dolphin.server.run_engine import run_engine
 from dolphin.server.status import Context, maps_errors, maps_stream_errors
 from dolphin.v1 import audience_service_pb2 as pb
 from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
@@ -29,10 +29,7 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
 
     @maps_errors
     async def Count(self, request: pb.CountRequest, context: Context) -> pb.CountResponse:
-        if self.engine.inline_counts:
-            result = run_inline(self.engine.count, request.expression, deadline=self.deadline(context))
-        else:  # a cluster front waits on its shards: off the event loop
-            result = await run_engine(self.engine.count, request.expression, deadline=self.deadline(context))
+        result = await self.engine.count_async(request.expression, deadline=self.deadline(context))
         count, suppressed = self.floor.shown(result.count)
         return pb.CountResponse(count=count, snapshot_version=result.snapshot_version, suppressed=suppressed)
 

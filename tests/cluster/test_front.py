@@ -54,6 +54,12 @@ def test_generated_counts_equal_one_node(client: Client, ad_engine: Engine, expr
     assert client.count(text) == ad_engine.count(text).count
 
 
+def test_repeated_counts_take_the_event_loop_path_and_agree(client: Client, ad_engine: Engine) -> None:
+    # the first count of an expression checks its names on a worker thread; later ones fan out from the loop
+    for expression in FIXED:
+        assert [client.count(expression) for _ in range(3)] == [ad_engine.count(expression).count] * 3
+
+
 def test_batch_count_overlap_and_explain_equal_one_node(client: Client, ad_engine: Engine) -> None:
     assert client.batch_count(FIXED) == ad_engine.batch_count(FIXED).counts
     overlap = client.overlap(FIXED[:4])

@@ -124,6 +124,7 @@ def test_a_stalled_shard_fails_the_call_at_its_deadline(front: Front, ad_engine:
     pid = actor_pid(front.cluster.shards[2])
     with grpc.insecure_channel(front.target) as channel:
         stub = aud_grpc.AudienceServiceStub(channel)
+        stub.Count(aud_pb.CountRequest(expression="gender=F"), timeout=30)  # seen once: the event-loop path
         os.kill(pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
