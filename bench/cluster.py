@@ -149,8 +149,29 @@ def main() -> int:
     parser.add_argument("--throughput-seconds", type=float, default=10.0)
     parser.add_argument("--no-single", action="store_true", help="clusters only (when one process does not fit)")
     parser.add_argument("--work", default="/tmp/dolphin-bench-cluster")
+    parser.add_argument("--reuse", action="store_true",
+                        help="serve what an earlier run with the same flags generated and loaded into --work")
     args = parser.parse_args()
     work = pathlib.Path(args.work)
+    vector_users = min(args.vector_users, args.users)
+    shard_counts = [int(x) for x in args.shards.split(",")]
+    names = ([] if args.no_single else ["1 process"]) + [f"{n} shards" for n in shard_counts]
+    if args.reuse:
+        ids = pl.read_parquet(work / "users.parquet", columns=["user_id"])["user_id"]
+        unit = None
+        if vector_users:
+            matrix = np.asarray(pl.read_parquet(work / "vectors.parquet")["embedding"].to_list(), np.float32)
+            unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+        loads = json.loads((work / "loads.json").read_text())
+    else:
+        ids, unit, loads = prepare(work, args, names, vector_users)
+    run(work, args, names, ids, unit, vector_users, loads)
+    return 0
+
+
+def prepare(work: pathlib.Path, args: argparse.Namespace, names: list[str], vector_users: int
+            ) -> tuple[pl.Series, np.ndarray | None, dict[str, float]]:
+    """Generate the inputs and load every system; return the user IDs, unit vectors and load seconds."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     started = time.perf_counter()
@@ -158,13 +179,10 @@ def main() -> int:
     users.write_parquet(work / "users.parquet")
     ids = users["user_id"]
     del users
-    vector_users = min(args.vector_users, args.users)
     unit = write_vectors(ids, vector_users, args.dim, work / "vectors.parquet") if vector_users else None
     if not args.no_events:
         generate_events(ids.to_numpy(), 20, DAYS, work / "events.parquet")
     print(f"generated inputs in {time.perf_counter() - started:.0f} s", flush=True)
-    shard_counts = [int(x) for x in args.shards.split(",")]
-    names = ([] if args.no_single else ["1 process"]) + [f"{n} shards" for n in shard_counts]
     loads: dict[str, float] = {}
     for name in names:
         place = ["--data-dir", str(work / "single")] if name == "1 process" else [
@@ -176,6 +194,19 @@ def main() -> int:
         if vector_users:
             load(["load", "embeddings", str(work / "vectors.parquet"), *place], loads, name)
         print(f"loaded {name} in {loads[name]} s", flush=True)
+    (work / "loads.json").write_text(json.dumps(loads))
+    return ids, unit, loads
+
+
+def vector_bytes(data_dir: pathlib.Path) -> int:
+    """Bytes of the served version's vectors and FAISS index (resident once opened)."""
+    versions = sorted((data_dir / "versions").glob("*")) if (data_dir / "versions").exists() else []
+    return sum(f.stat().st_size for f in versions[-1].glob("vector*")) if versions else 0
+
+
+def run(work: pathlib.Path, args: argparse.Namespace, names: list[str], ids: pl.Series, unit: np.ndarray | None,
+        vector_users: int, loads: dict[str, float]) -> None:
+    """Serve every system, check the answers agree, time them and print the report."""
     systems: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
     port = 52100
     report: dict[str, Any] = {"users": args.users, "vector_users": vector_users, "load_seconds": loads}
@@ -252,13 +283,14 @@ def main() -> int:
             memory[system] = {"rss_mib_all_processes": round(sum(r for _, r, _ in tree(proc.pid)) / 2**20),
                               "bitmap_mib": round(status.bitmap_bytes / 2**20),
                               "dictionary_mib": round(status.users * 8 / 2**20)}
-            if status.shards:
-                memory[system]["per_shard"] = [
-                    {"shard": s.shard, "rss_mib": round(s.rss_bytes / 2**20),
-                     "bitmap_plus_dictionary_mib": round((s.bitmap_bytes + s.users * 8) / 2**20),
-                     "ratio": round(s.rss_bytes / (s.bitmap_bytes + s.users * 8), 2)} for s in status.shards]
-            else:
-                memory[system]["ratio"] = round(status.rss_bytes / (status.bitmap_bytes + status.users * 8), 2)
+            parts = [(s.rss_bytes, s.bitmap_bytes + s.users * 8,
+                      vector_bytes(work / system.replace(" ", "-") / f"shard-{s.shard:03d}")) for s in status.shards]
+            if not parts:
+                parts = [(status.rss_bytes, status.bitmap_bytes + status.users * 8, vector_bytes(work / "single"))]
+            memory[system]["per_process"] = [
+                {"rss_mib": round(rss / 2**20), "bitmaps_dictionary_mib": round(data / 2**20),
+                 "vectors_index_mib": round(vectors / 2**20), "rss_over_data": round(rss / (data + vectors), 2)}
+                for rss, data, vectors in parts]
         report["memory"] = memory
         want_q2 = reference.count(Q2)
         report["shard_kill_to_serving_seconds"] = {
@@ -278,7 +310,6 @@ def main() -> int:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-    return 0
 
 
 if __name__ == "__main__":
