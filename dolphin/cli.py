@@ -145,16 +145,14 @@ def cmd_load_events(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.data_root is not None:
-        if args.keep_days:
-            print("error: --keep-days is not supported on a cluster data root yet", file=sys.stderr)
-            return 2
         from loaders.cluster import load_events_into_cluster
 
         reports = load_events_into_cluster(args.files, args.data_root, id_column=args.id_column,
-                                           shard_bits=settings.shard_bits, keep=settings.keep,
-                                           progress=_progress_printer())
+                                           keep_days=args.keep_days, shard_bits=settings.shard_bits,
+                                           keep=settings.keep, progress=_progress_printer())
         for shard, part in enumerate(reports):
-            print(f"shard {shard}: version {part.version}, {part.rows} events, {part.bitmaps} daily reach bitmaps")
+            print(f"shard {shard}: version {part.version}, {part.rows} events, {part.bitmaps} daily reach bitmaps, "
+                  f"{part.dropped_days} old days dropped")
         print(f"loaded {sum(r.rows for r in reports)} events into {len(reports)} shards of {args.data_root}")
         return 0
     report = load_events(args.files, settings.data_dir, id_column=args.id_column, keep_days=args.keep_days,

@@ -20,7 +20,9 @@ import polars as pl
 from dolphin.errors import LoadError
 from dolphin.storage.cluster_file import ClusterLayout, layout_for_load, write_cluster
 from dolphin.storage.ids import normalised_ids
+from dolphin.storage.layout import list_versions, version_name, versions_dir
 from dolphin.storage.partition import shard_of
+from dolphin.storage.reader import read_manifest
 from dolphin.storage.writer import prune_versions, remove_version
 from loaders.embeddings import EmbeddingReport, load_embeddings
 from loaders.events import EventReport, dates_of, load_events
@@ -123,14 +125,25 @@ def events_days(frame: pl.DataFrame) -> tuple[datetime.date, datetime.date]:
     return first, last
 
 
+def newest_event_day(cluster: ClusterLayout, root: pathlib.Path) -> datetime.date | None:
+    """Return the newest day with events on any shard (from the served versions' manifests)."""
+    days: list[str] = []
+    for shard in range(cluster.shards):
+        versions = list_versions(cluster.shard_dir(root, shard))
+        if versions:
+            manifest = read_manifest(versions_dir(cluster.shard_dir(root, shard)) / version_name(versions[-1]))
+            days.extend(e.day for e in manifest.events)
+    return datetime.date.fromisoformat(max(days)) if days else None
+
+
 def load_events_into_cluster(
-    inputs: list[str], root: str | pathlib.Path, *, id_column: str = "user_id", shard_bits: int = 20, keep: int = 3,
-    progress: Progress | None = None,
+    inputs: list[str], root: str | pathlib.Path, *, id_column: str = "user_id", keep_days: int = 0,
+    shard_bits: int = 20, keep: int = 3, progress: Progress | None = None,
 ) -> list[EventReport]:
     """Load campaign events into every shard of an existing cluster root; return each shard's report.
 
-    Same all-or-nothing rule as tags. Days are not dropped (`--keep-days`) on a cluster yet: each shard would
-    count the window from its own newest day.
+    Same all-or-nothing rule as tags. `keep_days` counts back from the newest day over the input and every
+    shard, so all shards drop the same days.
     """
     root = pathlib.Path(root)
     files = expand_inputs(inputs)
@@ -140,11 +153,13 @@ def load_events_into_cluster(
     ids = normalised_ids(frame[id_column])
     cluster = layout_for_load(root, None, "string" if ids.dtype == pl.String else "int64")
     days = events_days(frame)
+    stored = newest_event_day(cluster, root)
+    horizon = max(days[1], stored) if stored else days[1]
     parts = split_by_shard(frame, ids, cluster, root)
     del frame, ids
     reports = load_every_shard(parts, lambda part, shard_dir: load_events(
-        [str(part)], shard_dir, id_column=id_column, shard_bits=shard_bits, keep=0, progress=progress,
-        replaced_days=days), cluster, root)
+        [str(part)], shard_dir, id_column=id_column, keep_days=keep_days, shard_bits=shard_bits, keep=0,
+        progress=progress, replaced_days=days, horizon=horizon), cluster, root)
     for shard in range(cluster.shards):
         prune_versions(cluster.shard_dir(root, shard), keep)
     return reports

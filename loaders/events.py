@@ -60,11 +60,13 @@ def load_events(
     keep: int = 3,
     progress: Progress | None = None,
     replaced_days: tuple[datetime.date, datetime.date] | None = None,
+    horizon: datetime.date | None = None,
 ) -> EventReport:
     """Load campaign events into a new snapshot version of data_dir.
 
     replaced_days (a cluster shard's load) is the range the whole input covers: it is replaced even where this
-    part has no rows, and an empty part is then allowed.
+    part has no rows, and an empty part is then allowed. horizon (a cluster shard's load) is the newest day over
+    every shard, which `keep_days` counts back from, so that all shards keep the same days.
     """
     started = time.time()
     show = progress or (lambda i, n, msg: None)
@@ -109,8 +111,8 @@ def load_events(
         events[(campaign, event, day.isoformat())] = bitmap_from_array(members[start:end])
     dropped = 0
     if keep_days > 0:
-        horizon = max(last, max((datetime.date.fromisoformat(k[2]) for k in events), default=last))
-        oldest = (horizon - datetime.timedelta(days=keep_days - 1)).isoformat()
+        newest = max(last, horizon or last, max((datetime.date.fromisoformat(k[2]) for k in events), default=last))
+        oldest = (newest - datetime.timedelta(days=keep_days - 1)).isoformat()
         dropped = len({k[2] for k in events if k[2] < oldest})
         events = {k: v for k, v in events.items() if k[2] >= oldest}
     for (campaign, event, day), reach in events.items():

@@ -15,7 +15,9 @@ from dolphin.errors import LoadError, SnapshotError
 from dolphin.query import Expr, format_expr
 from dolphin.storage.cluster_file import CLUSTER_FILE, read_cluster
 from dolphin.storage.partition import shard_of
-from loaders.cluster import load_tags_into_cluster
+from loaders.cluster import load_events_into_cluster, load_tags_into_cluster
+from loaders.events import load_events
+from loaders.tags import load_tags
 from tests.conftest import Oracle
 from tests.strategies import brute_force, expressions
 
@@ -112,3 +114,25 @@ def test_bad_ids_are_refused_before_any_shard_changes(tmp_path: pathlib.Path) ->
         load_tags_into_cluster([str(tmp_path / "nulls.parquet")], tmp_path / "root", shards=2)
     assert not (tmp_path / "root" / CLUSTER_FILE).exists()  # a failed first load leaves no root behind
     assert not list((tmp_path / "root").glob("shard-*/versions/*"))
+
+
+def test_keep_days_drops_the_same_days_on_every_shard(tmp_path: pathlib.Path) -> None:
+    """Only shard 0's users have the late days: every shard counts the window back from the cluster's newest."""
+    users = pl.Series("user_id", list(range(1, 61)), dtype=pl.Int64)
+    late = shard_of(users, "int64", SHARDS) == 0
+    rows = [(u, "c", "imp", f"2026-10-{d:02d}") for u, is_late in zip(users.to_list(), late, strict=True)
+            for d in range(1, 31 if is_late else 21)]
+    frame = pl.DataFrame(rows, schema=["user_id", "campaign", "event", "date"], orient="row")
+    frame.write_parquet(tmp_path / "events.parquet")
+    pl.DataFrame({"user_id": users, "tier": ["a"] * 60}).write_parquet(tmp_path / "tags.parquet")
+    load_tags_into_cluster([str(tmp_path / "tags.parquet")], tmp_path / "root", shards=SHARDS)
+    reports = load_events_into_cluster([str(tmp_path / "events.parquet")], tmp_path / "root", keep_days=7)
+    load_tags([str(tmp_path / "tags.parquet")], tmp_path / "single")
+    single = load_events([str(tmp_path / "events.parquet")], tmp_path / "single", keep_days=7)
+    assert single.dropped_days == 23
+    kept = Engine(tmp_path / "single").list_campaigns()["c"]["imp"]
+    shard_days = [Engine(d).list_campaigns().get("c", {}).get("imp", [])
+                  for d in read_cluster(tmp_path / "root").shard_dirs(tmp_path / "root")]
+    assert sorted(set().union(*shard_days)) == kept == [f"2026-10-{d:02d}" for d in range(24, 31)]
+    assert shard_days[1] == shard_days[2] == []  # their own newest day (the 20th) is older than the window
+    assert all(r.dropped_days > 0 for r in reports)
