@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import os
 import pathlib
 import shutil
@@ -157,7 +158,7 @@ def main() -> int:
     shard_counts = [int(x) for x in args.shards.split(",")]
     names = ([] if args.no_single else ["1 process"]) + [f"{n} shards" for n in shard_counts]
     if args.reuse:
-        ids = pl.read_parquet(work / "users.parquet", columns=["user_id"])["user_id"]
+        ids = pl.read_parquet(users_input(work), columns=["user_id"])["user_id"]
         unit = None
         if vector_users:
             matrix = np.asarray(pl.read_parquet(work / "vectors.parquet")["embedding"].to_list(), np.float32)
@@ -175,10 +176,13 @@ def prepare(work: pathlib.Path, args: argparse.Namespace, names: list[str], vect
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     started = time.perf_counter()
-    users = generate(args.users, seed=1)
-    users.write_parquet(work / "users.parquet")
-    ids = users["user_id"]
-    del users
+    # in a child process, 10M users at a time: the generator's peak memory must not stay in this process
+    child = multiprocessing.get_context("spawn").Process(target=write_users, args=(work, args.users))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"generating users failed ({child.exitcode})")
+    ids = pl.read_parquet(users_input(work), columns=["user_id"])["user_id"]
     unit = write_vectors(ids, vector_users, args.dim, work / "vectors.parquet") if vector_users else None
     if not args.no_events:
         generate_events(ids.to_numpy(), 20, DAYS, work / "events.parquet")
@@ -188,7 +192,7 @@ def prepare(work: pathlib.Path, args: argparse.Namespace, names: list[str], vect
         place = ["--data-dir", str(work / "single")] if name == "1 process" else [
             "--data-root", str(work / name.replace(" ", "-"))]
         first = place + (["--shards", name.split()[0]] if name != "1 process" else [])
-        load(["load", "tags", str(work / "users.parquet"), *first], loads, name)
+        load(["load", "tags", users_input(work), *first], loads, name)
         if not args.no_events:
             load(["load", "events", str(work / "events.parquet"), *place], loads, name)
         if vector_users:
@@ -196,6 +200,27 @@ def prepare(work: pathlib.Path, args: argparse.Namespace, names: list[str], vect
         print(f"loaded {name} in {loads[name]} s", flush=True)
     (work / "loads.json").write_text(json.dumps(loads))
     return ids, unit, loads
+
+
+CHUNK = 10_000_000
+
+
+def users_input(work: pathlib.Path) -> str:
+    """The users' Parquet: one file up to 10M users, a glob of 10M-user files above."""
+    return str(work / "users.parquet") if (work / "users.parquet").exists() else str(work / "users" / "*.parquet")
+
+
+def write_users(work: pathlib.Path, users: int) -> None:
+    """Write the demo population, 10M users per file (each chunk its own seed, its IDs moved past the last)."""
+    if users <= CHUNK:
+        generate(users, seed=1).write_parquet(work / "users.parquet")
+        return
+    (work / "users").mkdir()
+    for chunk, start in enumerate(range(0, users, CHUNK)):
+        part = generate(min(CHUNK, users - start), seed=1 + chunk)
+        part = part.with_columns(pl.col("user_id") + chunk * 7 * CHUNK)
+        part.write_parquet(work / "users" / f"users-{chunk:03d}.parquet")
+        print(f"generated users {start + len(part):,}", flush=True)
 
 
 def vector_bytes(data_dir: pathlib.Path) -> int:

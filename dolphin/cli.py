@@ -15,11 +15,14 @@ import pathlib
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dolphin import __version__
 from dolphin.config import Settings, env_name, flag_name, load_settings, settings_table, settings_toml
 from dolphin.errors import DolphinError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from loaders.cluster import ShardRunner
 
 QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain", "lookalike", "funnel", "lift",
                   "retention", "trend")
@@ -113,8 +116,9 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.data_root is not None:
         return _load_tags_into_cluster(args, settings)
-    if args.shards is not None:
-        print("error: --shards is for a cluster data root: give --data-root DIR too", file=sys.stderr)
+    if args.shards is not None or args.ray_address is not None:
+        print("error: --shards and --ray-address are for a cluster data root: give --data-root DIR too",
+              file=sys.stderr)
         return 2
     report = load_tags(args.files, settings.data_dir, layout=args.layout, id_column=args.id_column,
                        shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer(),
@@ -126,12 +130,20 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
     return 0
 
 
+RAY_LOAD_HELP = "with --data-root: load every shard at once as Ray tasks on this Ray cluster (e.g. head:6379)"
+
+
+def _shard_runner(args: argparse.Namespace) -> ShardRunner:
+    from loaders.cluster import ShardRunner
+    return ShardRunner(ray_address=args.ray_address, progress=_progress_printer())
+
+
 def _load_tags_into_cluster(args: argparse.Namespace, settings: Settings) -> int:
     from loaders.cluster import load_tags_into_cluster
 
     reports = load_tags_into_cluster(args.files, args.data_root, shards=args.shards, layout=args.layout,
                                      id_column=args.id_column, shard_bits=settings.shard_bits, keep=settings.keep,
-                                     progress=_progress_printer(), cut_time=args.cut_time)
+                                     runner=_shard_runner(args), cut_time=args.cut_time)
     for shard, report in enumerate(reports):
         print(f"shard {shard}: version {report.version}, {report.rows} rows, {report.users} users "
               f"({report.new_users} new), {report.tags} tags, {report.memberships} memberships "
@@ -149,12 +161,15 @@ def cmd_load_events(args: argparse.Namespace) -> int:
 
         reports = load_events_into_cluster(args.files, args.data_root, id_column=args.id_column,
                                            keep_days=args.keep_days, shard_bits=settings.shard_bits,
-                                           keep=settings.keep, progress=_progress_printer())
+                                           keep=settings.keep, runner=_shard_runner(args))
         for shard, part in enumerate(reports):
             print(f"shard {shard}: version {part.version}, {part.rows} events, {part.bitmaps} daily reach bitmaps, "
                   f"{part.dropped_days} old days dropped")
         print(f"loaded {sum(r.rows for r in reports)} events into {len(reports)} shards of {args.data_root}")
         return 0
+    if args.ray_address is not None:
+        print("error: --ray-address is for a cluster data root: give --data-root DIR too", file=sys.stderr)
+        return 2
     report = load_events(args.files, settings.data_dir, id_column=args.id_column, keep_days=args.keep_days,
                          shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer())
     print(f"loaded version {report.version}: {report.rows} events into {report.bitmaps} daily reach bitmaps "
@@ -174,12 +189,15 @@ def cmd_load_embeddings(args: argparse.Namespace) -> int:
         reports = load_embeddings_into_cluster(
             args.files, args.data_root, id_column=args.id_column, vector_column=args.vector_column,
             metric=args.metric, index=args.index, nlist=args.nlist, shard_bits=settings.shard_bits,
-            keep=settings.keep, progress=_progress_printer())
+            keep=settings.keep, runner=_shard_runner(args))
         for shard, part in enumerate(reports):
             print(f"shard {shard}: version {part.version}, {part.vectors} vectors, {part.index} index"
                   + (f" with {part.nlist} lists" if part.nlist else ""))
         print(f"loaded {sum(r.vectors for r in reports)} vectors into {len(reports)} shards of {args.data_root}")
         return 0
+    if args.ray_address is not None:
+        print("error: --ray-address is for a cluster data root: give --data-root DIR too", file=sys.stderr)
+        return 2
     report = load_embeddings(args.files, settings.data_dir, id_column=args.id_column, vector_column=args.vector_column,
                              metric=args.metric, index=args.index, nlist=args.nlist, shard_bits=settings.shard_bits,
                              keep=settings.keep, progress=_progress_printer())
@@ -408,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "file's mtime); stream mutations logged after it are re-applied on top")
     tags.add_argument("--data-root", type=pathlib.Path, metavar="DIR",
                       help="load into a cluster data root instead of --data-dir: the input is split by shard")
+    tags.add_argument("--ray-address", metavar="ADDR", help=RAY_LOAD_HELP)
     tags.add_argument("--shards", type=int, metavar="N",
                       help="with --data-root, for its first load: the number of shards (fixed from then on)")
     _add_setting_flags(tags, ["data_dir", "shard_bits", "keep"])
@@ -424,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     embeddings.add_argument("--nlist", type=int, default=0, help="IVF lists; 0 means about 4*sqrt(n)")
     embeddings.add_argument("--data-root", type=pathlib.Path, metavar="DIR",
                             help="load into an existing cluster data root instead of --data-dir (split by shard)")
+    embeddings.add_argument("--ray-address", metavar="ADDR", help=RAY_LOAD_HELP)
     embeddings.add_argument("--reload", metavar="TARGET", help="after loading, ask the server at TARGET to reload")
     _add_setting_flags(embeddings, ["data_dir", "shard_bits", "keep"])
     embeddings.set_defaults(func=cmd_load_embeddings)
@@ -435,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="drop days older than the newest minus N-1; 0 keeps all")
     events.add_argument("--data-root", type=pathlib.Path, metavar="DIR",
                         help="load into an existing cluster data root instead of --data-dir (split by shard)")
+    events.add_argument("--ray-address", metavar="ADDR", help=RAY_LOAD_HELP)
     events.add_argument("--reload", metavar="TARGET", help="after loading, ask the server at TARGET to reload")
     _add_setting_flags(events, ["data_dir", "shard_bits", "keep"])
     events.set_defaults(func=cmd_load_events)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import os
 import pathlib
 import shutil
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
@@ -60,29 +61,79 @@ class _Versioned(Protocol):
 R = TypeVar("R", bound=_Versioned)
 
 
-def load_every_shard(parts: list[pathlib.Path], load: Callable[[pathlib.Path, pathlib.Path], R],
-                     cluster: ClusterLayout, root: pathlib.Path) -> list[R]:
-    """Load each shard's part into its dir, in shard order; on a failure, remove the versions already committed.
+@dataclasses.dataclass(frozen=True, slots=True)
+class ShardRunner:
+    """Where shard loads run: in this process, shard after shard, or as Ray tasks on a cluster's nodes."""
 
-    The parts are removed afterwards either way.
-    """
-    reports: list[R] = []
+    ray_address: str | None = None  # None: here; "auto", "head:6379"...: one Ray task per shard, in parallel
+    cpus: float = 1.0  # CPUs Ray reserves for each shard's load
+    progress: Progress | None = None  # called with (shards loaded, shards, message)
+
+
+LOCAL = ShardRunner()
+
+
+def _outcome(load: Callable[[pathlib.Path, pathlib.Path], R], part: str, shard_dir: str) -> R | Exception:
+    """Run one shard's load; its error is returned, not raised, so the caller can roll the others back."""
     try:
-        for shard, part in enumerate(parts):
-            reports.append(load(part, cluster.shard_dir(root, shard)))
-    except BaseException:
-        for shard, report in enumerate(reports):
-            remove_version(cluster.shard_dir(root, shard), report.version)
-        raise
+        return load(pathlib.Path(part), pathlib.Path(shard_dir))
+    except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it after the rollback
+        return exc
+
+
+def _outcomes_on_ray(parts: list[pathlib.Path], dirs: list[pathlib.Path],
+                     load: Callable[[pathlib.Path, pathlib.Path], R], runner: ShardRunner) -> list[R | Exception]:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=runner.ray_address, logging_level=logging.WARNING, log_to_driver=False)
+    task: Any = ray.remote(num_cpus=runner.cpus, max_retries=0)(_outcome)
+    pending = {task.options(scheduling_strategy="SPREAD").remote(load, str(part), str(shard_dir)): k
+               for k, (part, shard_dir) in enumerate(zip(parts, dirs, strict=True))}
+    outcomes: list[R | Exception | None] = [None] * len(parts)
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        shard = pending.pop(ready[0])
+        outcomes[shard] = ray.get(ready[0])
+        if runner.progress:
+            runner.progress(len(parts) - len(pending), len(parts), f"shard {shard} loaded (Ray task)")
+    return [o for o in outcomes if o is not None]
+
+
+def load_every_shard(parts: list[pathlib.Path], load: Callable[[pathlib.Path, pathlib.Path], R],
+                     cluster: ClusterLayout, root: pathlib.Path, runner: ShardRunner = LOCAL) -> list[R]:
+    """Load each shard's part into its dir; if any fails, remove the versions the others committed.
+
+    Shards load one after another here, or all at once as Ray tasks (runner.ray_address); the parts are removed
+    afterwards either way.
+    """
+    dirs = [cluster.shard_dir(root, shard) for shard in range(cluster.shards)]
+    outcomes: list[R | Exception] = []
+    try:
+        if runner.ray_address is not None:
+            outcomes = _outcomes_on_ray(parts, dirs, load, runner)
+        else:
+            for shard, (part, shard_dir) in enumerate(zip(parts, dirs, strict=True)):
+                outcomes.append(_outcome(load, str(part), str(shard_dir)))
+                if isinstance(outcomes[-1], Exception):
+                    break
+                if runner.progress:
+                    runner.progress(shard + 1, len(parts), f"shard {shard} loaded")
+        failures = [o for o in outcomes if isinstance(o, Exception)]
+        if failures:
+            for shard_dir, outcome in zip(dirs, outcomes, strict=False):
+                if not isinstance(outcome, Exception):
+                    remove_version(shard_dir, outcome.version)
+            raise failures[0]
     finally:
         for part in parts:
             shutil.rmtree(part.parent, ignore_errors=True)
-    return reports
+    return [o for o in outcomes if not isinstance(o, Exception)]
 
 
 def load_tags_into_cluster(
     inputs: list[str], root: str | pathlib.Path, *, shards: int | None = None, layout: str = "wide",
-    id_column: str = "user_id", shard_bits: int = 20, keep: int = 3, progress: Progress | None = None,
+    id_column: str = "user_id", shard_bits: int = 20, keep: int = 3, runner: ShardRunner = LOCAL,
     cut_time: float | None = None,
 ) -> list[LoadReport]:
     """Load user tags into every shard of a cluster root; return each shard's report, in shard order.
@@ -105,7 +156,7 @@ def load_tags_into_cluster(
     del frame, ids
     reports = load_every_shard(parts, lambda part, shard_dir: load_tags(
         [str(part)], shard_dir, layout=layout, id_column=id_column, shard_bits=shard_bits, keep=0,
-        progress=progress, cut_time=cut, allow_empty=True), cluster, root)
+        cut_time=cut, allow_empty=True), cluster, root, runner)
     write_cluster(root, cluster)
     return [dataclasses.replace(r, pruned=prune_versions(cluster.shard_dir(root, s), keep))
             for s, r in enumerate(reports)]
@@ -138,7 +189,7 @@ def newest_event_day(cluster: ClusterLayout, root: pathlib.Path) -> datetime.dat
 
 def load_events_into_cluster(
     inputs: list[str], root: str | pathlib.Path, *, id_column: str = "user_id", keep_days: int = 0,
-    shard_bits: int = 20, keep: int = 3, progress: Progress | None = None,
+    shard_bits: int = 20, keep: int = 3, runner: ShardRunner = LOCAL,
 ) -> list[EventReport]:
     """Load campaign events into every shard of an existing cluster root; return each shard's report.
 
@@ -159,7 +210,7 @@ def load_events_into_cluster(
     del frame, ids
     reports = load_every_shard(parts, lambda part, shard_dir: load_events(
         [str(part)], shard_dir, id_column=id_column, keep_days=keep_days, shard_bits=shard_bits, keep=0,
-        progress=progress, replaced_days=days, horizon=horizon), cluster, root)
+        replaced_days=days, horizon=horizon), cluster, root, runner)
     for shard in range(cluster.shards):
         prune_versions(cluster.shard_dir(root, shard), keep)
     return reports
@@ -168,7 +219,7 @@ def load_events_into_cluster(
 def load_embeddings_into_cluster(
     inputs: list[str], root: str | pathlib.Path, *, id_column: str = "user_id", vector_column: str = "embedding",
     metric: str = "cosine", index: str = "auto", nlist: int = 0, shard_bits: int = 20, keep: int = 3,
-    progress: Progress | None = None,
+    runner: ShardRunner = LOCAL,
 ) -> list[EmbeddingReport]:
     """Load user embeddings into every shard of an existing cluster root; each shard builds its own index.
 
@@ -191,7 +242,7 @@ def load_embeddings_into_cluster(
     del frame, ids
     reports = load_every_shard(parts, lambda part, shard_dir: load_embeddings(
         [str(part)], shard_dir, id_column=id_column, vector_column=vector_column, metric=metric, index=index,
-        nlist=nlist, shard_bits=shard_bits, keep=0, progress=progress), cluster, root)
+        nlist=nlist, shard_bits=shard_bits, keep=0), cluster, root, runner)
     for shard in range(cluster.shards):
         prune_versions(cluster.shard_dir(root, shard), keep)
     return reports
