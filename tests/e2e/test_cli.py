@@ -109,3 +109,7 @@ def test_load_into_a_cluster_root(tmp_path: pathlib.Path) -> None:
     assert again.returncode == 1 and "has 3 shards, not 2" in again.stderr and again.stderr.count("\n") == 1
     stray = dolphin("load", "tags", str(tmp_path / "t.parquet"), "--shards", "2", "--data-dir", str(tmp_path / "d"))
     assert stray.returncode == 2 and "give --data-root" in stray.stderr
+    for kind in ("tags", "events", "embeddings"):  # Ray tasks load a cluster root, never one data dir
+        stray = dolphin("load", kind, str(tmp_path / "t.parquet"), "--ray-address", "head:6379",
+                        "--data-dir", str(tmp_path / "d"))
+        assert stray.returncode == 2 and "give --data-root" in stray.stderr, (kind, stray.stderr)
