@@ -33,24 +33,75 @@ from loaders.tags import LoadReport, load_tags
 INCOMING = "incoming"  # a shard's part of an input, written before the shard loads it, removed after
 
 
-def split_by_shard(frame: pl.DataFrame, ids: pl.Series, layout: ClusterLayout, root: pathlib.Path
-                   ) -> list[pathlib.Path]:
-    """Write each shard's rows to a Parquet file in its data dir, in shard order.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Split:
+    """An input split by shard: the layout it was checked against and each shard's part files."""
 
-    A shard with no rows gets an empty file with the same columns: its load still replaces the dimensions the
-    input carries, as a single node's load does for the users the input leaves out.
+    cluster: ClusterLayout
+    parts: list[list[pathlib.Path]]  # per shard, in shard order: one file per input file with rows for it
+    rows: list[int]  # per shard
+
+
+def _columns_present(frame: pl.DataFrame, file: pathlib.Path, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise LoadError(f'{file}: the input has no column "{missing[0]}" (columns: {", ".join(frame.columns[:20])})')
+
+
+def split_inputs(files: list[pathlib.Path], root: pathlib.Path, shards: int | None, columns: tuple[str, ...],
+                 keep_rows: Callable[[pl.DataFrame], pl.DataFrame] = lambda f: f) -> Split:
+    """Split the input by shard, one input file in memory at a time, into Parquet parts in the shards' dirs.
+
+    columns[0] is the ID column; every ID is checked (nulls, types, one ID type over all files) before any shard
+    loads. A shard with no rows gets an empty part with the same columns: its load still replaces the
+    dimensions the input carries, as a single node's load does for the users the input leaves out.
     """
-    shards = shard_of(ids, layout.id_type, layout.shards)
-    parts = frame.with_columns(pl.Series("__shard", shards)).partition_by("__shard", as_dict=True,
-                                                                            include_key=False)
-    out: list[pathlib.Path] = []
-    for shard in range(layout.shards):
-        part = parts.get((shard,), frame.clear())
-        path = layout.shard_dir(root, shard) / INCOMING / f"part-{os.getpid()}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part.write_parquet(path)
-        out.append(path)
-    return out
+    cluster: ClusterLayout | None = None
+    parts: list[list[pathlib.Path]] = []
+    rows: list[int] = []
+    empty: pl.DataFrame | None = None
+    try:
+        for number, file in enumerate(files):
+            frame = scan_inputs([file]).drop(ROW).collect()
+            _columns_present(frame, file, columns)
+            frame = keep_rows(frame)
+            ids = normalised_ids(frame[columns[0]])
+            id_type = "string" if ids.dtype == pl.String else "int64"
+            if cluster is None:
+                cluster = layout_for_load(root, shards, id_type)
+                parts, rows = [[] for _ in range(cluster.shards)], [0] * cluster.shards
+            elif id_type != cluster.id_type:
+                raise LoadError(f"{file}: its user IDs are {id_type}, those of {files[0]} {cluster.id_type}; "
+                                "cast the column to match")
+            owner = shard_of(ids, cluster.id_type, cluster.shards)
+            split = frame.with_columns(pl.Series("__shard", owner)).partition_by("__shard", as_dict=True,
+                                                                                 include_key=False)
+            empty = frame.clear()
+            del frame, ids
+            for (shard,), part in split.items():
+                path = cluster.shard_dir(root, int(shard)) / INCOMING / f"part-{os.getpid()}-{number:05d}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                part.write_parquet(path)
+                parts[int(shard)].append(path)
+                rows[int(shard)] += len(part)
+        assert cluster is not None and empty is not None  # expand_inputs names at least one file
+        for shard, shard_parts in enumerate(parts):
+            if not shard_parts:
+                path = cluster.shard_dir(root, shard) / INCOMING / f"part-{os.getpid()}-empty.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                empty.write_parquet(path)
+                shard_parts.append(path)
+    except BaseException:
+        remove_parts(parts)
+        raise
+    return Split(cluster, parts, rows)
+
+
+def remove_parts(parts: list[list[pathlib.Path]]) -> None:
+    """Remove the shards' incoming part files."""
+    for shard_parts in parts:
+        for path in shard_parts[:1]:
+            shutil.rmtree(path.parent, ignore_errors=True)
 
 
 class _Versioned(Protocol):
@@ -73,22 +124,25 @@ class ShardRunner:
 LOCAL = ShardRunner()
 
 
-def _outcome(load: Callable[[pathlib.Path, pathlib.Path], R], part: str, shard_dir: str) -> R | Exception:
+ShardLoad = Callable[[list[str], pathlib.Path], R]
+
+
+def _outcome(load: ShardLoad[R], parts: list[str], shard_dir: str) -> R | Exception:
     """Run one shard's load; its error is returned, not raised, so the caller can roll the others back."""
     try:
-        return load(pathlib.Path(part), pathlib.Path(shard_dir))
+        return load(parts, pathlib.Path(shard_dir))
     except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it after the rollback
         return exc
 
 
-def _outcomes_on_ray(parts: list[pathlib.Path], dirs: list[pathlib.Path],
-                     load: Callable[[pathlib.Path, pathlib.Path], R], runner: ShardRunner) -> list[R | Exception]:
+def _outcomes_on_ray(parts: list[list[str]], dirs: list[pathlib.Path], load: ShardLoad[R],
+                     runner: ShardRunner) -> list[R | Exception]:
     import ray
 
     if not ray.is_initialized():
         ray.init(address=runner.ray_address, logging_level=logging.WARNING, log_to_driver=False)
     task: Any = ray.remote(num_cpus=runner.cpus, max_retries=0)(_outcome)
-    pending = {task.options(scheduling_strategy="SPREAD").remote(load, str(part), str(shard_dir)): k
+    pending = {task.options(scheduling_strategy="SPREAD").remote(load, part, str(shard_dir)): k
                for k, (part, shard_dir) in enumerate(zip(parts, dirs, strict=True))}
     outcomes: list[R | Exception | None] = [None] * len(parts)
     while pending:
@@ -100,21 +154,21 @@ def _outcomes_on_ray(parts: list[pathlib.Path], dirs: list[pathlib.Path],
     return [o for o in outcomes if o is not None]
 
 
-def load_every_shard(parts: list[pathlib.Path], load: Callable[[pathlib.Path, pathlib.Path], R],
-                     cluster: ClusterLayout, root: pathlib.Path, runner: ShardRunner = LOCAL) -> list[R]:
+def load_every_shard(split: Split, load: ShardLoad[R], root: pathlib.Path, runner: ShardRunner = LOCAL) -> list[R]:
     """Load each shard's part into its dir; if any fails, remove the versions the others committed.
 
     Shards load one after another here, or all at once as Ray tasks (runner.ray_address); the parts are removed
     afterwards either way.
     """
-    dirs = [cluster.shard_dir(root, shard) for shard in range(cluster.shards)]
+    dirs = [split.cluster.shard_dir(root, shard) for shard in range(split.cluster.shards)]
+    parts = [[str(p) for p in shard_parts] for shard_parts in split.parts]
     outcomes: list[R | Exception] = []
     try:
         if runner.ray_address is not None:
             outcomes = _outcomes_on_ray(parts, dirs, load, runner)
         else:
             for shard, (part, shard_dir) in enumerate(zip(parts, dirs, strict=True)):
-                outcomes.append(_outcome(load, str(part), str(shard_dir)))
+                outcomes.append(_outcome(load, part, str(shard_dir)))
                 if isinstance(outcomes[-1], Exception):
                     break
                 if runner.progress:
@@ -126,8 +180,7 @@ def load_every_shard(parts: list[pathlib.Path], load: Callable[[pathlib.Path, pa
                     remove_version(shard_dir, outcome.version)
             raise failures[0]
     finally:
-        for part in parts:
-            shutil.rmtree(part.parent, ignore_errors=True)
+        remove_parts(split.parts)
     return [o for o in outcomes if not isinstance(o, Exception)]
 
 
@@ -146,31 +199,29 @@ def load_tags_into_cluster(
     if layout != "wide":  # a shard's empty part of a long input would not name the dimensions it replaces
         raise LoadError("cluster loads take the wide layout (one column per dimension); pivot a long input first")
     files = expand_inputs(inputs)
-    frame = scan_inputs(files).drop(ROW).collect()
-    if id_column not in frame.columns:
-        raise LoadError(f'the input has no ID column "{id_column}" (columns: {", ".join(frame.columns[:20])})')
-    ids = normalised_ids(frame[id_column])  # nulls and bad types fail here, before any shard changes
-    cluster = layout_for_load(root, shards, "string" if ids.dtype == pl.String else "int64")
     cut = cut_time if cut_time is not None else max(f.stat().st_mtime for f in files)
-    parts = split_by_shard(frame, ids, cluster, root)
-    del frame, ids
-    reports = load_every_shard(parts, lambda part, shard_dir: load_tags(
-        [str(part)], shard_dir, layout=layout, id_column=id_column, shard_bits=shard_bits, keep=0,
-        cut_time=cut, allow_empty=True), cluster, root, runner)
+    split = split_inputs(files, root, shards, (id_column,))
+    cluster = split.cluster
+    reports = load_every_shard(split, lambda parts, shard_dir: load_tags(
+        parts, shard_dir, layout=layout, id_column=id_column, shard_bits=shard_bits, keep=0,
+        cut_time=cut, allow_empty=True), root, runner)
     write_cluster(root, cluster)
     return [dataclasses.replace(r, pruned=prune_versions(cluster.shard_dir(root, s), keep))
             for s, r in enumerate(reports)]
 
 
-def events_days(frame: pl.DataFrame) -> tuple[datetime.date, datetime.date]:
+def events_days(files: list[pathlib.Path]) -> tuple[datetime.date, datetime.date]:
     """Return the first and last day of an events input (what every shard's load replaces)."""
-    if "date" not in frame.columns or not len(frame):
+    lazy = scan_inputs(files)
+    schema = lazy.collect_schema()
+    if "date" not in schema.names():
         raise LoadError("the events input needs columns user_id, campaign, event, date and at least one row")
     try:
-        dates = frame.select(dates_of(frame.lazy(), frame.schema).alias("date")).get_column("date")
+        days = lazy.select(dates_of(lazy, schema).alias("date")).select(
+            pl.col("date").min().alias("first"), pl.col("date").max().alias("last")).collect()
     except pl.exceptions.PolarsError as exc:
         raise LoadError(f"cannot read the events: {str(exc).splitlines()[0]}") from exc
-    first, last = dates.min(), dates.max()
+    first, last = days["first"][0], days["last"][0]
     if not isinstance(first, datetime.date) or not isinstance(last, datetime.date):
         raise LoadError("events need a date on every row")
     return first, last
@@ -198,19 +249,14 @@ def load_events_into_cluster(
     """
     root = pathlib.Path(root)
     files = expand_inputs(inputs)
-    frame = scan_inputs(files).drop(ROW).collect()
-    if id_column not in frame.columns:
-        raise LoadError(f'the input has no ID column "{id_column}" (columns: {", ".join(frame.columns[:20])})')
-    ids = normalised_ids(frame[id_column])
-    cluster = layout_for_load(root, None, "string" if ids.dtype == pl.String else "int64")
-    days = events_days(frame)
+    days = events_days(files)
+    split = split_inputs(files, root, None, (id_column,))
+    cluster = split.cluster
     stored = newest_event_day(cluster, root)
     horizon = max(days[1], stored) if stored else days[1]
-    parts = split_by_shard(frame, ids, cluster, root)
-    del frame, ids
-    reports = load_every_shard(parts, lambda part, shard_dir: load_events(
-        [str(part)], shard_dir, id_column=id_column, keep_days=keep_days, shard_bits=shard_bits, keep=0,
-        replaced_days=days, horizon=horizon), cluster, root, runner)
+    reports = load_every_shard(split, lambda parts, shard_dir: load_events(
+        parts, shard_dir, id_column=id_column, keep_days=keep_days, shard_bits=shard_bits, keep=0,
+        replaced_days=days, horizon=horizon), root, runner)
     for shard in range(cluster.shards):
         prune_versions(cluster.shard_dir(root, shard), keep)
     return reports
@@ -227,22 +273,15 @@ def load_embeddings_into_cluster(
     """
     root = pathlib.Path(root)
     files = expand_inputs(inputs)
-    frame = scan_inputs(files).drop(ROW).collect()
-    for column in (id_column, vector_column):
-        if column not in frame.columns:
-            raise LoadError(f'the input has no column "{column}" (columns: {", ".join(frame.columns[:20])})')
-    frame = frame.drop_nulls(vector_column)
-    ids = normalised_ids(frame[id_column])
-    cluster = layout_for_load(root, None, "string" if ids.dtype == pl.String else "int64")
-    sizes = pl.Series(shard_of(ids, cluster.id_type, cluster.shards)).value_counts()
-    if len(sizes) < cluster.shards:
-        raise LoadError(f"{len(frame)} vectors leave a shard of {cluster.shards} without any; every shard needs "
-                        "vectors to build its index (load more users, or use fewer shards)")
-    parts = split_by_shard(frame, ids, cluster, root)
-    del frame, ids
-    reports = load_every_shard(parts, lambda part, shard_dir: load_embeddings(
-        [str(part)], shard_dir, id_column=id_column, vector_column=vector_column, metric=metric, index=index,
-        nlist=nlist, shard_bits=shard_bits, keep=0), cluster, root, runner)
+    split = split_inputs(files, root, None, (id_column, vector_column), lambda f: f.drop_nulls(vector_column))
+    cluster = split.cluster
+    if min(split.rows) == 0:
+        remove_parts(split.parts)
+        raise LoadError(f"{sum(split.rows)} vectors leave a shard of {cluster.shards} without any; every shard "
+                        "needs vectors to build its index (load more users, or use fewer shards)")
+    reports = load_every_shard(split, lambda parts, shard_dir: load_embeddings(
+        parts, shard_dir, id_column=id_column, vector_column=vector_column, metric=metric, index=index,
+        nlist=nlist, shard_bits=shard_bits, keep=0), root, runner)
     for shard in range(cluster.shards):
         prune_versions(cluster.shard_dir(root, shard), keep)
     return reports

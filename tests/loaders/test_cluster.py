@@ -136,3 +136,29 @@ def test_keep_days_drops_the_same_days_on_every_shard(tmp_path: pathlib.Path) ->
     assert sorted(set().union(*shard_days)) == kept == [f"2026-10-{d:02d}" for d in range(24, 31)]
     assert shard_days[1] == shard_days[2] == []  # their own newest day (the 20th) is older than the window
     assert all(r.dropped_days > 0 for r in reports)
+
+
+def test_inputs_split_file_by_file_add_up_to_one_node(tmp_path: pathlib.Path, frame: pl.DataFrame,
+                                                      engine: Engine) -> None:
+    """The split holds one input file in memory at a time; three files load what one frame loads."""
+    third = len(frame) // 3
+    for i, start in enumerate((0, third, 2 * third)):
+        frame.slice(start, third if i < 2 else len(frame) - start).write_parquet(tmp_path / f"users-{i}.parquet")
+    load_tags_into_cluster([str(tmp_path / "users-*.parquet")], tmp_path / "root", shards=SHARDS, shard_bits=9)
+    engines = shard_engines_of(tmp_path / "root")
+    for expression in ("ALL", "gender=F AND interest=tennis", "NOT vip=true"):
+        assert sum(e.count(expression).count for e in engines) == engine.count(expression).count
+    assert not list((tmp_path / "root").glob("shard-*/incoming"))  # the parts are gone
+
+
+def test_files_with_different_id_types_are_refused(tmp_path: pathlib.Path) -> None:
+    pl.DataFrame({"user_id": [1, 2], "city": ["a", "b"]}).write_parquet(tmp_path / "a.parquet")
+    pl.DataFrame({"user_id": ["x"], "city": ["c"]}).write_parquet(tmp_path / "b.parquet")
+    with pytest.raises(LoadError, match="b.parquet: its user IDs are string"):
+        load_tags_into_cluster([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], tmp_path / "root",
+                               shards=2)
+    assert not list((tmp_path / "root").glob("shard-*/incoming/*"))
+
+
+def shard_engines_of(root: pathlib.Path) -> list[Engine]:
+    return [Engine(d) for d in read_cluster(root).shard_dirs(root)]
