@@ -135,7 +135,14 @@ RAY_LOAD_HELP = "with --data-root: load every shard at once as Ray tasks on this
 
 def _shard_runner(args: argparse.Namespace) -> ShardRunner:
     from loaders.cluster import ShardRunner
-    return ShardRunner(ray_address=args.ray_address, progress=_progress_printer())
+
+    if args.ray_address is None:
+        return ShardRunner(progress=_progress_printer())
+    try:
+        from dolphin.cluster.loads import on_ray
+    except ImportError:
+        raise DolphinError(f"--ray-address loads on Ray, which is not installed; run: {CLUSTER_EXTRA}") from None
+    return ShardRunner(run_all=on_ray(args.ray_address), progress=_progress_printer())
 
 
 def _load_tags_into_cluster(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import logging
+import functools
 import os
 import pathlib
 import shutil
@@ -112,22 +112,27 @@ class _Versioned(Protocol):
 R = TypeVar("R", bound=_Versioned)
 
 
+ShardLoad = Callable[[list[str], pathlib.Path], R]
+# runs outcome(parts, shard dir) for every shard at once; returns the outcomes in shard order
+RunAll = Callable[[Callable[[list[str], str], Any], list[list[str]], list[str], Progress | None], list[Any]]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ShardRunner:
-    """Where shard loads run: in this process, shard after shard, or as Ray tasks on a cluster's nodes."""
+    """Where shard loads run: in this process, shard after shard, or all at once through run_all.
 
-    ray_address: str | None = None  # None: here; "auto", "head:6379"...: one Ray task per shard, in parallel
-    cpus: float = 1.0  # CPUs Ray reserves for each shard's load
+    run_all is how a cluster runs them elsewhere (`dolphin.cluster.loads.on_ray`: one Ray task per shard);
+    loaders never import Ray themselves.
+    """
+
+    run_all: RunAll | None = None
     progress: Progress | None = None  # called with (shards loaded, shards, message)
 
 
 LOCAL = ShardRunner()
 
 
-ShardLoad = Callable[[list[str], pathlib.Path], R]
-
-
-def _outcome(load: ShardLoad[R], parts: list[str], shard_dir: str) -> R | Exception:
+def shard_outcome(load: ShardLoad[R], parts: list[str], shard_dir: str) -> R | Exception:
     """Run one shard's load; its error is returned, not raised, so the caller can roll the others back."""
     try:
         return load(parts, pathlib.Path(shard_dir))
@@ -135,40 +140,22 @@ def _outcome(load: ShardLoad[R], parts: list[str], shard_dir: str) -> R | Except
         return exc
 
 
-def _outcomes_on_ray(parts: list[list[str]], dirs: list[pathlib.Path], load: ShardLoad[R],
-                     runner: ShardRunner) -> list[R | Exception]:
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=runner.ray_address, logging_level=logging.WARNING, log_to_driver=False)
-    task: Any = ray.remote(num_cpus=runner.cpus, max_retries=0)(_outcome)
-    pending = {task.options(scheduling_strategy="SPREAD").remote(load, part, str(shard_dir)): k
-               for k, (part, shard_dir) in enumerate(zip(parts, dirs, strict=True))}
-    outcomes: list[R | Exception | None] = [None] * len(parts)
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        shard = pending.pop(ready[0])
-        outcomes[shard] = ray.get(ready[0])
-        if runner.progress:
-            runner.progress(len(parts) - len(pending), len(parts), f"shard {shard} loaded (Ray task)")
-    return [o for o in outcomes if o is not None]
-
-
 def load_every_shard(split: Split, load: ShardLoad[R], root: pathlib.Path, runner: ShardRunner = LOCAL) -> list[R]:
     """Load each shard's part into its dir; if any fails, remove the versions the others committed.
 
-    Shards load one after another here, or all at once as Ray tasks (runner.ray_address); the parts are removed
-    afterwards either way.
+    Shards load one after another here, or all at once through runner.run_all; the parts are removed afterwards
+    either way.
     """
     dirs = [split.cluster.shard_dir(root, shard) for shard in range(split.cluster.shards)]
     parts = [[str(p) for p in shard_parts] for shard_parts in split.parts]
     outcomes: list[R | Exception] = []
     try:
-        if runner.ray_address is not None:
-            outcomes = _outcomes_on_ray(parts, dirs, load, runner)
+        if runner.run_all is not None:
+            outcomes = runner.run_all(functools.partial(shard_outcome, load), parts, [str(d) for d in dirs],
+                                      runner.progress)
         else:
             for shard, (part, shard_dir) in enumerate(zip(parts, dirs, strict=True)):
-                outcomes.append(_outcome(load, part, str(shard_dir)))
+                outcomes.append(shard_outcome(load, part, str(shard_dir)))
                 if isinstance(outcomes[-1], Exception):
                     break
                 if runner.progress:
