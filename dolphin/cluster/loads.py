@@ -12,17 +12,26 @@ from typing import Any
 
 import ray
 
+from dolphin.errors import PreconditionError
+
 Progress = Callable[[int, int, str], None]
 Outcome = Callable[[list[str], str], Any]
 
 
 def on_ray(address: str, *, cpus: float = 1.0) -> Callable[[Outcome, list[list[str]], list[str], Progress | None],
                                                             list[Any]]:
-    """Return a run_all for `loaders.cluster.ShardRunner` that loads each shard as a Ray task at address."""
+    """Return a run_all for `loaders.cluster.ShardRunner` that loads each shard as a Ray task at address.
+
+    Joins the Ray cluster now, so that a wrong address fails before the input is split.
+    """
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as exc:
+            raise PreconditionError(f"cannot join the Ray cluster at {address}: {exc} (with a `ray start` head, "
+                                    "set RAY_AUTH_MODE=token: README, A cluster on many machines)") from exc
 
     def run_all(outcome: Outcome, parts: list[list[str]], dirs: list[str], progress: Progress | None) -> list[Any]:
-        if not ray.is_initialized():
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         task: Any = ray.remote(num_cpus=cpus, max_retries=0)(_run)
         pending = {task.options(scheduling_strategy="SPREAD").remote(outcome, part, shard_dir): k
                    for k, (part, shard_dir) in enumerate(zip(parts, dirs, strict=True))}
