@@ -8,6 +8,7 @@ shard that does not answer is ShardUnavailableError naming it. A partial sum is 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -57,12 +58,23 @@ class ShardStubs:
 
 
 class AioShardStubs:
-    """The stubs a front calls from its event loop (counts), over one grpc.aio channel of that loop."""
+    """The same stubs as ShardStubs over one grpc.aio channel of the front's event loop."""
 
     def __init__(self, target: str) -> None:
         self.target = target
         self.channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         self.audiences = aud_grpc.AudienceServiceStub(self.channel)
+        self.catalog = cat_grpc.CatalogServiceStub(self.channel)
+        self.admin = admin_grpc.AdminServiceStub(self.channel)
+        self.adeffect = ad_grpc.AdEffectServiceStub(self.channel)
+        self.shard = shard_grpc.ShardServiceStub(self.channel)
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def shard_error(shard: int, exc: grpc.RpcError, timeout: float) -> errors.DolphinError:
@@ -122,6 +134,17 @@ class ShardChannels:
 
         deadline is absolute time.monotonic(); raises the first shard's error once all have finished.
         """
+        loop = self._aio_loop
+        if shards is None and loop is not None and loop.is_running() and not _on(loop):
+            # a worker thread: let the event loop's grpc.aio channels do the calls (measured faster than sync
+            # futures, whose polling threads compete with the loop for the GIL) and wait for all the answers
+            waiting = asyncio.run_coroutine_threadsafe(self.fan_out_async(call, requests, deadline), loop)
+            budget = DEFAULT_TIMEOUT if deadline is None else max(0.0, deadline - time.monotonic())
+            try:  # the loop may stop (shutdown) with the calls in flight: never wait past the call's budget
+                return waiting.result(budget + 5.0)
+            except concurrent.futures.TimeoutError:
+                waiting.cancel()
+                raise errors.DeadlineError("the call", budget, "fan-out to shards") from None
         picked = list(range(len(self._stubs))) if shards is None else list(shards)
         per_shard = isinstance(requests, list | tuple)
         timeout = DEFAULT_TIMEOUT if deadline is None else max(0.0, deadline - time.monotonic())
@@ -160,14 +183,16 @@ class ShardChannels:
             current = self._aio[shard] = AioShardStubs(target)
         return current
 
-    async def fan_out_async(self, call: Callable[[AioShardStubs], Any], request: Any,
+    async def fan_out_async(self, call: Callable[[Any], Any], requests: Sequence[Any] | Any,
                             deadline: float | None = None) -> list[Any]:
         """fan_out from the event loop: every shard at once with grpc.aio, all answers or the first error."""
         timeout = DEFAULT_TIMEOUT if deadline is None else max(0.0, deadline - time.monotonic())
         if timeout <= 0:
             raise errors.DeadlineError("the call", 0.0, "fan-out to shards")
         shards = range(len(self._stubs))
-        results = await asyncio.gather(*(call(self._aio_stubs(k))(request, timeout=timeout) for k in shards),
+        per_shard = isinstance(requests, list | tuple)
+        results = await asyncio.gather(*(call(self._aio_stubs(k))(requests[k] if per_shard else requests,
+                                                                  timeout=timeout) for k in shards),
                                        return_exceptions=True)
         answers: list[Any] = []
         failure: errors.DolphinError | None = None
