@@ -48,7 +48,9 @@ def produce(target: str, upto: int) -> int:
                 if done >= upto:
                     return failures
                 for ack in client.mutate(iter(batch(o) for o in range(max(done, 0) + 1, upto + 1))):
-                    assert ack.applied in (0, PER_BATCH)
+                    # a batch resent after a crash may already be durable on some shards: they skip their part,
+                    # so the ack counts only the rest (the final count checks that nothing is lost or doubled)
+                    assert 0 <= ack.applied <= PER_BATCH
                     time.sleep(0.01)
             except DolphinError as exc:
                 failures += 1
