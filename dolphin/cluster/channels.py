@@ -77,6 +77,28 @@ def _on(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
+def _sorted_outcomes(shards: list[int], outcomes: list[Any], timeout: float
+                     ) -> tuple[list[Any], errors.DolphinError | None, list[int]]:
+    """Split the outcomes of calls to shards into (answers, the first shard's error, shards that did not answer).
+
+    An outcome is an answer or the grpc.RpcError of its call; any other exception is raised as it is.
+    """
+    answers: list[Any] = []
+    failure: errors.DolphinError | None = None
+    unavailable: list[int] = []
+    for shard, outcome in zip(shards, outcomes, strict=True):
+        if isinstance(outcome, grpc.RpcError):
+            error = shard_error(shard, outcome, timeout)
+            if isinstance(error, errors.ShardUnavailableError):
+                unavailable.append(shard)
+            failure = failure or error
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            answers.append(outcome)
+    return answers, failure, unavailable
+
+
 def shard_error(shard: int, exc: grpc.RpcError, timeout: float) -> errors.DolphinError:
     """Return the Dolphin error of a failed shard call: the shard's own error, or ShardUnavailableError."""
     code = exc.code() if hasattr(exc, "code") else None
@@ -156,17 +178,15 @@ class ShardChannels:
 
     def answers(self, shards: list[int], futures: list[Any], timeout: float) -> list[Any]:
         """Return the answers of calls to these shards, in order, or raise the first error once all finished."""
-        picked = shards
-        answers: list[Any] = []
-        failure: errors.DolphinError | None = None
-        for k, future in zip(picked, futures, strict=True):
+        outcomes: list[Any] = []
+        for future in futures:
             try:
-                answers.append(future.result())
+                outcomes.append(future.result())
             except grpc.RpcError as exc:
-                error = shard_error(k, exc, timeout)
-                if isinstance(error, errors.ShardUnavailableError):
-                    self._after_unavailable(k)
-                failure = failure or error
+                outcomes.append(exc)
+        answers, failure, unavailable = _sorted_outcomes(shards, outcomes, timeout)
+        for shard in unavailable:
+            self._after_unavailable(shard)
         if failure is not None:
             raise failure
         return answers
@@ -194,18 +214,9 @@ class ShardChannels:
         results = await asyncio.gather(*(call(self._aio_stubs(k))(requests[k] if per_shard else requests,
                                                                   timeout=timeout) for k in shards),
                                        return_exceptions=True)
-        answers: list[Any] = []
-        failure: errors.DolphinError | None = None
-        for k, result in zip(shards, results, strict=True):
-            if isinstance(result, grpc.RpcError):
-                error = shard_error(k, result, timeout)
-                if isinstance(error, errors.ShardUnavailableError):
-                    await asyncio.to_thread(self._after_unavailable, k)  # asks Ray: not on the loop
-                failure = failure or error
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                answers.append(result)
+        answers, failure, unavailable = _sorted_outcomes(list(shards), results, timeout)
+        for shard in unavailable:
+            await asyncio.to_thread(self._after_unavailable, shard)  # asks Ray: not on the loop
         if failure is not None:
             raise failure
         return answers

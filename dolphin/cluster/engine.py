@@ -164,6 +164,11 @@ def merged_value_counts(parts: list[ValueCountsResult], with_audience: bool) -> 
                              dimensions, names.campaigns, min((p.snapshot_version for p in parts), default=0))
 
 
+def _summed(answers: list[aud_pb.CountResponse]) -> CountResult:
+    """Return the count over shards: their counts added, at the lowest version."""
+    return CountResult(sum(a.count for a in answers), min(a.snapshot_version for a in answers))
+
+
 def _audience(message: aud_pb.Audience, count: int) -> AudienceInfo:
     return AudienceInfo(message.name, message.expression, count, message.snapshot_version,
                         message.created_at.ToNanoseconds() / 1e9)
@@ -195,7 +200,6 @@ class ClusterEngine:
             return all(s.snapshot_version > 0 for s in self._fan(lambda s: s.admin.Status, admin_pb.StatusRequest()))
         except DolphinError:
             return False
-
 
     def _fan(self, call: Callable[[ShardStubs], Any], request: Any, deadline: float | None = None) -> list[Any]:
         return self.channels.fan_out(call, request, deadline)
@@ -294,8 +298,7 @@ class ClusterEngine:
     def count(self, expression: str, *, deadline: float | None = None) -> CountResult:
         """Return the number of users matching an expression, over every shard."""
         request = aud_pb.CountRequest(expression=self.shard_expression(expression))
-        answers = self._read(lambda s: s.audiences.Count, request, deadline)
-        return CountResult(sum(a.count for a in answers), min(a.snapshot_version for a in answers))
+        return _summed(self._read(lambda s: s.audiences.Count, request, deadline))
 
     async def count_async(self, expression: str, *, deadline: float | None = None) -> CountResult:
         """count, from the event loop: one grpc.aio fan-out and no thread hop.
@@ -312,7 +315,7 @@ class ClusterEngine:
                                                         aud_pb.CountRequest(expression=subject), deadline)
         finally:
             self.gate.leave()
-        return CountResult(sum(a.count for a in answers), min(a.snapshot_version for a in answers))
+        return _summed(answers)
 
     def batch_count(self, expressions: list[str], *, deadline: float | None = None) -> BatchCountResult:
         """Return the counts of many expressions, one fan-out for all of them."""
