@@ -116,9 +116,7 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.data_root is not None:
         return _load_tags_into_cluster(args, settings)
-    if args.shards is not None or args.ray_address is not None:
-        print("error: --shards and --ray-address are for a cluster data root: give --data-root DIR too",
-              file=sys.stderr)
+    if _cluster_flags_without_root(args):
         return 2
     report = load_tags(args.files, settings.data_dir, layout=args.layout, id_column=args.id_column,
                        shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer(),
@@ -128,6 +126,16 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
           f"in {report.seconds:.2f} s")
     _reload_after(args.reload)
     return 0
+
+
+def _cluster_flags_without_root(args: argparse.Namespace) -> bool:
+    """Say so and return True when a single-node load was given flags that only a cluster root takes."""
+    given = [flag for flag, value in (("--shards", getattr(args, "shards", None)), ("--ray-address", args.ray_address))
+             if value is not None]
+    if given:
+        print(f"error: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} for a cluster data root: "
+              "give --data-root DIR too", file=sys.stderr)
+    return bool(given)
 
 
 RAY_LOAD_HELP = "with --data-root: load every shard at once as Ray tasks on this Ray cluster (e.g. head:6379)"
@@ -174,8 +182,7 @@ def cmd_load_events(args: argparse.Namespace) -> int:
                   f"{part.dropped_days} old days dropped")
         print(f"loaded {sum(r.rows for r in reports)} events into {len(reports)} shards of {args.data_root}")
         return 0
-    if args.ray_address is not None:
-        print("error: --ray-address is for a cluster data root: give --data-root DIR too", file=sys.stderr)
+    if _cluster_flags_without_root(args):
         return 2
     report = load_events(args.files, settings.data_dir, id_column=args.id_column, keep_days=args.keep_days,
                          shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer())
@@ -202,8 +209,7 @@ def cmd_load_embeddings(args: argparse.Namespace) -> int:
                   + (f" with {part.nlist} lists" if part.nlist else ""))
         print(f"loaded {sum(r.vectors for r in reports)} vectors into {len(reports)} shards of {args.data_root}")
         return 0
-    if args.ray_address is not None:
-        print("error: --ray-address is for a cluster data root: give --data-root DIR too", file=sys.stderr)
+    if _cluster_flags_without_root(args):
         return 2
     report = load_embeddings(args.files, settings.data_dir, id_column=args.id_column, vector_column=args.vector_column,
                              metric=args.metric, index=args.index, nlist=args.nlist, shard_bits=settings.shard_bits,

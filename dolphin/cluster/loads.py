@@ -39,7 +39,10 @@ def on_ray(address: str, *, cpus: float = 1.0) -> Callable[[Outcome, list[list[s
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             shard = pending.pop(ready[0])
-            outcomes[shard] = ray.get(ready[0])
+            try:
+                outcomes[shard] = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:  # the task's worker died: an outcome like a failed load, so
+                outcomes[shard] = exc  # the caller still removes the versions the other shards committed
             if progress is not None:
                 progress(len(parts) - len(pending), len(parts), f"shard {shard} loaded (Ray task)")
         return outcomes

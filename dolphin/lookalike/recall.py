@@ -210,6 +210,9 @@ class Lookalike:
         """Return this server's top k pool users for each query."""
         check_request(k, nprobe, self.max_k)
         snap, vectors, seed, _ = self._seed(pool.seed_expression)
+        if queries.ndim != 2 or queries.shape[1] != int(vectors.set.meta["dim"]):
+            raise InvalidArgumentError(f"query vectors have {queries.shape[-1]} dimensions; the embeddings have "
+                                       f"{vectors.set.meta['dim']}")
         candidates = self._pool(snap, vectors, seed, pool.candidate_expression, pool.exclude_seed)
         if not candidates:
             empty = np.empty((len(queries), 0))
@@ -222,8 +225,12 @@ class Lookalike:
 
     def save(self, name: str, description: str, dense_ids: np.ndarray) -> AudienceInfo:
         """Save dense IDs of the current snapshot as an audience, replacing one of the same name."""
-        return self.engine.audiences.save(name, description, bitmap_from_array(dense_ids),
-                                          self.engine.snapshot().version, overwrite=True)
+        snap = self.engine.snapshot()
+        if len(dense_ids) and int(dense_ids.max()) >= len(snap.ids):
+            raise InvalidArgumentError(f"dense ID {int(dense_ids.max())} is not a user of this server "
+                                       f"({len(snap.ids)} users); nothing was saved")
+        return self.engine.audiences.save(name, description, bitmap_from_array(dense_ids), snap.version,
+                                          overwrite=True)
 
     def _seed(self, seed_expression: str) -> tuple[Snapshot, _Vectors, AbstractBitMap, np.ndarray]:
         snap, seed = self.engine.audience(seed_expression)

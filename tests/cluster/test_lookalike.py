@@ -104,3 +104,29 @@ def test_bad_requests_fail_as_on_one_node(client: Client, single: Lookalike) -> 
         assert type(on_cluster.value) is error and str(on_cluster.value) == str(on_one.value)
 
 
+
+
+def test_a_shard_refuses_malformed_vector_requests(lookalike_front: Front) -> None:
+    import grpc
+
+    from dolphin.v1 import shard_service_pb2 as shard_pb
+    from dolphin.v1 import shard_service_pb2_grpc as shard_grpc
+
+    pool = shard_pb.VectorPool(seed_expression="seed_group=yes", exclude_seed=True)
+    with grpc.insecure_channel(lookalike_front.cluster.engine.channels.targets()[0]) as channel:
+        stub = shard_grpc.ShardServiceStub(channel)
+        bad = [
+            (stub.SearchVectors, shard_pb.SearchVectorsRequest(pool=pool, queries=np.zeros(8, "<f4").tobytes(),
+                                                               dimension=8, k=5), "dimensions"),
+            (stub.SearchVectors, shard_pb.SearchVectorsRequest(pool=pool, queries=np.zeros(7, "<f4").tobytes(),
+                                                               dimension=16, k=5), "whole number"),
+            (stub.SaveUsers, shard_pb.SaveUsersRequest(name="bad_ids", description="x",
+                                                       dense_ids=np.array([2**31], "<u4").tobytes()), "not a user"),
+        ]
+        for call, request, message in bad:
+            with pytest.raises(grpc.RpcError) as caught:
+                call(request, timeout=30)
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and message in caught.value.details()
+    with Client(lookalike_front.target, timeout=30, retries=0) as client:
+        with pytest.raises(DolphinError, match="not found"):
+            client.count("@bad_ids")  # nothing was saved
