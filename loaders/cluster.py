@@ -79,22 +79,25 @@ def split_inputs(files: list[pathlib.Path], root: pathlib.Path, shards: int | No
             empty = frame.clear()
             del frame, ids
             for (shard,), part in split.items():
-                path = cluster.shard_dir(root, int(shard)) / INCOMING / f"part-{os.getpid()}-{number:05d}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                part.write_parquet(path)
-                parts[int(shard)].append(path)
+                parts[int(shard)].append(_written_part(part, cluster, root, int(shard), f"{number:05d}"))
                 rows[int(shard)] += len(part)
         assert cluster is not None and empty is not None  # expand_inputs names at least one file
         for shard, shard_parts in enumerate(parts):
             if not shard_parts:
-                path = cluster.shard_dir(root, shard) / INCOMING / f"part-{os.getpid()}-empty.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                empty.write_parquet(path)
-                shard_parts.append(path)
+                shard_parts.append(_written_part(empty, cluster, root, shard, "empty"))
     except BaseException:
         remove_parts(parts)
         raise
     return Split(cluster, parts, rows)
+
+
+def _written_part(part: pl.DataFrame, cluster: ClusterLayout, root: pathlib.Path, shard: int, name: str
+                  ) -> pathlib.Path:
+    """Write one shard's part of an input file into the shard's incoming dir; return its path."""
+    path = cluster.shard_dir(root, shard) / INCOMING / f"part-{os.getpid()}-{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part.write_parquet(path)
+    return path
 
 
 def remove_parts(parts: list[list[pathlib.Path]]) -> None:
