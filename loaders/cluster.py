@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 import polars as pl
 
 from dolphin.errors import LoadError
-from dolphin.storage.cluster_file import ClusterLayout, layout_for_load, write_cluster
+from dolphin.storage.cluster_file import COMMITTED_FILE, ClusterLayout, layout_for_load, write_batches, write_cluster
 from dolphin.storage.ids import normalised_ids
 from dolphin.storage.layout import list_versions, version_name, versions_dir
 from dolphin.storage.partition import shard_of
@@ -171,7 +171,9 @@ def load_every_shard(split: Split, load: ShardLoad[R], root: pathlib.Path, runne
             raise failures[0]
     finally:
         remove_parts(split.parts)
-    return [o for o in outcomes if not isinstance(o, Exception)]
+    done = [o for o in outcomes if not isinstance(o, Exception)]
+    write_batches(root, COMMITTED_FILE, [o.version for o in done])  # the cluster version the front may serve
+    return done
 
 
 def load_tags_into_cluster(
@@ -182,8 +184,9 @@ def load_tags_into_cluster(
     """Load user tags into every shard of a cluster root; return each shard's report, in shard order.
 
     All or nothing: the IDs are checked before any shard loads, and when a shard's load fails, the versions the
-    shards before it committed are removed again (old versions are pruned only once every shard committed). A
-    crash in the middle still leaves shards at different versions; cluster-wide versions will settle that.
+    shards before it committed are removed again (old versions are pruned only once every shard committed). Only
+    a load that every shard committed is recorded in committed.json, which the front's reload serves: a load
+    killed in the middle is never served.
     """
     root = pathlib.Path(root)
     if layout != "wide":  # a shard's empty part of a long input would not name the dimensions it replaces

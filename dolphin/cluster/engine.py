@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import pathlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +49,7 @@ from dolphin.engine.results import (
     PlanTrace,
     ProfileResult,
     ReloadResult,
+    ServedVersion,
     ShardStatusInfo,
     StatusInfo,
     ValueCounts,
@@ -57,10 +60,12 @@ from dolphin.errors import (
     DolphinError,
     InvalidArgumentError,
     NotFoundError,
+    PreconditionError,
     QueryLimitError,
     UnknownDimensionError,
 )
 from dolphin.query import format_expr, parse
+from dolphin.storage.cluster_file import PINS_FILE, newest_batches, read_batches, read_cluster, write_batches
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import audience_service_pb2 as aud_pb
@@ -69,6 +74,8 @@ from dolphin.v1 import shard_service_pb2 as shard_pb
 T = TypeVar("T")
 ALL_VALUES = 1 << 30  # top_k asked of shards: every value, so the front's cut is exact
 NAMES_REFRESH_SECONDS = 1.0  # an unknown name re-reads the shards' names at most this often
+RELOAD_SECONDS = 600.0  # opening a large shard's version (every file read and checked) may take minutes
+log = logging.getLogger("dolphin.cluster")
 
 
 class VersionGate:
@@ -209,12 +216,54 @@ class ClusterEngine:
             return self.channels.fan_out(call, request, deadline)
 
     def reload(self) -> ReloadResult:
-        """Move every shard to its newest version on disk, with no question in flight (atomic for readers)."""
+        """Move every shard to the last completed load, with no question in flight; unchanged when served."""
+        root = pathlib.Path(self.data_root)
+        if read_batches(root, PINS_FILE) == newest_batches(root, read_cluster(root)):
+            version = self.status().snapshot_version  # shards move only when told to, or restart on their pin
+            return ReloadResult(version, version, False)
+        return self.serve_newest()
+
+    def serve_newest(self) -> ReloadResult:
+        """Move every shard to the last completed load, with no question in flight (atomic for readers).
+
+        Two phases: every shard opens and verifies its version of the load first, and nothing moves when one
+        cannot; then the pins are written (the decision) and every shard moves. A shard that dies in between
+        reads its pin when Ray restarts it, so it comes back on the new load too.
+        """
+        root = pathlib.Path(self.data_root)
+        layout = read_cluster(root)
         with self.gate.writing():
-            answers = self._fan(lambda s: s.admin.Reload, admin_pb.ReloadRequest())
+            target = newest_batches(root, layout)
+            deadline = time.monotonic() + RELOAD_SECONDS
+            try:
+                self._fan(lambda s: s.shard.PrepareVersion,
+                          [shard_pb.PrepareVersionRequest(batch_version=v) for v in target], deadline)
+                if read_batches(root, PINS_FILE) != target:
+                    write_batches(root, PINS_FILE, target)
+            except (DolphinError, OSError):
+                self._give_up_prepared()
+                raise
+            answers = self._fan(lambda s: s.shard.ServeVersion,
+                                [shard_pb.ServeVersionRequest(batch_version=v) for v in target], deadline)
         self._refresh_names(force=True)
+        log.info("cluster serves batch versions %s", target)
         return ReloadResult(min(a.previous_version for a in answers), min(a.snapshot_version for a in answers),
                             any(a.changed for a in answers))
+
+    def _give_up_prepared(self) -> None:
+        """Let every shard drop the version it opened for a reload that will not happen (best effort)."""
+        try:
+            self._fan(lambda s: s.shard.PrepareVersion, shard_pb.PrepareVersionRequest(batch_version=0))
+        except DolphinError as exc:
+            log.warning("a shard kept the version it opened for a failed reload until the next one: %s", exc)
+
+    def prepare_version(self, batch: int) -> int:
+        """Only shards hold batch versions: PreconditionError."""
+        raise PreconditionError("PrepareVersion is for cluster shards; this is a cluster front")
+
+    def serve_version(self, batch: int) -> ServedVersion:
+        """Only shards hold batch versions: PreconditionError."""
+        raise PreconditionError("ServeVersion is for cluster shards; this is a cluster front")
 
     def status(self) -> StatusInfo:
         """Shards' status added up (versions: the lowest)."""
@@ -237,6 +286,10 @@ class ClusterEngine:
             self._refresh_names(force=True)
         assert self._names is not None
         return self._names
+
+    def forget_names(self) -> None:
+        """Let the next unknown name re-read the shards' names at once (a batch created one)."""
+        self._names_read_at = 0.0
 
     def _refresh_names(self, *, force: bool = False) -> bool:
         """Re-read the shards' names (at most once a second unless forced); True when they were read."""

@@ -84,8 +84,9 @@ def start_cluster(root: pathlib.Path, settings: Settings, *, cpus_per_shard: flo
 
     channels = ShardChannels([s.target for s in shards], resolver=where)
     engine = ClusterEngine(channels, EngineLimits.from_settings(settings), str(root))
+    engine.serve_newest()  # shards opened their pins, or their newest version when there were none yet
     stream = ClusterStream(channels, layout.id_type, lambda: kinds_of(engine), settings.max_batch_mutations,
-                           settings.fsync)
+                           settings.fsync, engine.forget_names)
     return RunningCluster(layout, shards, engine, stream)
 
 

@@ -134,10 +134,13 @@ class ClusterStream:
     """StreamApi over shards: batches checked, split, sent to every shard, acked when all are durable."""
 
     def __init__(self, channels: ShardChannels, id_type: str, kinds: KindsOf, max_batch_mutations: int,
-                 fsync: str) -> None:
+                 fsync: str, new_names: Callable[[], None] = lambda: None) -> None:
+        """kinds() returns the dimensions the shards hold; new_names() is called once a batch that created
+        one is acked (so the front's name checks see it at once: read-your-writes)."""
         self.channels = channels
         self.id_type = id_type
         self.kinds = kinds
+        self.new_names = new_names
         self.max_batch_mutations = max_batch_mutations
         self.fsync = fsync
         self.stats = IngestStats()
@@ -151,7 +154,9 @@ class ClusterStream:
     def submit(self, batch: MutationBatch) -> concurrent.futures.Future[Ack]:
         """Check the batch, send every shard its part; the future resolves once all shards acked."""
         batch = normalized(batch)
-        validated(batch, self.kinds(), self.max_batch_mutations, int_ids=self.id_type == "int64")
+        kinds = self.kinds()
+        validated(batch, kinds, self.max_batch_mutations, int_ids=self.id_type == "int64")
+        creates = bool(set(batch.dimensions) - kinds.keys() - {""})
         try:
             parts = split_batch(batch, self.id_type, self.channels.count)
         except ValueError as exc:
@@ -159,13 +164,15 @@ class ClusterStream:
         waiting = _Batch(batch.source, batch.offset, len(parts))
         for stream, part in zip(self._streams, parts, strict=True):
             stream.send(part_message(part)).add_done_callback(waiting.done)
-        waiting.future.add_done_callback(lambda f: self._count(batch, f))
+        waiting.future.add_done_callback(lambda f: self._count(batch, f, creates))
         return waiting.future
 
-    def _count(self, batch: MutationBatch, future: concurrent.futures.Future[Ack]) -> None:
+    def _count(self, batch: MutationBatch, future: concurrent.futures.Future[Ack], creates: bool) -> None:
         if future.exception() is not None:
             self.stats.rejected += 1
             return
+        if creates:
+            self.new_names()
         ack = future.result()
         self.stats.batches += 1
         self.stats.skipped += int(ack.skipped)

@@ -40,6 +40,15 @@ class EngineApi(Protocol):
         """What is served and what it costs."""
         ...
 
+    # a cluster shard's two phases of a cluster-wide reload (PreconditionError on a cluster front)
+    def prepare_version(self, batch: int) -> int:
+        """Open and verify this shard's version of batch load `batch`; return the batch version served now."""
+        ...
+
+    def serve_version(self, batch: int) -> r.ServedVersion:
+        """Move to the batch load this shard is pinned to, which must be `batch`."""
+        ...
+
     # audiences
     def count(self, expression: str, *, deadline: float | None = None) -> r.CountResult: ...
 

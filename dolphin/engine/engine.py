@@ -37,13 +37,15 @@ from dolphin.engine.results import (
     OverlapResult,
     ProfileResult,
     ReloadResult,
+    ServedVersion,
     StatusInfo,
     ValueCountsResult,
 )
 from dolphin.engine.snapshot import Snapshot, SnapshotRef
-from dolphin.errors import InvalidArgumentError, QueryLimitError, UnknownDimensionError
+from dolphin.errors import InvalidArgumentError, PreconditionError, QueryLimitError, UnknownDimensionError
 from dolphin.query import Expr, QueryLimits, format_expr, parse
 from dolphin.storage import MarkKind, SnapshotData, bitmap_from_array, open_newest_snapshot, partition
+from dolphin.storage.cluster_file import shard_pin
 
 log = logging.getLogger("dolphin.engine")
 
@@ -130,6 +132,7 @@ class Engine:
         self._reload_lock = threading.Lock()
         self._parse = functools.lru_cache(maxsize=4096)(self._parse_uncached)
         self._adopter = adopter
+        self._prepared: SnapshotData | None = None  # a version prepare_version opened for the next reload
         self.strict_names = strict_names
         if load:
             self.reload()
@@ -153,16 +156,30 @@ class Engine:
                      len(snapshot.population))
 
     def reload(self) -> ReloadResult:
-        """Switch to the newest valid snapshot on disk, if it is newer; the swap is atomic."""
+        """Switch to the newest valid snapshot on disk, if it is newer; the swap is atomic.
+
+        A cluster shard switches only to the batch load it is pinned to (cluster_file.shard_pin), which the
+        front moves on every shard at once.
+        """
         self.audiences.refresh()
         with self._reload_lock:
             previous = self._ref.current.version if self._ref.loaded else 0
-            data = open_newest_snapshot(self.data_dir, newer_than=previous)
-            if data is None:
+            pin = shard_pin(self.data_dir)
+            prepared, self._prepared = self._prepared, None
+            if pin is None:
+                data = open_newest_snapshot(self.data_dir, newer_than=previous)
+            elif self.served_batch() == pin:
+                data = None
+            elif prepared is not None and prepared.manifest.batch == pin:
+                data = prepared
+            else:
+                data = open_newest_snapshot(self.data_dir, batch_at_most=pin)
+            del prepared
+            if data is None or (pin is not None and data.manifest.batch == self.served_batch()):
                 return ReloadResult(previous, previous, False)
             version = data.version
             if self._adopter is not None:
-                if data.manifest.stream.kind is MarkKind.CHECKPOINT:
+                if pin is None and data.manifest.stream.kind is MarkKind.CHECKPOINT:
                     return ReloadResult(previous, previous, False)  # written from this state: nothing new
                 self._adopter.adopt(data)
             else:
@@ -170,6 +187,37 @@ class Engine:
             del data
             _return_free_memory()
             return ReloadResult(previous, version, True)
+
+    def served_batch(self) -> int:
+        """Return the batch version the served data comes from (0 before the first)."""
+        return self._ref.current.data.manifest.batch if self._ref.loaded else 0
+
+    def prepare_version(self, batch: int) -> int:
+        """Open and verify the newest version of batch load `batch`, held for the reload that pins it.
+
+        A cluster shard's first phase of a cluster-wide reload: PreconditionError when no valid version of that
+        batch is on disk, so the front can give up before any shard moves. Returns the served batch version.
+        """
+        with self._reload_lock:
+            self._prepared = None
+            served = self.served_batch()
+            if batch in (0, served):  # 0: the front gave up; drop what was held
+                return served
+            data = open_newest_snapshot(self.data_dir, batch_at_most=batch)
+            if data is None or data.manifest.batch != batch:
+                found = "none" if data is None else f"the newest valid one holds batch {data.manifest.batch}"
+                raise PreconditionError(f"{self.data_dir} has no valid version of batch load {batch} ({found})")
+            self._prepared = data
+            return served
+
+    def serve_version(self, batch: int) -> ServedVersion:
+        """Move to the batch load this shard is pinned to (PreconditionError when the pin names another)."""
+        pin = shard_pin(self.data_dir)
+        if pin != batch:
+            raise PreconditionError(f"{self.data_dir} is pinned to batch version {pin}, not {batch}: the front "
+                                    "writes the pins before it moves the shards")
+        result = self.reload()
+        return ServedVersion(result, self.served_batch())
 
     def _parse_uncached(self, expression: str) -> Expr:
         return parse(expression, self.limits.query)

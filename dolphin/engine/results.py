@@ -171,6 +171,14 @@ class ReloadResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ServedVersion:
+    """What a cluster shard serves after moving to its pinned batch load."""
+
+    reload: ReloadResult
+    batch_version: int
+
+
+@dataclass(frozen=True, slots=True)
 class ValueCounts:
     """Every value of one dimension with its users, and its users inside an audience (when one was given)."""
 

@@ -67,3 +67,16 @@ class ShardServicer(Deadlines, pb_grpc.ShardServiceServicer):
         dense = np.frombuffer(request.dense_ids, dtype="<u4")
         saved = await run_engine(self._vectors().save, request.name, request.description, dense)
         return pb.SaveUsersResponse(count=saved.count)
+
+    @maps_errors
+    async def PrepareVersion(self, request: pb.PrepareVersionRequest, context: Context
+                             ) -> pb.PrepareVersionResponse:
+        served = await run_engine(self.engine.prepare_version, request.batch_version)
+        return pb.PrepareVersionResponse(served_batch_version=served)
+
+    @maps_errors
+    async def ServeVersion(self, request: pb.ServeVersionRequest, context: Context) -> pb.ServeVersionResponse:
+        served = await run_engine(self.engine.serve_version, request.batch_version)
+        return pb.ServeVersionResponse(previous_version=served.reload.previous_version,
+                                       snapshot_version=served.reload.snapshot_version,
+                                       batch_version=served.batch_version, changed=served.reload.changed)

@@ -1,10 +1,17 @@
 """A cluster's data root: `cluster.json` (shard count, hash, ID type) and one complete data dir per shard.
 
     <data-root>/cluster.json
+    <data-root>/committed.json                  each shard's batch version of the last load that completed
+    <data-root>/pins.json                       each shard's batch version the front serves (its pin)
     <data-root>/shard-000/ ... shard-<N-1>/     each a single-node data dir (versions, log, audiences, vectors)
 
 N is fixed when the root is created: a user's shard is `partition.shard_of(id, id_type, N)`, so changing N
 means loading the data again into a new root.
+
+A cluster version is a list of batch versions, one per shard. A load makes one only when every shard's part
+is written (committed.json), and the front makes it visible by moving every shard at once (pins.json, written
+while no question is in flight). A shard never serves a batch load past its pin: not when Ray restarts it, not
+when its checkpoint finds a load on disk, so no question sees a mix of two cluster versions.
 """
 
 from __future__ import annotations
@@ -15,9 +22,13 @@ from dataclasses import asdict, dataclass
 
 from dolphin.errors import LoadError, SnapshotError
 from dolphin.storage.fsutil import atomic_write
+from dolphin.storage.layout import list_versions, version_name, versions_dir
 from dolphin.storage.partition import HASH_NAME
+from dolphin.storage.reader import read_manifest
 
 CLUSTER_FILE = "cluster.json"
+COMMITTED_FILE = "committed.json"
+PINS_FILE = "pins.json"
 FORMAT = 1
 ID_TYPES = ("int64", "string")
 
@@ -86,3 +97,60 @@ def write_cluster(root: pathlib.Path, layout: ClusterLayout) -> None:
     """Record a root's layout (atomically), unless it is there already."""
     if not (root / CLUSTER_FILE).exists():
         atomic_write(root / CLUSTER_FILE, json.dumps(asdict(layout), indent=1).encode())
+
+
+def write_batches(root: pathlib.Path, name: str, versions: list[int]) -> None:
+    """Record one batch version per shard (committed.json or pins.json), atomically."""
+    atomic_write(root / name, json.dumps({"versions": versions}).encode())
+
+
+def read_batches(root: pathlib.Path, name: str) -> list[int] | None:
+    """Return the batch version per shard recorded in name; None when there is no such record yet."""
+    path = root / name
+    try:
+        return [int(v) for v in json.loads(path.read_bytes())["versions"]]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SnapshotError(f"{path} is not valid: {exc}") from exc
+
+
+def shard_pin(data_dir: pathlib.Path) -> int | None:
+    """Return the batch version a cluster shard's dir is pinned to; None for a single node or before any pin."""
+    name = data_dir.name
+    root = data_dir.parent
+    if not name.startswith("shard-") or not name[6:].isdigit() or not (root / CLUSTER_FILE).exists():
+        return None
+    pins = read_batches(root, PINS_FILE)
+    shard = int(name[6:])
+    return pins[shard] if pins is not None and shard < len(pins) else None
+
+
+def pending_batch(data_dir: pathlib.Path) -> int | None:
+    """Return the batch version of a completed cluster load this shard does not serve yet, if any."""
+    name = data_dir.name
+    if shard_pin(data_dir) is None:
+        return None
+    committed = read_batches(data_dir.parent, COMMITTED_FILE)
+    shard = int(name[6:])
+    return committed[shard] if committed is not None and shard < len(committed) else None
+
+
+def newest_batches(root: pathlib.Path, layout: ClusterLayout) -> list[int]:
+    """Return the cluster version to serve: the last completed load, or each shard's newest batch on disk.
+
+    The second is for roots from before committed.json (or with no load yet: 0 for a shard without versions).
+    """
+    committed = read_batches(root, COMMITTED_FILE)
+    if committed is not None and len(committed) == layout.shards:
+        return committed
+    newest = []
+    for shard_dir in layout.shard_dirs(root):
+        batches = [0]
+        for version in list_versions(shard_dir):
+            try:
+                batches.append(read_manifest(versions_dir(shard_dir) / version_name(version)).batch)
+            except SnapshotError:
+                continue
+        newest.append(max(batches))
+    return newest

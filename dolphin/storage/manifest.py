@@ -161,7 +161,15 @@ class Manifest:
     base_version: int = 0
     base_id_count: int = 0  # IDs in the shared ids.parquet of an incremental version
     id_files: list[str] = field(default_factory=lambda: ["ids.parquet"])
+    # the batch load this version's data comes from (0: none, a stream from nothing); None for a batch version
+    # itself (see `batch`). A cluster shard serves no batch load newer than its pin (cluster_file.shard_pin).
+    batch_version: int | None = None
     format: int = FORMAT
+
+    @property
+    def batch(self) -> int:
+        """Return the number of the batch version this version's data comes from (its own, for a load)."""
+        return self.version if self.batch_version is None else self.batch_version
 
     def to_json(self) -> bytes:
         """Return the manifest as JSON bytes."""
@@ -197,6 +205,7 @@ class Manifest:
                 base_version=int(data.get("base_version", 0)),
                 base_id_count=int(data.get("base_id_count", 0)),
                 id_files=[str(f) for f in data.get("id_files", ["ids.parquet"])],
+                batch_version=None if data.get("batch_version") is None else int(data["batch_version"]),
             )
         except SnapshotError:
             raise

@@ -125,10 +125,17 @@ def _read_overlay(path: pathlib.Path, manifest: Manifest) -> dict[tuple[str, str
 
 
 
-def open_newest_snapshot(data_dir: pathlib.Path, *, newer_than: int = 0) -> SnapshotData | None:
-    """Open the newest version that verifies, falling back to older ones loudly; None when none is newer."""
+def open_newest_snapshot(data_dir: pathlib.Path, *, newer_than: int = 0,
+                         batch_at_most: int | None = None) -> SnapshotData | None:
+    """Open the newest version that verifies, falling back to older ones loudly; None when none is newer.
+
+    batch_at_most (a cluster shard's pin) tries the versions of the newest batch load up to it first
+    (`pinned_order`), and never one of a newer load.
+    """
     skipped: list[str] = []
-    for version in reversed(layout.list_versions(data_dir)):
+    order = reversed(layout.list_versions(data_dir)) if batch_at_most is None else iter(
+        pinned_order(data_dir, batch_at_most))
+    for version in order:
         if version <= newer_than:
             break
         path = layout.versions_dir(data_dir) / layout.version_name(version)
@@ -141,3 +148,16 @@ def open_newest_snapshot(data_dir: pathlib.Path, *, newer_than: int = 0) -> Snap
         data.skipped_versions = skipped
         return data
     return None
+
+
+def pinned_order(data_dir: pathlib.Path, pin: int) -> list[int]:
+    """Return the versions holding a batch load up to pin: newest load first, newest version of it first."""
+    keyed = []
+    for version in layout.list_versions(data_dir):
+        try:
+            batch = read_manifest(layout.versions_dir(data_dir) / layout.version_name(version)).batch
+        except SnapshotError:
+            continue  # unreadable: opening it would fail too
+        if batch <= pin:
+            keyed.append((batch, version))
+    return [version for _, version in sorted(keyed, reverse=True)]

@@ -22,9 +22,11 @@ from pyroaring import AbstractBitMap, BitMap
 
 from dolphin.errors import SnapshotError
 from dolphin.storage import layout
+from dolphin.storage.cluster_file import pending_batch, shard_pin
 from dolphin.storage.fsutil import file_crc32, fsync_dir, full_disk_error, write_synced
 from dolphin.storage.ids import IdDictionary
 from dolphin.storage.manifest import DimensionKind, EventEntry, FileEntry, Manifest, StreamMark, TagEntry
+from dolphin.storage.reader import pinned_order
 from dolphin.storage.shard_file import pieces_of, shard_chunks
 
 
@@ -61,6 +63,7 @@ class SnapshotWriter:
         self.attachments: dict[str, pathlib.Path] = {}
         self.extras: dict[str, Any] = {}
         self.stream = StreamMark()  # see Manifest.stream
+        self.batch_version: int | None = None  # see Manifest.batch_version: a checkpoint sets the batch it is from
         self.failpoint: Callable[[str], None] | None = None  # crash points of fault tests
 
     def attach(self, name: str, source: pathlib.Path) -> None:
@@ -235,6 +238,7 @@ class SnapshotWriter:
                 source=source,
                 extras=self.extras,
                 stream=self.stream,
+                batch_version=self.batch_version,
                 **fields,
             )
             manifest_path = tmp / layout.MANIFEST
@@ -314,10 +318,25 @@ def remove_version(data_dir: pathlib.Path, version: int) -> None:
     fsync_dir(layout.versions_dir(data_dir))
 
 
+def pinned_versions(data_dir: pathlib.Path) -> set[int]:
+    """Return the versions a cluster shard's pins need on disk (none for a single node)."""
+    pin = shard_pin(data_dir)
+    if pin is None:
+        return set()
+    pending = pending_batch(data_dir)
+    kept = {pending} if pending is not None and pending > pin else set()
+    return kept | set(pinned_order(data_dir, pin)[:1])
+
+
 def prune_versions(data_dir: pathlib.Path, keep: int) -> list[int]:
-    """Delete all but the newest `keep` versions; returns the deleted version numbers."""
+    """Delete all but the newest `keep` versions; returns the deleted version numbers.
+
+    A cluster shard also keeps what its pins need: the newest version of its pinned batch (what it restarts
+    from) and the batch of a completed load it does not serve yet (what the front's next reload moves it to).
+    """
     versions = layout.list_versions(data_dir)
-    doomed = versions[:-keep] if keep > 0 else []
+    kept = pinned_versions(data_dir)
+    doomed = [v for v in (versions[:-keep] if keep > 0 else []) if v not in kept]
     for version in doomed:
         shutil.rmtree(layout.versions_dir(data_dir) / layout.version_name(version), ignore_errors=True)
     if doomed:

@@ -29,6 +29,7 @@ def write_checkpoint(data_dir: pathlib.Path, snap: Snapshot, position: int, over
     writer.population = snap.population
     writer.kinds = dict(snap.kinds)
     writer.stream = StreamMark.checkpoint(position, snap.stream.offsets)
+    writer.batch_version = data.manifest.batch  # 0 for a stream that started from no version
     if data.path is not None:
         writer.carry_attachments(data.path, data.manifest)
     source = {"kind": "checkpoint", "sequence": snap.stream.sequence}

@@ -18,6 +18,7 @@ from dolphin import failpoints
 from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import DolphinError
 from dolphin.storage import Manifest, MarkKind, SnapshotData, layout
+from dolphin.storage.cluster_file import shard_pin
 from dolphin.storage.reader import open_snapshot, read_manifest
 from dolphin.storage.wal import remove_segments_before
 from dolphin.storage.writer import prune_versions
@@ -68,9 +69,13 @@ class Checkpointer:
             return result
 
     def _adopt_missed_load(self, served: int, written: int) -> bool:
-        """Serve a batch version a loader committed while a checkpoint was written (numbered between them)."""
+        """Serve a batch version a loader committed while a checkpoint was written (numbered between them).
+
+        A cluster shard takes one only up to its pin: the front moves every shard to a new load at once.
+        """
+        pin = shard_pin(self.data_dir)
         for version in reversed(layout.list_versions(self.data_dir)):
-            if not served < version < written:
+            if not served < version < written or (pin is not None and version > pin):
                 continue
             try:
                 data = open_snapshot(layout.versions_dir(self.data_dir) / layout.version_name(version))

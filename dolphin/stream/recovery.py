@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from dolphin.engine.snapshot import Snapshot, StreamState, empty_snapshot
 from dolphin.storage import SnapshotData, layout, open_newest_snapshot
+from dolphin.storage.cluster_file import shard_pin
 from dolphin.storage.wal import recover
 from dolphin.stream.replay import replay_records
 from dolphin.stream.results import RecoveryReport
@@ -38,7 +39,7 @@ def recover_state(data_dir: pathlib.Path, settings: IngestSettings, served: Snap
                     truncate_at_corruption=settings.truncate_at_corruption)
     snap = served
     if snap is None:
-        data = open_newest_snapshot(data_dir)
+        data = open_newest_snapshot(data_dir, batch_at_most=shard_pin(data_dir))  # a shard: never past its pin
         snap = Snapshot(data) if data is not None else empty_snapshot(0) if found.records else None
     replayed = mutations = 0
     if snap is not None:

@@ -6,6 +6,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PrepareVersionRequest(_message.Message):
+    __slots__ = ("batch_version",)
+    BATCH_VERSION_FIELD_NUMBER: _ClassVar[int]
+    batch_version: int
+    def __init__(self, batch_version: _Optional[int] = ...) -> None: ...
+
+class PrepareVersionResponse(_message.Message):
+    __slots__ = ("served_batch_version",)
+    SERVED_BATCH_VERSION_FIELD_NUMBER: _ClassVar[int]
+    served_batch_version: int
+    def __init__(self, served_batch_version: _Optional[int] = ...) -> None: ...
+
+class ServeVersionRequest(_message.Message):
+    __slots__ = ("batch_version",)
+    BATCH_VERSION_FIELD_NUMBER: _ClassVar[int]
+    batch_version: int
+    def __init__(self, batch_version: _Optional[int] = ...) -> None: ...
+
+class ServeVersionResponse(_message.Message):
+    __slots__ = ("previous_version", "snapshot_version", "batch_version", "changed")
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BATCH_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    previous_version: int
+    snapshot_version: int
+    batch_version: int
+    changed: bool
+    def __init__(self, previous_version: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., batch_version: _Optional[int] = ..., changed: _Optional[bool] = ...) -> None: ...
+
 class VectorPool(_message.Message):
     __slots__ = ("seed_expression", "candidate_expression", "exclude_seed")
     SEED_EXPRESSION_FIELD_NUMBER: _ClassVar[int]

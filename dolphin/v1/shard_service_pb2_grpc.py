@@ -57,6 +57,16 @@ class ShardServiceStub:
                 request_serializer=dolphin_dot_v1_dot_shard__service__pb2.SaveUsersRequest.SerializeToString,
                 response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.SaveUsersResponse.FromString,
                 _registered_method=True)
+        self.PrepareVersion = channel.unary_unary(
+                '/dolphin.v1.ShardService/PrepareVersion',
+                request_serializer=dolphin_dot_v1_dot_shard__service__pb2.PrepareVersionRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.PrepareVersionResponse.FromString,
+                _registered_method=True)
+        self.ServeVersion = channel.unary_unary(
+                '/dolphin.v1.ShardService/ServeVersion',
+                request_serializer=dolphin_dot_v1_dot_shard__service__pb2.ServeVersionRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.ServeVersionResponse.FromString,
+                _registered_method=True)
 
 
 class ShardServiceServicer:
@@ -95,6 +105,22 @@ class ShardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PrepareVersion(self, request, context):
+        """PrepareVersion opens and verifies this shard's version of a batch load, held for ServeVersion: the first
+        phase of a cluster-wide reload. FAILED_PRECONDITION when the shard has no valid version of that load.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServeVersion(self, request, context):
+        """ServeVersion moves this shard to the batch load its pin (the data root's pins.json) names: the second
+        phase. FAILED_PRECONDITION when the pin names another load than the request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +143,16 @@ def add_ShardServiceServicer_to_server(servicer, server):
                     servicer.SaveUsers,
                     request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.SaveUsersRequest.FromString,
                     response_serializer=dolphin_dot_v1_dot_shard__service__pb2.SaveUsersResponse.SerializeToString,
+            ),
+            'PrepareVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareVersion,
+                    request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.PrepareVersionRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_shard__service__pb2.PrepareVersionResponse.SerializeToString,
+            ),
+            'ServeVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServeVersion,
+                    request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.ServeVersionRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_shard__service__pb2.ServeVersionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,6 +266,60 @@ class ShardService:
             '/dolphin.v1.ShardService/SaveUsers',
             dolphin_dot_v1_dot_shard__service__pb2.SaveUsersRequest.SerializeToString,
             dolphin_dot_v1_dot_shard__service__pb2.SaveUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.ShardService/PrepareVersion',
+            dolphin_dot_v1_dot_shard__service__pb2.PrepareVersionRequest.SerializeToString,
+            dolphin_dot_v1_dot_shard__service__pb2.PrepareVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServeVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.ShardService/ServeVersion',
+            dolphin_dot_v1_dot_shard__service__pb2.ServeVersionRequest.SerializeToString,
+            dolphin_dot_v1_dot_shard__service__pb2.ServeVersionResponse.FromString,
             options,
             channel_credentials,
             insecure,
