@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from dolphin.query import All, And, Expr, In, Not, NotIn, Or, Tag, parse
 
 
@@ -75,6 +77,13 @@ class DuckDBPeer:
         sql = f"SELECT count(*) FROM users WHERE {self.predicate(parse(expression))}"
         return int(self.con.execute(sql).fetchone()[0])
 
+    def export_integers(self, expression: str, limit: int | None = None) -> np.ndarray:
+        """Return the audience's integer user IDs in row order (the first `limit`), as one NumPy array."""
+        cut = f" LIMIT {limit}" if limit else ""
+        sql = f"SELECT user_id FROM users WHERE {self.predicate(parse(expression))} ORDER BY rid{cut}"
+        ids: np.ndarray = self.con.execute(sql).fetchnumpy()["user_id"]
+        return ids
+
     def profile(self, expression: str, dimension: str) -> dict[str, int]:
         sql = (f"SELECT CAST({dimension} AS VARCHAR), count(*) FROM users WHERE {self.predicate(parse(expression))} "
                f"AND {dimension} IS NOT NULL GROUP BY 1")
@@ -143,6 +152,15 @@ class ChdbPeer:
                f"bitmapAndCardinality(bm, a) AS c FROM tags WHERE startsWith(k, '{dimension}=') AND c > 0")
         rows = str(self.s.query(sql, "TSV")).strip().splitlines()
         return {line.split("\t")[0]: int(line.split("\t")[1]) for line in rows}
+
+    def export_integers(self, expression: str, limit: int | None = None) -> np.ndarray:
+        """Return the audience's integer user IDs in row order (the first `limit`), through Arrow."""
+        rows = f"bitmapToArray({self.bitmap(parse(expression))})"
+        if limit:
+            rows = f"arraySlice({rows}, 1, {limit})"
+        sql = f"SELECT user_id FROM users WHERE rid IN (SELECT arrayJoin({rows})) ORDER BY rid"
+        ids: np.ndarray = self.s.query(sql, "ArrowTable").column("user_id").to_numpy()
+        return ids
 
     def export(self, expression: str, limit: int) -> list[str]:
         ids = f"arraySlice(bitmapToArray({self.bitmap(parse(expression))}), 1, {limit})"

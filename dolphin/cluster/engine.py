@@ -381,15 +381,18 @@ class ClusterEngine:
         return BatchCountResult([int(c) for c in counts], min(a.snapshot_version for a in answers))
 
     def export_cursor(self, expression: str, *, page_size: int = 0, page_token: str = "",
-                      deadline: float | None = None) -> ClusterExport:
+                      deadline: float | None = None, integers: bool = False) -> ClusterExport:
         """Count the audience on every shard, then page through shard 0's users, shard 1's, and so on."""
         size = bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
+        if integers and read_cluster(pathlib.Path(self.data_root)).id_type != "int64":
+            raise PreconditionError("this data's user IDs are strings, not integers: export them as text "
+                                    "(ID_ENCODING_TEXT)")
         subject = self.shard_expression(expression)
         answers = self._read(lambda s: s.audiences.Count, aud_pb.CountRequest(expression=subject), deadline)
         versions = [int(a.snapshot_version) for a in answers]
         shard, shard_token = read_token(page_token, versions, subject) if page_token else (0, "")
         return ClusterExport(self.channels, subject, size, [int(a.count) for a in answers], versions, shard,
-                             shard_token, deadline)
+                             shard_token, deadline, integers)
 
     def value_counts(self, expression: str = "", *, dimensions: list[str] | None = None,
                      deadline: float | None = None) -> ValueCountsResult:

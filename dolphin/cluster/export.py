@@ -16,6 +16,7 @@ import json
 import time
 
 import grpc
+import numpy as np
 
 from dolphin.cluster.channels import DEFAULT_TIMEOUT, ShardChannels, shard_error
 from dolphin.engine.results import ExportPage
@@ -63,8 +64,10 @@ class ClusterExport:
     """An audience over shards, paged; `total` is the users on every shard."""
 
     def __init__(self, channels: ShardChannels, subject: str, page_size: int, totals: list[int],
-                 versions: list[int], shard: int, shard_token: str, deadline: float | None) -> None:
+                 versions: list[int], shard: int, shard_token: str, deadline: float | None,
+                 integers: bool = False) -> None:
         self.channels = channels
+        self.encoding = aud_pb.ID_ENCODING_INT64 if integers else aud_pb.ID_ENCODING_TEXT
         self.subject = subject
         self.page_size = page_size
         self.totals = totals
@@ -82,7 +85,7 @@ class ClusterExport:
     def _shard_page(self, size: int) -> aud_pb.ExportResponse:
         """Return one page of the current shard from its token."""
         request = aud_pb.ExportRequest(expression=self.subject, page_size=size, page_token=self.shard_token,
-                                       max_pages=1)
+                                       max_pages=1, id_encoding=self.encoding)
         # the call's deadline bounds the first page; later pages come at the client's pace, each bounded alone
         timeout = DEFAULT_TIMEOUT if self.deadline is None else max(0.001, self.deadline - time.monotonic())
         self.deadline = None
@@ -98,13 +101,22 @@ class ClusterExport:
     def next_page(self) -> ExportPage:
         """Return the next page; its token is empty on the last."""
         ids: list[str] = []
-        while len(ids) < self.page_size and self.shard < len(self.totals):
-            page = self._shard_page(self.page_size - len(ids))
-            ids.extend(page.user_ids)
+        numbers: list[np.ndarray] = []
+        have = 0
+        while have < self.page_size and self.shard < len(self.totals):
+            page = self._shard_page(self.page_size - have)
+            if self.encoding == aud_pb.ID_ENCODING_INT64:
+                numbers.append(np.array(page.int_user_ids, dtype=np.int64))  # a copy of the packed field
+                have += len(numbers[-1])
+            else:
+                ids.extend(page.user_ids)
+                have = len(ids)
             if page.next_page_token:
                 self.shard_token = page.next_page_token
             else:
                 self.shard, self.shard_token = self._skip_empty(self.shard + 1), ""
         token = make_token(self.shard, self.shard_token, self.versions, self.subject) \
             if self.shard < len(self.totals) else ""
-        return ExportPage(ids, token, min(self.versions, default=0), self.total)
+        integers = (np.concatenate(numbers) if numbers else np.empty(0, dtype=np.int64)) \
+            if self.encoding == aud_pb.ID_ENCODING_INT64 else None
+        return ExportPage(ids, token, min(self.versions, default=0), self.total, integers)

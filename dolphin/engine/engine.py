@@ -260,16 +260,20 @@ class Engine:
         return snap, materialize(self._plan(snap, expression), Budget("evaluation", deadline))
 
     def export_cursor(
-        self, expression: str, *, page_size: int = 0, page_token: str = "", deadline: float | None = None
+        self, expression: str, *, page_size: int = 0, page_token: str = "", deadline: float | None = None,
+        integers: bool = False,
     ) -> ExportCursor:
-        """Evaluate an expression once and return a cursor over its external IDs."""
+        """Evaluate an expression once and return a cursor over its external IDs (int64 ones with integers)."""
         size = bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
         snap = self._ref.current
+        if integers and snap.ids.id_type != "int64":
+            raise PreconditionError("this data's user IDs are strings, not integers: export them as text "
+                                    "(ID_ENCODING_TEXT)")
         subject = format_expr(self._parse(expression))
         start = paging.read_token(page_token, snap.version, snap.data.manifest.built_at, subject) if page_token else 0
         node = self._plan(snap, expression)
         total = count(node, Budget("export", deadline))
-        return ExportCursor(snap, subject, node, size, start, total)
+        return ExportCursor(snap, subject, node, size, start, total, integers)
 
     def export_pages(self, expression: str, *, page_size: int = 0, page_token: str = "") -> Iterator[ExportPage]:
         """Yield every page of an audience's external IDs from page_token on."""

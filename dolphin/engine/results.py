@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True, slots=True)
 class CountResult:
@@ -23,12 +25,13 @@ class BatchCountResult:
 
 @dataclass(frozen=True, slots=True)
 class ExportPage:
-    """One page of external user IDs."""
+    """One page of external user IDs: as text, or as int64 (int_user_ids, then user_ids is empty)."""
 
     user_ids: list[str]
     next_page_token: str
     snapshot_version: int
     total_count: int
+    int_user_ids: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)

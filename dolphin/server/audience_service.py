@@ -46,6 +46,9 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
     async def Export(self, request: pb.ExportRequest, context: Context) -> AsyncIterator[pb.ExportResponse]:
         if request.max_pages < 0:
             raise InvalidArgumentError(f"max_pages must not be negative, got {request.max_pages}")
+        if request.id_encoding not in pb.IdEncoding.values():
+            raise InvalidArgumentError(f"id_encoding {request.id_encoding} is not one of "
+                                       f"{', '.join(pb.IdEncoding.keys())}")
         with self.expensive.slot("Export"):
             cursor, message = await run_engine(self._first_page, request, self.deadline(context))
             pages = 0
@@ -59,7 +62,8 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
     def _first_page(self, request: pb.ExportRequest, deadline: float) -> tuple[ExportPages, pb.ExportResponse]:
         """Open the export and encode its first page in one worker hop (the hop costs as much as a small page)."""
         cursor = self.engine.export_cursor(request.expression, page_size=request.page_size,
-                                           page_token=request.page_token, deadline=deadline)
+                                           page_token=request.page_token, deadline=deadline,
+                                           integers=request.id_encoding == pb.ID_ENCODING_INT64)
         self.floor.check_export(cursor.total)
         return cursor, convert.export_page(cursor.next_page())
 

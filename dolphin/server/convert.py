@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dolphin.engine import adeffect
@@ -86,10 +87,31 @@ def explain(result: r.ExplainResult, floor: Floor = NO_FLOOR) -> aud_pb.ExplainR
                                   normalized_expression=result.normalized_expression)
 
 
+_INT_IDS_TAG = bytes([aud_pb.ExportResponse.DESCRIPTOR.fields_by_name["int_user_ids"].number << 3 | 2])
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def export_page(page: r.ExportPage) -> aud_pb.ExportResponse:
     """Return the ExportResponse of a page."""
-    return aud_pb.ExportResponse(user_ids=page.user_ids, next_page_token=page.next_page_token,
-                                 snapshot_version=page.snapshot_version, total_count=page.total_count)
+    if page.int_user_ids is None:
+        return aud_pb.ExportResponse(user_ids=page.user_ids, next_page_token=page.next_page_token,
+                                     snapshot_version=page.snapshot_version, total_count=page.total_count)
+    # a packed sfixed64 field is the IDs' little-endian bytes behind one tag and length: parsing that is a copy,
+    # where assigning the field would convert every ID through a Python int (measured 3 us against 950 us per 10k)
+    packed = np.ascontiguousarray(page.int_user_ids, dtype="<i8").tobytes()
+    message = aud_pb.ExportResponse.FromString(_INT_IDS_TAG + _varint(len(packed)) + packed)
+    message.next_page_token = page.next_page_token
+    message.snapshot_version = page.snapshot_version
+    message.total_count = page.total_count
+    return message
 
 
 def dimensions(page: r.DimensionPage, floor: Floor = NO_FLOOR) -> cat_pb.ListDimensionsResponse:

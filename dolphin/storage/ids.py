@@ -209,6 +209,15 @@ class IdDictionary:
         picked = self._external.gather(pl.Series(dense, dtype=pl.UInt32))
         return picked.cast(pl.String).to_list()
 
+    def decode_integers(self, dense: np.ndarray) -> np.ndarray:
+        """Return the external IDs of dense IDs as int64 (an int64 dictionary only)."""
+        if self._external.n_chunks() == 1:
+            column: np.ndarray = self._external.to_numpy()  # a view of the column: no copy, no per-ID objects
+            picked: np.ndarray = column[dense]
+            return picked
+        gathered: np.ndarray = self._external.gather(pl.Series(dense, dtype=pl.UInt32)).to_numpy()
+        return gathered
+
     def save(self, path: pathlib.Path) -> None:
         """Write the dictionary as Parquet (the caller fsyncs and renames)."""
         pl.DataFrame({"external_id": self._external}).write_parquet(path, compression="zstd", statistics=False)
@@ -231,4 +240,4 @@ class IdDictionary:
         series = frame["external_id"]
         if id_type in ID_TYPES:
             series = series.cast(ID_TYPES[id_type])
-        return IdDictionary(series)
+        return IdDictionary(series.rechunk())  # one buffer: decode_integers then gathers from a view

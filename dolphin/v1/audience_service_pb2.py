@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dolphin/v1/audience_service.proto\x12\ndolphin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n\x0c\x43ountRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\"L\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x12\x12\n\nsuppressed\x18\x03 \x01(\x08\"(\n\x11\x42\x61tchCountRequest\x12\x13\n\x0b\x65xpressions\x18\x01 \x03(\t\"R\n\x12\x42\x61tchCountResponse\x12\x0e\n\x06\x63ounts\x18\x01 \x03(\x04\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x12\x12\n\nsuppressed\x18\x03 \x03(\x08\"]\n\rExportRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tmax_pages\x18\x04 \x01(\x05\"j\n\x0e\x45xportResponse\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\x12\x13\n\x0btotal_count\x18\x04 \x01(\x04\"G\n\x0eProfileRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x12\n\ndimensions\x18\x02 \x03(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\"v\n\x0cProfileValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\r\n\x05share\x18\x03 \x01(\x01\x12\x18\n\x10population_share\x18\x04 \x01(\x01\x12\x0b\n\x03tgi\x18\x05 \x01(\x01\x12\x12\n\nsuppressed\x18\x06 \x01(\x08\"d\n\x10\x44imensionProfile\x12\x11\n\tdimension\x18\x01 \x01(\t\x12(\n\x06values\x18\x02 \x03(\x0b\x32\x18.dolphin.v1.ProfileValue\x12\x13\n\x0bvalue_count\x18\x03 \x01(\x04\"\xac\x01\n\x0fProfileResponse\x12\x16\n\x0e\x61udience_count\x18\x01 \x01(\x04\x12\x18\n\x10population_count\x18\x02 \x01(\x04\x12\x30\n\ndimensions\x18\x03 \x03(\x0b\x32\x1c.dolphin.v1.DimensionProfile\x12\x18\n\x10snapshot_version\x18\x04 \x01(\x04\x12\x1b\n\x13\x61udience_suppressed\x18\x05 \x01(\x08\"%\n\x0eOverlapRequest\x12\x13\n\x0b\x65xpressions\x18\x01 \x03(\t\"P\n\x0cIntersection\x12\r\n\x05\x66irst\x18\x01 \x01(\r\x12\x0e\n\x06second\x18\x02 \x01(\r\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x12\n\nsuppressed\x18\x04 \x01(\x08\"\x80\x01\n\x0fOverlapResponse\x12\x0e\n\x06\x63ounts\x18\x01 \x03(\x04\x12/\n\rintersections\x18\x02 \x03(\x0b\x32\x18.dolphin.v1.Intersection\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\x12\x12\n\nsuppressed\x18\x04 \x03(\x08\"$\n\x0e\x45xplainRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\"w\n\x08PlanNode\x12\n\n\x02op\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61rdinality\x18\x03 \x01(\x04\x12\x12\n\nelapsed_us\x18\x04 \x01(\x01\x12&\n\x08\x63hildren\x18\x05 \x03(\x0b\x32\x14.dolphin.v1.PlanNode\"}\n\x0f\x45xplainResponse\x12\"\n\x04root\x18\x01 \x01(\x0b\x32\x14.dolphin.v1.PlanNode\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\x12\x1d\n\x15normalized_expression\x18\x04 \x01(\t\"J\n\x13SaveAudienceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\x9f\x01\n\x08\x41udience\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x04 \x01(\x04\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x62\x65low_reportable\x18\x06 \x01(\x08\"\"\n\x12GetAudienceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"=\n\x14ListAudiencesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Y\n\x15ListAudiencesResponse\x12\'\n\taudiences\x18\x01 \x03(\x0b\x32\x14.dolphin.v1.Audience\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15\x44\x65leteAudienceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16\x44\x65leteAudienceResponse\x12\x0c\n\x04name\x18\x01 \x01(\t2\xe6\x05\n\x0f\x41udienceService\x12<\n\x05\x43ount\x12\x18.dolphin.v1.CountRequest\x1a\x19.dolphin.v1.CountResponse\x12K\n\nBatchCount\x12\x1d.dolphin.v1.BatchCountRequest\x1a\x1e.dolphin.v1.BatchCountResponse\x12\x41\n\x06\x45xport\x12\x19.dolphin.v1.ExportRequest\x1a\x1a.dolphin.v1.ExportResponse0\x01\x12\x42\n\x07Profile\x12\x1a.dolphin.v1.ProfileRequest\x1a\x1b.dolphin.v1.ProfileResponse\x12\x42\n\x07Overlap\x12\x1a.dolphin.v1.OverlapRequest\x1a\x1b.dolphin.v1.OverlapResponse\x12\x42\n\x07\x45xplain\x12\x1a.dolphin.v1.ExplainRequest\x1a\x1b.dolphin.v1.ExplainResponse\x12\x45\n\x0cSaveAudience\x12\x1f.dolphin.v1.SaveAudienceRequest\x1a\x14.dolphin.v1.Audience\x12\x43\n\x0bGetAudience\x12\x1e.dolphin.v1.GetAudienceRequest\x1a\x14.dolphin.v1.Audience\x12T\n\rListAudiences\x12 .dolphin.v1.ListAudiencesRequest\x1a!.dolphin.v1.ListAudiencesResponse\x12W\n\x0e\x44\x65leteAudience\x12!.dolphin.v1.DeleteAudienceRequest\x1a\".dolphin.v1.DeleteAudienceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dolphin/v1/audience_service.proto\x12\ndolphin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n\x0c\x43ountRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\"L\n\rCountResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x12\x12\n\nsuppressed\x18\x03 \x01(\x08\"(\n\x11\x42\x61tchCountRequest\x12\x13\n\x0b\x65xpressions\x18\x01 \x03(\t\"R\n\x12\x42\x61tchCountResponse\x12\x0e\n\x06\x63ounts\x18\x01 \x03(\x04\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x12\x12\n\nsuppressed\x18\x03 \x03(\x08\"\x8a\x01\n\rExportRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tmax_pages\x18\x04 \x01(\x05\x12+\n\x0bid_encoding\x18\x05 \x01(\x0e\x32\x16.dolphin.v1.IdEncoding\"\x80\x01\n\x0e\x45xportResponse\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\x12\x13\n\x0btotal_count\x18\x04 \x01(\x04\x12\x14\n\x0cint_user_ids\x18\x05 \x03(\x10\"G\n\x0eProfileRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x12\n\ndimensions\x18\x02 \x03(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\"v\n\x0cProfileValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\r\n\x05share\x18\x03 \x01(\x01\x12\x18\n\x10population_share\x18\x04 \x01(\x01\x12\x0b\n\x03tgi\x18\x05 \x01(\x01\x12\x12\n\nsuppressed\x18\x06 \x01(\x08\"d\n\x10\x44imensionProfile\x12\x11\n\tdimension\x18\x01 \x01(\t\x12(\n\x06values\x18\x02 \x03(\x0b\x32\x18.dolphin.v1.ProfileValue\x12\x13\n\x0bvalue_count\x18\x03 \x01(\x04\"\xac\x01\n\x0fProfileResponse\x12\x16\n\x0e\x61udience_count\x18\x01 \x01(\x04\x12\x18\n\x10population_count\x18\x02 \x01(\x04\x12\x30\n\ndimensions\x18\x03 \x03(\x0b\x32\x1c.dolphin.v1.DimensionProfile\x12\x18\n\x10snapshot_version\x18\x04 \x01(\x04\x12\x1b\n\x13\x61udience_suppressed\x18\x05 \x01(\x08\"%\n\x0eOverlapRequest\x12\x13\n\x0b\x65xpressions\x18\x01 \x03(\t\"P\n\x0cIntersection\x12\r\n\x05\x66irst\x18\x01 \x01(\r\x12\x0e\n\x06second\x18\x02 \x01(\r\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x12\n\nsuppressed\x18\x04 \x01(\x08\"\x80\x01\n\x0fOverlapResponse\x12\x0e\n\x06\x63ounts\x18\x01 \x03(\x04\x12/\n\rintersections\x18\x02 \x03(\x0b\x32\x18.dolphin.v1.Intersection\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\x12\x12\n\nsuppressed\x18\x04 \x03(\x08\"$\n\x0e\x45xplainRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\"w\n\x08PlanNode\x12\n\n\x02op\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61rdinality\x18\x03 \x01(\x04\x12\x12\n\nelapsed_us\x18\x04 \x01(\x01\x12&\n\x08\x63hildren\x18\x05 \x03(\x0b\x32\x14.dolphin.v1.PlanNode\"}\n\x0f\x45xplainResponse\x12\"\n\x04root\x18\x01 \x01(\x0b\x32\x14.dolphin.v1.PlanNode\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\x12\x1d\n\x15normalized_expression\x18\x04 \x01(\t\"J\n\x13SaveAudienceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\x11\n\toverwrite\x18\x03 \x01(\x08\"\x9f\x01\n\x08\x41udience\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x04 \x01(\x04\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x62\x65low_reportable\x18\x06 \x01(\x08\"\"\n\x12GetAudienceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"=\n\x14ListAudiencesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Y\n\x15ListAudiencesResponse\x12\'\n\taudiences\x18\x01 \x03(\x0b\x32\x14.dolphin.v1.Audience\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15\x44\x65leteAudienceRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"&\n\x16\x44\x65leteAudienceResponse\x12\x0c\n\x04name\x18\x01 \x01(\t*V\n\nIdEncoding\x12\x1b\n\x17ID_ENCODING_UNSPECIFIED\x10\x00\x12\x14\n\x10ID_ENCODING_TEXT\x10\x01\x12\x15\n\x11ID_ENCODING_INT64\x10\x02\x32\xe6\x05\n\x0f\x41udienceService\x12<\n\x05\x43ount\x12\x18.dolphin.v1.CountRequest\x1a\x19.dolphin.v1.CountResponse\x12K\n\nBatchCount\x12\x1d.dolphin.v1.BatchCountRequest\x1a\x1e.dolphin.v1.BatchCountResponse\x12\x41\n\x06\x45xport\x12\x19.dolphin.v1.ExportRequest\x1a\x1a.dolphin.v1.ExportResponse0\x01\x12\x42\n\x07Profile\x12\x1a.dolphin.v1.ProfileRequest\x1a\x1b.dolphin.v1.ProfileResponse\x12\x42\n\x07Overlap\x12\x1a.dolphin.v1.OverlapRequest\x1a\x1b.dolphin.v1.OverlapResponse\x12\x42\n\x07\x45xplain\x12\x1a.dolphin.v1.ExplainRequest\x1a\x1b.dolphin.v1.ExplainResponse\x12\x45\n\x0cSaveAudience\x12\x1f.dolphin.v1.SaveAudienceRequest\x1a\x14.dolphin.v1.Audience\x12\x43\n\x0bGetAudience\x12\x1e.dolphin.v1.GetAudienceRequest\x1a\x14.dolphin.v1.Audience\x12T\n\rListAudiences\x12 .dolphin.v1.ListAudiencesRequest\x1a!.dolphin.v1.ListAudiencesResponse\x12W\n\x0e\x44\x65leteAudience\x12!.dolphin.v1.DeleteAudienceRequest\x1a\".dolphin.v1.DeleteAudienceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dolphin.v1.audience_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_IDENCODING']._serialized_start=2109
+  _globals['_IDENCODING']._serialized_end=2195
   _globals['_COUNTREQUEST']._serialized_start=82
   _globals['_COUNTREQUEST']._serialized_end=116
   _globals['_COUNTRESPONSE']._serialized_start=118
@@ -40,44 +42,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHCOUNTREQUEST']._serialized_end=236
   _globals['_BATCHCOUNTRESPONSE']._serialized_start=238
   _globals['_BATCHCOUNTRESPONSE']._serialized_end=320
-  _globals['_EXPORTREQUEST']._serialized_start=322
-  _globals['_EXPORTREQUEST']._serialized_end=415
-  _globals['_EXPORTRESPONSE']._serialized_start=417
-  _globals['_EXPORTRESPONSE']._serialized_end=523
-  _globals['_PROFILEREQUEST']._serialized_start=525
-  _globals['_PROFILEREQUEST']._serialized_end=596
-  _globals['_PROFILEVALUE']._serialized_start=598
-  _globals['_PROFILEVALUE']._serialized_end=716
-  _globals['_DIMENSIONPROFILE']._serialized_start=718
-  _globals['_DIMENSIONPROFILE']._serialized_end=818
-  _globals['_PROFILERESPONSE']._serialized_start=821
-  _globals['_PROFILERESPONSE']._serialized_end=993
-  _globals['_OVERLAPREQUEST']._serialized_start=995
-  _globals['_OVERLAPREQUEST']._serialized_end=1032
-  _globals['_INTERSECTION']._serialized_start=1034
-  _globals['_INTERSECTION']._serialized_end=1114
-  _globals['_OVERLAPRESPONSE']._serialized_start=1117
-  _globals['_OVERLAPRESPONSE']._serialized_end=1245
-  _globals['_EXPLAINREQUEST']._serialized_start=1247
-  _globals['_EXPLAINREQUEST']._serialized_end=1283
-  _globals['_PLANNODE']._serialized_start=1285
-  _globals['_PLANNODE']._serialized_end=1404
-  _globals['_EXPLAINRESPONSE']._serialized_start=1406
-  _globals['_EXPLAINRESPONSE']._serialized_end=1531
-  _globals['_SAVEAUDIENCEREQUEST']._serialized_start=1533
-  _globals['_SAVEAUDIENCEREQUEST']._serialized_end=1607
-  _globals['_AUDIENCE']._serialized_start=1610
-  _globals['_AUDIENCE']._serialized_end=1769
-  _globals['_GETAUDIENCEREQUEST']._serialized_start=1771
-  _globals['_GETAUDIENCEREQUEST']._serialized_end=1805
-  _globals['_LISTAUDIENCESREQUEST']._serialized_start=1807
-  _globals['_LISTAUDIENCESREQUEST']._serialized_end=1868
-  _globals['_LISTAUDIENCESRESPONSE']._serialized_start=1870
-  _globals['_LISTAUDIENCESRESPONSE']._serialized_end=1959
-  _globals['_DELETEAUDIENCEREQUEST']._serialized_start=1961
-  _globals['_DELETEAUDIENCEREQUEST']._serialized_end=1998
-  _globals['_DELETEAUDIENCERESPONSE']._serialized_start=2000
-  _globals['_DELETEAUDIENCERESPONSE']._serialized_end=2038
-  _globals['_AUDIENCESERVICE']._serialized_start=2041
-  _globals['_AUDIENCESERVICE']._serialized_end=2783
+  _globals['_EXPORTREQUEST']._serialized_start=323
+  _globals['_EXPORTREQUEST']._serialized_end=461
+  _globals['_EXPORTRESPONSE']._serialized_start=464
+  _globals['_EXPORTRESPONSE']._serialized_end=592
+  _globals['_PROFILEREQUEST']._serialized_start=594
+  _globals['_PROFILEREQUEST']._serialized_end=665
+  _globals['_PROFILEVALUE']._serialized_start=667
+  _globals['_PROFILEVALUE']._serialized_end=785
+  _globals['_DIMENSIONPROFILE']._serialized_start=787
+  _globals['_DIMENSIONPROFILE']._serialized_end=887
+  _globals['_PROFILERESPONSE']._serialized_start=890
+  _globals['_PROFILERESPONSE']._serialized_end=1062
+  _globals['_OVERLAPREQUEST']._serialized_start=1064
+  _globals['_OVERLAPREQUEST']._serialized_end=1101
+  _globals['_INTERSECTION']._serialized_start=1103
+  _globals['_INTERSECTION']._serialized_end=1183
+  _globals['_OVERLAPRESPONSE']._serialized_start=1186
+  _globals['_OVERLAPRESPONSE']._serialized_end=1314
+  _globals['_EXPLAINREQUEST']._serialized_start=1316
+  _globals['_EXPLAINREQUEST']._serialized_end=1352
+  _globals['_PLANNODE']._serialized_start=1354
+  _globals['_PLANNODE']._serialized_end=1473
+  _globals['_EXPLAINRESPONSE']._serialized_start=1475
+  _globals['_EXPLAINRESPONSE']._serialized_end=1600
+  _globals['_SAVEAUDIENCEREQUEST']._serialized_start=1602
+  _globals['_SAVEAUDIENCEREQUEST']._serialized_end=1676
+  _globals['_AUDIENCE']._serialized_start=1679
+  _globals['_AUDIENCE']._serialized_end=1838
+  _globals['_GETAUDIENCEREQUEST']._serialized_start=1840
+  _globals['_GETAUDIENCEREQUEST']._serialized_end=1874
+  _globals['_LISTAUDIENCESREQUEST']._serialized_start=1876
+  _globals['_LISTAUDIENCESREQUEST']._serialized_end=1937
+  _globals['_LISTAUDIENCESRESPONSE']._serialized_start=1939
+  _globals['_LISTAUDIENCESRESPONSE']._serialized_end=2028
+  _globals['_DELETEAUDIENCEREQUEST']._serialized_start=2030
+  _globals['_DELETEAUDIENCEREQUEST']._serialized_end=2067
+  _globals['_DELETEAUDIENCERESPONSE']._serialized_start=2069
+  _globals['_DELETEAUDIENCERESPONSE']._serialized_end=2107
+  _globals['_AUDIENCESERVICE']._serialized_start=2198
+  _globals['_AUDIENCESERVICE']._serialized_end=2940
 # @@protoc_insertion_point(module_scope)

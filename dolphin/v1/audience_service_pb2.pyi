@@ -2,12 +2,22 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class IdEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ID_ENCODING_UNSPECIFIED: _ClassVar[IdEncoding]
+    ID_ENCODING_TEXT: _ClassVar[IdEncoding]
+    ID_ENCODING_INT64: _ClassVar[IdEncoding]
+ID_ENCODING_UNSPECIFIED: IdEncoding
+ID_ENCODING_TEXT: IdEncoding
+ID_ENCODING_INT64: IdEncoding
 
 class CountRequest(_message.Message):
     __slots__ = ("expression",)
@@ -42,28 +52,32 @@ class BatchCountResponse(_message.Message):
     def __init__(self, counts: _Optional[_Iterable[int]] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class ExportRequest(_message.Message):
-    __slots__ = ("expression", "page_size", "page_token", "max_pages")
+    __slots__ = ("expression", "page_size", "page_token", "max_pages", "id_encoding")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
+    ID_ENCODING_FIELD_NUMBER: _ClassVar[int]
     expression: str
     page_size: int
     page_token: str
     max_pages: int
-    def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_pages: _Optional[int] = ...) -> None: ...
+    id_encoding: IdEncoding
+    def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_pages: _Optional[int] = ..., id_encoding: _Optional[_Union[IdEncoding, str]] = ...) -> None: ...
 
 class ExportResponse(_message.Message):
-    __slots__ = ("user_ids", "next_page_token", "snapshot_version", "total_count")
+    __slots__ = ("user_ids", "next_page_token", "snapshot_version", "total_count", "int_user_ids")
     USER_IDS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INT_USER_IDS_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     next_page_token: str
     snapshot_version: int
     total_count: int
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_count: _Optional[int] = ...) -> None: ...
+    int_user_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_count: _Optional[int] = ..., int_user_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ProfileRequest(_message.Message):
     __slots__ = ("expression", "dimensions", "top_k")

@@ -102,6 +102,17 @@ def test_export_pages_hold_the_audience_once_in_full_pages(client: Client, ad_en
         assert [u for p in resumed for u in p.user_ids] == [u for p in pages[2:] for u in p.user_ids]
 
 
+@pytest.mark.parametrize("page_size", [7, 500])
+def test_int64_export_pages_equal_text_pages_and_one_node(client: Client, ad_engine: Engine, page_size: int) -> None:
+    expression = "gender=F AND NOT vip=true"
+    text = list(client.export_pages(expression, page_size=page_size))
+    ints = list(client.export_pages(expression, page_size=page_size, id_encoding=aud_pb.ID_ENCODING_INT64))
+    assert [p.next_page_token for p in ints] == [p.next_page_token for p in text]
+    assert [list(p.int_user_ids) for p in ints] == [[int(u) for u in p.user_ids] for p in text]
+    node = [int(u) for p in ad_engine.export_pages(expression, page_size=1000) for u in p.user_ids]
+    assert sorted(int(u) for p in ints for u in p.int_user_ids) == sorted(node)
+
+
 def test_tampered_and_foreign_tokens_are_refused(client: Client) -> None:
     first = next(iter(client.export_pages("gender=F", page_size=5)))
     token = first.next_page_token
