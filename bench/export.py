@@ -93,18 +93,20 @@ def measure_floor(port: int, n: int) -> dict[str, float]:
 def measure_dolphin(target: str, n: int, repeats: int) -> tuple[dict[str, object], dict[str, np.ndarray]]:
     out: dict[str, object] = {}
     with Client(target, timeout=120) as client:
-        answers = {"page": next(client.export_integers(Q2, page_size=10000, max_pages=1)),
+        answers = {"page": np.asarray(next(client.export_integers(Q2, page_size=10000, max_pages=1))),
                    "full": np.concatenate(list(client.export_integers(FULL, page_size=10000)))}
         text = [int(u) for u in next(client.export_pages(Q2, page_size=10000, max_pages=1)).user_ids]
         assert text == answers["page"].tolist(), "text and int64 pages differ"
         out["page 10k text"] = timed(
             lambda: list(next(client.export_pages(Q2, page_size=10000, max_pages=1)).user_ids), n)
-        out["page 10k int64"] = timed(lambda: next(client.export_integers(Q2, page_size=10000, max_pages=1)), n)
-        out["page 10 int64"] = timed(lambda: next(client.export_integers(Q2, page_size=10, max_pages=1)), n)
+        out["page 10k int64"] = timed(
+            lambda: np.asarray(next(client.export_integers(Q2, page_size=10000, max_pages=1))), n)
+        out["page 10 int64"] = timed(
+            lambda: np.asarray(next(client.export_integers(Q2, page_size=10, max_pages=1))), n)
         out["count q2 (for scale)"] = timed(lambda: client.count(Q2), n)
         out["full text"] = full_rate(lambda: sum(1 for _ in client.export(FULL, page_size=10000)), repeats)
         out["full int64"] = full_rate(
-            lambda: sum(len(a) for a in client.export_integers(FULL, page_size=10000)), repeats)
+            lambda: sum(len(np.asarray(a)) for a in client.export_integers(FULL, page_size=10000)), repeats)
     return out, answers
 
 

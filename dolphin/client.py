@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
-import numpy as np
 
 from dolphin import errors
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
@@ -161,14 +160,16 @@ class Client:
             yield from page.user_ids
 
     def export_integers(self, expression: str, *, page_size: int = 0, page_token: str = "", max_pages: int = 0,
-                        timeout: float | None = None) -> Iterator[np.ndarray]:
-        """Yield an audience's integer external IDs as one int64 array per page, in the order of export().
+                        timeout: float | None = None) -> Iterator[Sequence[int]]:
+        """Yield an audience's integer external IDs one page at a time, in the order of export().
 
-        The fast form for integer IDs (no Python object per ID); FAILED_PRECONDITION for string IDs.
+        The fast form for integer IDs: each page is the message's packed field as it arrived, with no Python
+        object per ID; `numpy.asarray(page)` makes it an int64 array in microseconds. FAILED_PRECONDITION for
+        string IDs.
         """
         for page in self.export_pages(expression, page_size=page_size, page_token=page_token, max_pages=max_pages,
                                       timeout=timeout, id_encoding=aud_pb.ID_ENCODING_INT64):
-            yield np.array(page.int_user_ids, dtype=np.int64)
+            yield page.int_user_ids
 
     def profile(
         self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0, timeout: float | None = None
