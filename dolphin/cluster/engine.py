@@ -287,6 +287,11 @@ class ClusterEngine:
         assert self._names is not None
         return self._names
 
+    @functools.cached_property
+    def id_type(self) -> str:
+        """Return the cluster's user ID type ("int64" or "string"), fixed when its root was created."""
+        return read_cluster(pathlib.Path(self.data_root)).id_type
+
     def forget_names(self) -> None:
         """Let the next unknown name re-read the shards' names at once (a batch created one)."""
         self._names_read_at = 0.0
@@ -384,7 +389,7 @@ class ClusterEngine:
                       deadline: float | None = None, integers: bool = False) -> ClusterExport:
         """Count the audience on every shard, then page through shard 0's users, shard 1's, and so on."""
         size = bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
-        if integers and read_cluster(pathlib.Path(self.data_root)).id_type != "int64":
+        if integers and self.id_type != "int64":
             raise PreconditionError("this data's user IDs are strings, not integers: export them as text "
                                     "(ID_ENCODING_TEXT)")
         subject = self.shard_expression(expression)

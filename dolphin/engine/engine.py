@@ -165,17 +165,9 @@ class Engine:
         with self._reload_lock:
             previous = self._ref.current.version if self._ref.loaded else 0
             pin = shard_pin(self.data_dir)
-            prepared, self._prepared = self._prepared, None
-            if pin is None:
-                data = open_newest_snapshot(self.data_dir, newer_than=previous)
-            elif self.served_batch() == pin:
-                data = None
-            elif prepared is not None and prepared.manifest.batch == pin:
-                data = prepared
-            else:
-                data = open_newest_snapshot(self.data_dir, batch_at_most=pin)
-            del prepared
-            if data is None or (pin is not None and data.manifest.batch == self.served_batch()):
+            data = open_newest_snapshot(self.data_dir, newer_than=previous) if pin is None else \
+                self._pinned_version(pin)
+            if data is None:
                 return ReloadResult(previous, previous, False)
             version = data.version
             if self._adopter is not None:
@@ -187,6 +179,15 @@ class Engine:
             del data
             _return_free_memory()
             return ReloadResult(previous, version, True)
+
+    def _pinned_version(self, pin: int) -> SnapshotData | None:
+        """Return the version of batch load `pin` to serve (the one prepared, if it is), or None when served."""
+        prepared, self._prepared = self._prepared, None
+        if self.served_batch() == pin:
+            return None
+        data = prepared if prepared is not None and prepared.manifest.batch == pin else open_newest_snapshot(
+            self.data_dir, batch_at_most=pin)
+        return None if data is None or data.manifest.batch == self.served_batch() else data
 
     def served_batch(self) -> int:
         """Return the batch version the served data comes from (0 before the first)."""
@@ -214,8 +215,9 @@ class Engine:
         """Move to the batch load this shard is pinned to (PreconditionError when the pin names another)."""
         pin = shard_pin(self.data_dir)
         if pin != batch:
-            raise PreconditionError(f"{self.data_dir} is pinned to batch version {pin}, not {batch}: the front "
-                                    "writes the pins before it moves the shards")
+            pinned = "has no pin" if pin is None else f"is pinned to batch version {pin}"
+            raise PreconditionError(f"{self.data_dir} {pinned}, not {batch}: the front writes the pins before it "
+                                    "moves the shards")
         result = self.reload()
         return ServedVersion(result, self.served_batch())
 

@@ -115,25 +115,31 @@ def read_batches(root: pathlib.Path, name: str) -> list[int] | None:
         raise SnapshotError(f"{path} is not valid: {exc}") from exc
 
 
+def _shard_number(data_dir: pathlib.Path) -> int | None:
+    """Return which shard of a cluster root a data dir is (None: not a shard dir of a root)."""
+    name = data_dir.name
+    if not name.startswith("shard-") or not name[6:].isdigit() or not (data_dir.parent / CLUSTER_FILE).exists():
+        return None
+    return int(name[6:])
+
+
+def _batch_of(data_dir: pathlib.Path, name: str) -> int | None:
+    """Return a shard dir's entry in its root's record `name`, if both exist."""
+    shard = _shard_number(data_dir)
+    if shard is None:
+        return None
+    batches = read_batches(data_dir.parent, name)
+    return batches[shard] if batches is not None and shard < len(batches) else None
+
+
 def shard_pin(data_dir: pathlib.Path) -> int | None:
     """Return the batch version a cluster shard's dir is pinned to; None for a single node or before any pin."""
-    name = data_dir.name
-    root = data_dir.parent
-    if not name.startswith("shard-") or not name[6:].isdigit() or not (root / CLUSTER_FILE).exists():
-        return None
-    pins = read_batches(root, PINS_FILE)
-    shard = int(name[6:])
-    return pins[shard] if pins is not None and shard < len(pins) else None
+    return _batch_of(data_dir, PINS_FILE)
 
 
-def pending_batch(data_dir: pathlib.Path) -> int | None:
-    """Return the batch version of a completed cluster load this shard does not serve yet, if any."""
-    name = data_dir.name
-    if shard_pin(data_dir) is None:
-        return None
-    committed = read_batches(data_dir.parent, COMMITTED_FILE)
-    shard = int(name[6:])
-    return committed[shard] if committed is not None and shard < len(committed) else None
+def committed_batch(data_dir: pathlib.Path) -> int | None:
+    """Return the batch version of the last completed cluster load for this shard (served or not yet)."""
+    return _batch_of(data_dir, COMMITTED_FILE)
 
 
 def newest_batches(root: pathlib.Path, layout: ClusterLayout) -> list[int]:

@@ -22,7 +22,7 @@ from pyroaring import AbstractBitMap, BitMap
 
 from dolphin.errors import SnapshotError
 from dolphin.storage import layout
-from dolphin.storage.cluster_file import pending_batch, shard_pin
+from dolphin.storage.cluster_file import committed_batch, shard_pin
 from dolphin.storage.fsutil import file_crc32, fsync_dir, full_disk_error, write_synced
 from dolphin.storage.ids import IdDictionary
 from dolphin.storage.manifest import DimensionKind, EventEntry, FileEntry, Manifest, StreamMark, TagEntry
@@ -323,7 +323,7 @@ def pinned_versions(data_dir: pathlib.Path) -> set[int]:
     pin = shard_pin(data_dir)
     if pin is None:
         return set()
-    pending = pending_batch(data_dir)
+    pending = committed_batch(data_dir)  # waiting for the front when newer than the pin
     kept = {pending} if pending is not None and pending > pin else set()
     return kept | set(pinned_order(data_dir, pin)[:1])
 
