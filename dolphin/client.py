@@ -7,6 +7,7 @@ DolphinError subclasses the engine raises in-process.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ from dolphin.v1 import lookalike_service_pb2_grpc as look_grpc
 
 T = TypeVar("T")
 ERROR_METADATA_KEY = "dolphin-error"
+DETAILS_METADATA_KEY = "dolphin-error-details"
 # derived from the server's one table; used when a status does not name its error class (a proxy, an older server)
 CODE_ERRORS: dict[grpc.StatusCode, type[errors.DolphinError]] = {
     grpc.StatusCode[name]: cls for name, cls in errors.fallback_classes().items()}
@@ -58,10 +60,19 @@ def to_dolphin_error(exc: grpc.RpcError) -> errors.DolphinError:
     trailing = dict(exc.trailing_metadata() or ()) if hasattr(exc, "trailing_metadata") else {}
     cls = getattr(errors, str(trailing.get(ERROR_METADATA_KEY, "")), None)
     if isinstance(cls, type) and issubclass(cls, errors.DolphinError):
-        return cls.from_message(details)
+        return cls.from_message(details, _error_details(trailing.get(DETAILS_METADATA_KEY)))
     if code in CODE_ERRORS and code is not grpc.StatusCode.UNAVAILABLE:
         return CODE_ERRORS[code].from_message(details)
     return ServerError(f"{code.name if code else 'error'}: {details}", code)
+
+
+def _error_details(raw: object) -> dict[str, str]:
+    """Return the details an error status carried (empty when absent or unreadable)."""
+    try:
+        value = json.loads(str(raw)) if raw else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 class Client:

@@ -56,6 +56,9 @@ class Settings:
     )
     shutdown_grace: float = _setting(20.0, "seconds in-flight calls get to finish on SIGTERM", 0)
     metrics_port: int = _setting(0, "Prometheus /metrics port on the listen host; 0 turns metrics off", 0)
+    http_port: int = _setting(
+        0, "HTTP/JSON API port on the listen host (POST /v1/<service>/<Method>, GET /v1/openapi.json); same TLS, "
+        "tokens and limits as gRPC; 0 turns it off", 0)
     log_format: str = _setting("text", "log lines: text (readable) or json (one object per line)",
                                choices=("text", "json"))
     slow_call_ms: float = _setting(100.0, "calls slower than this are logged (failed calls always are), ms", 0)
@@ -136,8 +139,8 @@ def _cast(f: dataclasses.Field[Any], raw: object, source: str) -> Any:
     minimum = f.metadata["minimum"]
     if minimum is not None and value < minimum:
         raise InvalidArgumentError(f"{source}: setting {f.name} must be at least {minimum}, got {value}")
-    if f.name == "port" and value > 65535:
-        raise InvalidArgumentError(f"{source}: setting port must be at most 65535, got {value}")
+    if f.name.endswith("port") and value > 65535:
+        raise InvalidArgumentError(f"{source}: setting {f.name} must be at most 65535, got {value}")
     return value
 
 

@@ -43,18 +43,26 @@ class Position:
 class DolphinError(Exception):
     """Base of every error Dolphin raises on purpose."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self._details = dict(details or {})
 
     def __str__(self) -> str:
         return self.message
 
+    def details(self) -> dict[str, str]:
+        """Return the fields a program can act on beside the message (e.g. `position` "1:17", `suggestion`).
+
+        They travel with the status (trailing metadata `dolphin-error-details`, the HTTP error body's `details`).
+        """
+        return dict(self._details)
+
     @classmethod
-    def from_message(cls, message: str) -> DolphinError:
-        """Rebuild an error from its rendered message (used by the client)."""
+    def from_message(cls, message: str, details: dict[str, str] | None = None) -> DolphinError:
+        """Rebuild an error from its rendered message and details (used by the client)."""
         err = cls.__new__(cls)
-        DolphinError.__init__(err, message)
+        DolphinError.__init__(err, message, details)
         return err
 
 
@@ -66,7 +74,7 @@ class QuerySyntaxError(QueryError):
     """An expression that does not parse."""
 
     def __init__(self, position: Position, expected: str, found: str) -> None:
-        super().__init__(f"{position}: expected {expected}{found}")
+        super().__init__(f"{position}: expected {expected}{found}", {"position": str(position)})
         self.position = position
         self.expected = expected
         self.found = found
@@ -78,7 +86,10 @@ class UnknownDimensionError(QueryError):
     def __init__(self, name: str, suggestion: str | None, position: Position | None = None) -> None:
         where = f"{position}: " if position else ""
         hint = f'; did you mean "{suggestion}"?' if suggestion else "; list them with ListDimensions"
-        super().__init__(f'{where}unknown dimension "{name}"{hint}')
+        details = {"name": name, "suggestion": suggestion or ""}
+        if position:
+            details["position"] = str(position)
+        super().__init__(f'{where}unknown dimension "{name}"{hint}', details)
         self.name = name
         self.suggestion = suggestion
         self.position = position

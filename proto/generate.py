@@ -1,4 +1,9 @@
-"""Regenerate dolphin/v1 stubs and dolphin/v1/dolphin.protoset (with comments) from proto/."""
+"""Regenerate dolphin/v1 stubs and dolphin/v1/dolphin.protoset (with comments) from proto/.
+
+The protoset also holds grpc.health.v1 (from the installed grpcio-health-checking), so that
+`grpcurl -protoset dolphin.protoset ... grpc.health.v1.Health/Check` works on a server that needs tokens
+for reflection.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +28,21 @@ def include_dir() -> str:
     return str(pathlib.Path(grpc_tools.__file__).parent / "_proto")
 
 
+def add_health(protoset: pathlib.Path) -> None:
+    """Append the health service's file to a descriptor set, unless protoc put it there already."""
+    from google.protobuf import descriptor_pb2
+    from grpc_health.v1 import health_pb2
+
+    files = descriptor_pb2.FileDescriptorSet.FromString(protoset.read_bytes())
+    if any(f.name == health_pb2.DESCRIPTOR.name for f in files.file):
+        return
+    health_pb2.DESCRIPTOR.CopyToProto(files.file.add())
+    protoset.write_bytes(files.SerializeToString(deterministic=True))
+
+
 def main() -> int:
     """Run protoc; returns its exit status."""
+    protoset = ROOT / "dolphin" / "v1" / "dolphin.protoset"
     args = [
         "protoc",
         f"-I{PROTO_DIR}",
@@ -34,10 +52,13 @@ def main() -> int:
         f"--grpc_python_out={ROOT}",
         "--include_imports",
         "--include_source_info",
-        f"--descriptor_set_out={ROOT / 'dolphin' / 'v1' / 'dolphin.protoset'}",
+        f"--descriptor_set_out={protoset}",
         *proto_files(),
     ]
-    return protoc.main(args)
+    status = protoc.main(args)
+    if status == 0:
+        add_health(protoset)
+    return status
 
 
 if __name__ == "__main__":

@@ -138,6 +138,9 @@ class RunningServer:
             raise RuntimeError(f"server did not start: {line!r} {self.log()}")
         self.target = line.strip().rsplit(" ", 1)[-1]
         self.port = int(self.target.rsplit(":", 1)[1])
+        self.http_url = ""  # with --http-port: the API's base URL, from the line after the gRPC one
+        if "--http-port" in extra and extra[list(extra).index("--http-port") + 1] != "0":
+            self.http_url = self.proc.stdout.readline().strip().rsplit(" ", 1)[-1].rstrip("/")
         if wait:
             self.wait_serving()
 
@@ -173,6 +176,15 @@ class RunningServer:
                 self.proc.wait()
             if self.proc.stdout:
                 self.proc.stdout.close()
+
+
+def free_port() -> int:
+    """Return a loopback port that was free a moment ago (for ports that 0 would turn off)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

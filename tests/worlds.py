@@ -89,3 +89,17 @@ def build_lookalike_world(root: pathlib.Path) -> dict[str, object]:
     return {"root": root, "data": root / "data", "unit": unit, "ids": np.concatenate([user_ids, extra_ids]),
             "hidden": {str(user_ids[h]) for h in hidden}, "seed": {str(user_ids[s]) for s in seed},
             "region": dict(zip(map(str, user_ids), region, strict=True)), "members": len(members)}
+
+
+# -- every kind of data in one dir (HTTP API, console) -------------------------------
+
+def build_full_world(root: pathlib.Path) -> dict[str, object]:
+    """The ad world's tags and events plus an 8-dimension embedding per user, loaded into root/data."""
+    world = build_ad_world(root)
+    tags = world["tags"]
+    assert isinstance(tags, pl.DataFrame)
+    rng = np.random.default_rng(13)
+    vectors = rng.standard_normal((tags.height, 8)).astype(np.float32)
+    pl.DataFrame({"user_id": tags["user_id"], "embedding": vectors.tolist()}).write_parquet(root / "vectors.parquet")
+    load_embeddings([str(root / "vectors.parquet")], root / "data", index="flat", shard_bits=10)
+    return world

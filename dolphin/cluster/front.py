@@ -102,8 +102,7 @@ async def serve_front(settings: Settings, cluster: RunningCluster, stop: asyncio
         server.observer.serve_http(settings.host, settings.metrics_port)
     await server.start()
     await server.after_reload()
-    print(f"dolphin cluster front listening on {settings.host}:{server.port} over {cluster.layout.shards} shards",
-          flush=True)
+    print(server.listening(f"dolphin cluster front over {cluster.layout.shards} shards listening"), flush=True)
     if on_serving is not None:
         on_serving(server.port)
     watcher = asyncio.create_task(server.watch_snapshots())

@@ -7,6 +7,7 @@ import logging
 import os
 import pathlib
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,10 +27,11 @@ from dolphin.server.audience_service import AudienceServicer
 from dolphin.server.auth import AuthInterceptor, TokenStore
 from dolphin.server.call_limits import ExpensiveCalls
 from dolphin.server.catalog_service import CatalogServicer
+from dolphin.server.http_api import HttpApi
 from dolphin.server.ingest_service import IngestServicer
 from dolphin.server.interceptors import DecodeErrorsInterceptor
 from dolphin.server.lookalike_service import LookalikeServicer
-from dolphin.server.maintenance import add_health, add_reflection, set_ingest_serving, set_serving
+from dolphin.server.maintenance import HEALTH_SERVICE, add_health, add_reflection, set_ingest_serving, set_serving
 from dolphin.server.observe import CallObserver
 from dolphin.server.privacy import Floor
 from dolphin.server.run_engine import run_engine
@@ -96,6 +98,21 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([pair], root_certificates=client_ca, require_client_auth=client_ca is not None)
 
 
+def http_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """Return the HTTP API's TLS context from the gRPC server's certificate (and client CA), or None."""
+    if not (settings.tls_cert and settings.tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        if settings.tls_client_ca:
+            context.load_verify_locations(settings.tls_client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidArgumentError(f"the HTTP API cannot use the TLS files: {exc}") from None
+    return context
+
+
 def check_plaintext_allowed(settings: Settings) -> None:
     """Plaintext is for loopback; elsewhere it needs --insecure and is logged as a warning."""
     if settings.host in LOOPBACK_HOSTS:
@@ -159,6 +176,10 @@ class DolphinServer:
             if not self.health_server.add_insecure_port(f"{settings.host}:{settings.health_port}"):
                 raise OSError(f"cannot listen on {settings.host}:{settings.health_port} (--health-port)")
         add_reflection(self.server)
+        # ShardService is the cluster's own protocol, between the front and its shards: gRPC only.
+        public = [(s.SERVICE, s) for s in self.servicers if not isinstance(s, ShardServicer)]  # type: ignore[attr-defined]
+        self.http = HttpApi([*public, (HEALTH_SERVICE, self.health)], self.tokens, settings.max_message_bytes)
+        self.http_port = 0
         address = f"{settings.host}:{settings.port}"
         credentials = server_credentials(settings)
         if credentials is None:
@@ -205,11 +226,27 @@ class DolphinServer:
         await self.server.start()
         if self.health_server is not None:
             await self.health_server.start()
+        if self.settings.http_port:
+            try:
+                self.http_port = await self.http.start(self.settings.host, self.settings.http_port,
+                                                       http_ssl_context(self.settings))
+            except OSError as exc:
+                raise OSError(f"cannot listen on {self.settings.host}:{self.settings.http_port} (--http-port): "
+                              f"{exc.strerror or exc}") from None
         await self.publish_health()
+
+    def listening(self, what: str) -> str:
+        """Return the lines that tell where the server listens (tests and scripts read them)."""
+        lines = [f"{what} on {self.settings.host}:{self.port}"]
+        if self.http_port:
+            scheme = "https" if self.settings.tls_cert else "http"
+            lines.append(f"dolphin http api on {scheme}://{self.settings.host}:{self.http_port}/")
+        return "\n".join(lines)
 
     async def stop(self, grace: float) -> None:
         """Go NOT_SERVING, then let in-flight calls finish within grace seconds."""
         await self.health.enter_graceful_shutdown()
+        await self.http.stop()
         await self.server.stop(grace)
         if self.health_server is not None:
             await self.health_server.stop(0)
@@ -248,7 +285,7 @@ async def serve_until(settings: Settings, stop: asyncio.Event, *, handle_sighup:
     if settings.metrics_port:
         server.observer.serve_http(settings.host, settings.metrics_port)
     await server.start()
-    print(f"dolphin listening on {settings.host}:{server.port}", flush=True)
+    print(server.listening("dolphin listening"), flush=True)
     if ingestor is not None:
         await run_engine(ingestor.start, engine)  # opens the newest version, replays the log, then serves it
     else:

@@ -135,15 +135,24 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        needed = required_role(handler_call_details.method)
-        if handler is None or needed is None:
+        if handler is None:
             return handler
-        token = bearer_token(handler_call_details.invocation_metadata)
-        role = self.store.role_of(token) if token else None
-        if role is None:
-            return _rejecting(handler, grpc.StatusCode.UNAUTHENTICATED,
-                              "missing or unknown token; send `authorization: Bearer <token>`")
-        if ROLES[role] < ROLES[needed]:
-            return _rejecting(handler, grpc.StatusCode.PERMISSION_DENIED,
-                              f"{handler_call_details.method} needs the {needed} role; this token is {role}")
-        return handler
+        refused = rejection(self.store, handler_call_details.method, handler_call_details.invocation_metadata)
+        return handler if refused is None else _rejecting(handler, *refused)
+
+
+def rejection(store: TokenStore, method: str, metadata: Any) -> tuple[grpc.StatusCode, str] | None:
+    """Return why a call of method (`/pkg.Service/Method`) with this metadata is refused, or None to let it in.
+
+    The one check behind both the gRPC interceptor and the HTTP API.
+    """
+    needed = required_role(method)
+    if needed is None:
+        return None
+    token = bearer_token(tuple(metadata or ()))
+    role = store.role_of(token) if token else None
+    if role is None:
+        return grpc.StatusCode.UNAUTHENTICATED, "missing or unknown token; send `authorization: Bearer <token>`"
+    if ROLES[role] < ROLES[needed]:
+        return grpc.StatusCode.PERMISSION_DENIED, f"{method} needs the {needed} role; this token is {role}"
+    return None

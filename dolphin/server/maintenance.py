@@ -32,6 +32,7 @@ SERVICE_NAMES = [
     adeffect_service_pb2.DESCRIPTOR.services_by_name["AdEffectService"].full_name,
 ]
 ADMIN_SERVICE = SERVICE_NAMES[2]
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 INGEST_SERVICE = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 # AdminService answers before the first snapshot (Status, Reload); the others need data.
 DATA_SERVICES = [name for name in SERVICE_NAMES if name != ADMIN_SERVICE]
@@ -61,7 +62,8 @@ async def set_ingest_serving(health: HealthServicer, taking_batches: bool) -> No
 def documented_files() -> dict[str, descriptor_pb2.FileDescriptorProto]:
     """Return the shipped FileDescriptorProtos, with source comments, by file name."""
     raw = resources.files("dolphin.v1").joinpath("dolphin.protoset").read_bytes()
-    return {f.name: f for f in descriptor_pb2.FileDescriptorSet.FromString(raw).file}
+    # Only Dolphin's own files: health is served as the installed package defines it.
+    return {f.name: f for f in descriptor_pb2.FileDescriptorSet.FromString(raw).file if f.name.startswith("dolphin/")}
 
 
 class _DocumentedFile:
@@ -95,7 +97,25 @@ class _DocumentedPool:
         return _DocumentedFile(self._pool.FindFileByName(name), self._sources)
 
     def FindFileContainingSymbol(self, symbol: str) -> _DocumentedFile:  # noqa: N802
-        return _DocumentedFile(self._pool.FindFileContainingSymbol(symbol), self._sources)
+        return _DocumentedFile(self._file_containing(symbol), self._sources)
+
+    def _file_containing(self, symbol: str) -> Any:
+        """Return the file defining symbol, methods included.
+
+        The pool does not resolve a method's full name (`pkg.Service.Method`), so `grpcurl describe` of a
+        method failed with "Symbol not found" (grpc/grpc#34743); a method is found through its service.
+        """
+        try:
+            return self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            parent, _, method = symbol.rpartition(".")
+            try:
+                service = self._pool.FindServiceByName(parent)
+            except KeyError:
+                raise KeyError(symbol) from None
+            if method not in service.methods_by_name:
+                raise KeyError(symbol) from None
+            return service.file
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pool, name)
@@ -103,6 +123,5 @@ class _DocumentedPool:
 
 def add_reflection(server: grpc.aio.Server) -> None:
     """Register v1alpha server reflection (what grpcurl 1.8.6 asks for)."""
-    health = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    names = [*SERVICE_NAMES, INGEST_SERVICE, health, reflection.SERVICE_NAME]
+    names = [*SERVICE_NAMES, INGEST_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server, pool=_DocumentedPool())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 import uuid
@@ -16,6 +17,7 @@ from dolphin import errors
 
 log = logging.getLogger("dolphin.server")
 ERROR_METADATA_KEY = "dolphin-error"
+DETAILS_METADATA_KEY = "dolphin-error-details"  # the error's details() as ASCII JSON, when it has any
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 ERROR_CODES: dict[type[errors.DolphinError], grpc.StatusCode] = {
@@ -38,11 +40,19 @@ def encodable(message: str) -> str:
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException) -> None:
     """Abort the call with the status of exc; unexpected errors are logged and become INTERNAL."""
     if isinstance(exc, errors.DolphinError):
-        await context.abort(status_code(exc), encodable(str(exc)),
-                            trailing_metadata=((ERROR_METADATA_KEY, type(exc).__name__),))
+        await context.abort(status_code(exc), encodable(str(exc)), trailing_metadata=error_metadata(exc))
     request_id = uuid.uuid4().hex[:12]
     log.error("internal error (request %s)", request_id, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error; the server log has request {request_id}")
+
+
+def error_metadata(exc: errors.DolphinError) -> tuple[tuple[str, str], ...]:
+    """Return the trailing metadata of an error: its class, and its details when it has any."""
+    metadata: tuple[tuple[str, str], ...] = ((ERROR_METADATA_KEY, type(exc).__name__),)
+    details = exc.details()
+    if details:
+        metadata += ((DETAILS_METADATA_KEY, json.dumps(details, ensure_ascii=True, sort_keys=True)),)
+    return metadata
 
 
 R = TypeVar("R")
@@ -52,7 +62,7 @@ Handler = Callable[..., Awaitable[R]]
 def _code_of(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, errors.DolphinError):
         return status_code(exc)
-    if isinstance(exc, asyncio.CancelledError):
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):  # GeneratorExit: a stream closed by its reader
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.INTERNAL
 

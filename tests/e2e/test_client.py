@@ -184,3 +184,17 @@ def test_lone_surrogate_escapes_are_answered_invalid_argument(server: RunningSer
         assert time.monotonic() - started < 19  # answered, not ended by the deadline
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.details().startswith(message)
+
+
+@pytest.mark.parametrize("expression", ["(gender=F AND interest=tennis", "gender=F AND\n  citty=Hangzhou", "citty=x",
+                                        "gender=F OR (vip=true AND", ""])
+def test_error_details_travel_with_the_status(client: Client, engine: Engine, expression: str) -> None:
+    """A program (the console) gets the position and the suggestion as fields, the same over gRPC as in process."""
+    with pytest.raises(errors.QueryError) as local:
+        engine.count(expression)
+    with pytest.raises(errors.QueryError) as remote:
+        client.count(expression)
+    assert type(remote.value) is type(local.value)
+    assert remote.value.details() == local.value.details()
+    assert re.fullmatch(r"\d+:\d+", local.value.details().get("position", "")), local.value.details()
+    assert str(local.value).startswith(local.value.details()["position"])

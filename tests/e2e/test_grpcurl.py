@@ -101,3 +101,32 @@ def test_protoset_works_without_reflection(server: RunningServer) -> None:
            "dolphin.v1.AudienceService/Count"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and int(json.loads(result.stdout)["count"]) > 0
+
+
+def test_describe_a_method(server: RunningServer) -> None:
+    """grpcio-reflection alone answers "Symbol not found" for a method (grpc/grpc#34743)."""
+    described = grpcurl(server, "describe", "dolphin.v1.AudienceService.Count")
+    assert described.returncode == 0, described.stderr
+    assert "Count returns the number of users matching an expression" in described.stdout
+    assert "rpc Count ( .dolphin.v1.CountRequest ) returns ( .dolphin.v1.CountResponse )" in described.stdout
+    missing = grpcurl(server, "describe", "dolphin.v1.AudienceService.NoSuchMethod")
+    assert missing.returncode != 0 and "Symbol not found" in missing.stderr
+
+
+def test_protoset_probes_health_without_a_token(tmp_path: pathlib.Path, loaded_dir: pathlib.Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("reader-token-0123456789 reader\n")
+    data = tmp_path / "data"
+    shutil.copytree(loaded_dir, data)
+    running = RunningServer(data, "--auth-tokens", str(tokens))
+    try:
+        protoset = str(ROOT / "dolphin" / "v1" / "dolphin.protoset")
+        listed = grpcurl(running, "list")
+        assert listed.returncode != 0 and "Unauthenticated" in listed.stderr  # reflection needs a token
+        result = subprocess.run([str(GRPCURL), "-plaintext", "-protoset", protoset, "-d", '{"service":""}',
+                                 running.target, "grpc.health.v1.Health/Check"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["status"] == "SERVING"
+    finally:
+        running.stop()
