@@ -60,6 +60,8 @@ class LiftResult:
     z: float
     p_value: float
     snapshot_version: int
+    ci_low: float = 0.0  # 95% confidence interval of absolute_lift (Wald, unpooled standard error)
+    ci_high: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,9 @@ def lift(snap: Snapshot, campaign: str, exposure: str, outcome: str, start: str,
     return lift_of_counts(n1, x1, n2, x2, snap.version)
 
 
+Z_95 = 1.959963984540054  # the two-sided 95% quantile of the standard normal
+
+
 def lift_of_counts(n1: int, x1: int, n2: int, x2: int, version: int) -> LiftResult:
     """Return the lift of exposed (n1 users, x1 with the outcome) against unexposed (n2, x2) users."""
     p1, p2 = (x1 / n1 if n1 else 0.0), (x2 / n2 if n2 else 0.0)
@@ -175,7 +180,10 @@ def lift_of_counts(n1: int, x1: int, n2: int, x2: int, version: int) -> LiftResu
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2)) if n1 and n2 else 0.0
     z = (p1 - p2) / se if se else 0.0
     p_value = math.erfc(abs(z) / math.sqrt(2)) if se else 1.0
-    return LiftResult(n1, x1, n2, x2, p1, p2, p1 - p2, (p1 - p2) / p2 if p2 else 0.0, z, p_value, version)
+    # The interval uses the unpooled error: it describes the difference, not the null hypothesis of no difference.
+    spread = Z_95 * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) if n1 and n2 else 0.0
+    return LiftResult(n1, x1, n2, x2, p1, p2, p1 - p2, (p1 - p2) / p2 if p2 else 0.0, z, p_value, version,
+                      p1 - p2 - spread, p1 - p2 + spread)
 
 
 def retention(snap: Snapshot, campaign: str, cohort_event: str, return_event: str, cohort_days: list[str],

@@ -182,7 +182,8 @@ def lift(result: adeffect.LiftResult, floor: Floor = NO_FLOOR) -> ad_pb.LiftResp
         exposed=result.exposed, exposed_outcome=result.exposed_outcome, unexposed=result.unexposed,
         unexposed_outcome=result.unexposed_outcome, exposed_rate=result.exposed_rate,
         unexposed_rate=result.unexposed_rate, absolute_lift=result.absolute_lift, relative_lift=result.relative_lift,
-        z=result.z, p_value=result.p_value, snapshot_version=result.snapshot_version)
+        z=result.z, p_value=result.p_value, snapshot_version=result.snapshot_version,
+        absolute_lift_ci_low=result.ci_low, absolute_lift_ci_high=result.ci_high)
 
 
 def campaigns(names: list[str], index: dict[str, dict[str, list[str]]], token: str,

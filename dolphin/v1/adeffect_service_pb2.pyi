@@ -78,7 +78,7 @@ class LiftRequest(_message.Message):
     def __init__(self, campaign: _Optional[str] = ..., exposure_event: _Optional[str] = ..., outcome_event: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., audience_expression: _Optional[str] = ...) -> None: ...
 
 class LiftResponse(_message.Message):
-    __slots__ = ("exposed", "exposed_outcome", "unexposed", "unexposed_outcome", "exposed_rate", "unexposed_rate", "absolute_lift", "relative_lift", "z", "p_value", "snapshot_version", "suppressed")
+    __slots__ = ("exposed", "exposed_outcome", "unexposed", "unexposed_outcome", "exposed_rate", "unexposed_rate", "absolute_lift", "relative_lift", "z", "p_value", "snapshot_version", "suppressed", "absolute_lift_ci_low", "absolute_lift_ci_high")
     EXPOSED_FIELD_NUMBER: _ClassVar[int]
     EXPOSED_OUTCOME_FIELD_NUMBER: _ClassVar[int]
     UNEXPOSED_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,8 @@ class LiftResponse(_message.Message):
     P_VALUE_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    ABSOLUTE_LIFT_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    ABSOLUTE_LIFT_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
     exposed: int
     exposed_outcome: int
     unexposed: int
@@ -103,7 +105,9 @@ class LiftResponse(_message.Message):
     p_value: float
     snapshot_version: int
     suppressed: bool
-    def __init__(self, exposed: _Optional[int] = ..., exposed_outcome: _Optional[int] = ..., unexposed: _Optional[int] = ..., unexposed_outcome: _Optional[int] = ..., exposed_rate: _Optional[float] = ..., unexposed_rate: _Optional[float] = ..., absolute_lift: _Optional[float] = ..., relative_lift: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[bool] = ...) -> None: ...
+    absolute_lift_ci_low: float
+    absolute_lift_ci_high: float
+    def __init__(self, exposed: _Optional[int] = ..., exposed_outcome: _Optional[int] = ..., unexposed: _Optional[int] = ..., unexposed_outcome: _Optional[int] = ..., exposed_rate: _Optional[float] = ..., unexposed_rate: _Optional[float] = ..., absolute_lift: _Optional[float] = ..., relative_lift: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[bool] = ..., absolute_lift_ci_low: _Optional[float] = ..., absolute_lift_ci_high: _Optional[float] = ...) -> None: ...
 
 class RetentionRequest(_message.Message):
     __slots__ = ("campaign", "cohort_event", "return_event", "start_date", "days", "end_date")

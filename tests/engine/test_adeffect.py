@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 import pathlib
 
 import duckdb
@@ -82,6 +83,10 @@ def test_lift_equals_independent_computation(ad_engine: Engine, ad_world: dict[s
     z = (x1 / n1 - x2 / n2) / math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
     assert result.z == pytest.approx(z) and result.p_value == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
     assert result.exposed_rate > 3 * result.unexposed_rate and result.p_value < 1e-6  # the planted effect
+    p1, p2 = x1 / n1, x2 / n2
+    half = statistics.NormalDist().inv_cdf(0.975) * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    assert (result.ci_low, result.ci_high) == pytest.approx((p1 - p2 - half, p1 - p2 + half))
+    assert result.ci_low > 0  # the planted effect is clear of zero
 
 
 def test_retention_equals_polars(ad_engine: Engine, ad_world: dict[str, object]) -> None:
