@@ -368,27 +368,45 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if response.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+DEMO_HTTP_PORT = 8080
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dolphin.demo import generate
+    from dolphin.demo import demo_world
     from dolphin.server import serve
+    from loaders.embeddings import load_embeddings
+    from loaders.events import load_events
     from loaders.tags import load_tags
 
     settings = _settings(args)
     data_dir = pathlib.Path(settings.data_dir if args.data_dir else "./demo-data")
-    print(f"generating {args.users} demo users (Zipf cities and interests) ...", file=sys.stderr)
+    print(f"generating {args.users} demo users (personas: tags, campaign events, embeddings) ...", file=sys.stderr)
+    world = demo_world(args.users, seed=args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        path = pathlib.Path(tmp) / "demo-users.parquet"
-        generate(args.users, seed=args.seed).write_parquet(path)
-        report = load_tags([str(path)], data_dir, shard_bits=settings.shard_bits, keep=settings.keep)
-    print(f"loaded version {report.version} into {data_dir}: {report.users} users, {report.tags} tags",
-          file=sys.stderr)
+        files = {name: pathlib.Path(tmp) / f"demo-{name}.parquet" for name in ("users", "events", "vectors")}
+        world.tags.write_parquet(files["users"])
+        world.events.write_parquet(files["events"])
+        world.vectors.write_parquet(files["vectors"])
+        report = load_tags([str(files["users"])], data_dir, shard_bits=settings.shard_bits, keep=settings.keep)
+        load_events([str(files["events"])], data_dir, shard_bits=settings.shard_bits, keep=settings.keep)
+        # Exact search: at demo sizes it is milliseconds, and an IVF index would take longer to train than to use.
+        embedded = load_embeddings([str(files["vectors"])], data_dir, index="flat", shard_bits=settings.shard_bits,
+                                   keep=settings.keep)
+    print(f"loaded version {embedded.version} into {data_dir}: {report.users} users, {report.tags} tags, "
+          f"{world.events.height} events, {embedded.vectors} vectors", file=sys.stderr)
+    flags = _flags(args)
+    if flags.get("http_port") is None and not os.environ.get(env_name("http_port")):
+        flags["http_port"] = DEMO_HTTP_PORT  # the demo is for looking at: the console is on unless turned off
     target = f"{settings.host}:{settings.port}"
     print(f"try:  dolphin query count 'gender=F AND city IN (Hangzhou, Shanghai) AND interest=tennis "
           f"AND NOT vip=true' --target {target}", file=sys.stderr)
     print(f"      grpcurl -plaintext {target} list", file=sys.stderr)
     if args.no_serve:
         return 0
-    return serve(load_settings({**_flags(args), "data_dir": str(data_dir)}))
+    served = load_settings({**flags, "data_dir": str(data_dir)})
+    if served.http_port:
+        print(f"open the console: http://{served.host}:{served.http_port}/", file=sys.stderr)
+    return serve(served)
 
 
 CLUSTER_EXTRA = "pip install 'dolphin-audience[cluster]'"

@@ -66,6 +66,12 @@ def test_layer_imports(package: str) -> None:
     assert not bad, f"{package} imports what it must not: {bad}"
 
 
+def test_http_is_one_module_of_the_server() -> None:
+    """The HTTP API transcodes onto the servicers in one place; no servicer knows HTTP exists."""
+    users = sorted({f for package in ("dolphin", "loaders") for f, m in imports_of(package) if starts(m, ("aiohttp",))})
+    assert users == ["dolphin/server/http_api.py"]
+
+
 def test_client_import_stays_light() -> None:
     import subprocess
     import sys

@@ -27,3 +27,11 @@ def test_fresh_venv_install(tmp_path: pathlib.Path) -> None:
     has_protoset = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True,
                                   cwd=tmp_path, timeout=120)
     assert has_protoset.stdout.strip() == "True", has_protoset.stderr
+    probe = ("from dolphin.server.console_files import console_files; f = console_files(); "
+             "print(sorted(p for p in f if p.endswith(('.js', '.html')))[:3], "
+             "len(f['/console/vendor/echarts.min.js'].body))")
+    shipped = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120)
+    assert shipped.returncode == 0, shipped.stderr
+    assert "'/console/api.js', '/console/app.js', '/console/charts.js'" in shipped.stdout  # the console ships
+    assert int(shipped.stdout.split()[-1]) > 1_000_000

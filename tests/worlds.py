@@ -103,3 +103,19 @@ def build_full_world(root: pathlib.Path) -> dict[str, object]:
     pl.DataFrame({"user_id": tags["user_id"], "embedding": vectors.tolist()}).write_parquet(root / "vectors.parquet")
     load_embeddings([str(root / "vectors.parquet")], root / "data", index="flat", shard_bits=10)
     return world
+
+
+# -- the demo world (console) ---------------------------------------------------------
+
+def build_demo_world(root: pathlib.Path, users: int = 6000) -> dict[str, object]:
+    """`dolphin demo`'s world (personas, campaigns, embeddings, hostile text) at a test size, loaded into root/data."""
+    from dolphin.demo import demo_world
+
+    world = demo_world(users, seed=1)
+    world.tags.write_parquet(root / "tags.parquet")
+    world.events.write_parquet(root / "events.parquet")
+    world.vectors.write_parquet(root / "vectors.parquet")
+    load_tags([str(root / "tags.parquet")], root / "data", shard_bits=10)
+    load_events([str(root / "events.parquet")], root / "data", shard_bits=10)
+    load_embeddings([str(root / "vectors.parquet")], root / "data", index="flat", shard_bits=10)
+    return {"root": root, "data": root / "data", "world": world}

@@ -240,7 +240,7 @@ class DolphinServer:
         lines = [f"{what} on {self.settings.host}:{self.port}"]
         if self.http_port:
             scheme = "https" if self.settings.tls_cert else "http"
-            lines.append(f"dolphin http api on {scheme}://{self.settings.host}:{self.http_port}/")
+            lines.append(f"dolphin console and http api on {scheme}://{self.settings.host}:{self.http_port}/")
         return "\n".join(lines)
 
     async def stop(self, grace: float) -> None:

@@ -12,6 +12,7 @@ auth.rejection, the check behind the gRPC interceptor.
   page is a last line `{"error": {...}}`, as grpc-gateway writes it.
 - A client deadline is the `grpc-timeout` header (e.g. `500m`), as grpc-gateway reads it.
 - `GET /v1/openapi.json` describes it all, generated from the proto descriptors (openapi.py).
+- `GET /` is the web console (console_files.py): static files that call this same API from the browser.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from google.protobuf.message import Message
 from dolphin.errors import DolphinError
 from dolphin.server import openapi
 from dolphin.server.auth import TokenStore, rejection
+from dolphin.server.console_files import SECURITY_HEADERS, console_files
 from dolphin.server.http_context import HttpAbort, HttpContext, Metadata, seconds_of_timeout
 from dolphin.server.status import ERROR_METADATA_KEY, encodable, status_code
 
 log = logging.getLogger("dolphin.server")
 NDJSON = "application/x-ndjson"
-JSON_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+JSON_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+                "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"}
 # A JSON body is larger than its protobuf; the protobuf size is then held to max_message_bytes, as gRPC does.
 JSON_SIZE_FACTOR = 8
 # Health's Watch is an endless stream of status changes and grpcio-health-checking does not implement List:
@@ -102,6 +105,9 @@ class HttpApi:
         self.app = web.Application(client_max_size=JSON_SIZE_FACTOR * max_message_bytes,
                                    middlewares=[self._unexpected_errors])
         self.app.router.add_get("/v1/openapi.json", self._openapi)
+        self.files = console_files()
+        for path in self.files:
+            self.app.router.add_get(path, self._static)
         self.app.router.add_route("*", "/v1/{service}/{method}", self._call)
         self.runner: web.AppRunner | None = None
 
@@ -146,6 +152,11 @@ class HttpApi:
                 f"request body is larger than {JSON_SIZE_FACTOR * self.max_message_bytes} bytes "
                 f"({JSON_SIZE_FACTOR} x max_message_bytes)")
         return grpc.StatusCode.INVALID_ARGUMENT, exc.reason
+
+    async def _static(self, request: web.Request) -> web.Response:
+        """A console file; the files need no token (they hold no data), the API calls they make do."""
+        found = self.files[request.path]
+        return web.Response(body=found.body, headers={**SECURITY_HEADERS, "Content-Type": found.content_type})
 
     async def _openapi(self, request: web.Request) -> web.Response:
         return web.Response(text=self.document, content_type="application/json", headers=JSON_HEADERS)

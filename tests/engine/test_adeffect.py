@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-import statistics
 import pathlib
+import statistics
 
 import duckdb
 import numpy as np

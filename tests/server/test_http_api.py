@@ -317,7 +317,7 @@ def test_empty_body_is_the_empty_request(open_server: RunningServer) -> None:
 def test_paths_methods_sizes_and_deadlines(open_server: RunningServer) -> None:
     status, _, raw = http(open_server, "/v1/dolphin.v1.AudienceService/Nope", {})
     assert status == 404 and "openapi.json" in json.loads(raw)["message"]
-    status, _, raw = http(open_server, "/", method="GET")
+    status, _, raw = http(open_server, "/console/nope.js", method="GET")
     assert status == 404 and json.loads(raw)["status"] == "NOT_FOUND"
     status, headers, raw = http(open_server, "/v1/dolphin.v1.AudienceService/Count", method="GET")
     assert status == 405 and headers["Allow"] == "POST"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import http.client
 import ipaddress
+import json
 import pathlib
 import shutil
 import signal
@@ -75,7 +77,7 @@ def test_tls_and_mutual_tls(pki: pathlib.Path, loaded_dir: pathlib.Path, tmp_pat
     health_port = free_port()
     server = RunningServer(tmp_path / "data", "--tls-cert", str(pki / "server.crt"), "--tls-key",
                            str(pki / "server.key"), "--tls-client-ca", str(pki / "ca.crt"),
-                           "--health-port", str(health_port), wait=False)
+                           "--health-port", str(health_port), "--http-port", str(free_port()), wait=False)
     try:
         with Client(server.target, tls_ca=str(pki / "ca.crt"), tls_cert=str(pki / "client.crt"),
                     tls_key=str(pki / "client.key"), retries=0) as client:
@@ -90,6 +92,7 @@ def test_tls_and_mutual_tls(pki: pathlib.Path, loaded_dir: pathlib.Path, tmp_pat
         probe = subprocess.run([sys.executable, "-m", "dolphin", "health", "--target", f"127.0.0.1:{health_port}"],
                                capture_output=True, text=True, timeout=30)
         assert probe.returncode == 0 and probe.stdout.strip() == "SERVING"  # plaintext health port for probes
+        _check_https(server.http_url, pki)
         for kwargs in ({}, {"tls_ca": str(pki / "ca.crt")}, {"tls_ca": str(pki / "other-ca.crt"),
                                                               "tls_cert": str(pki / "client.crt"),
                                                               "tls_key": str(pki / "client.key")}):
@@ -98,6 +101,27 @@ def test_tls_and_mutual_tls(pki: pathlib.Path, loaded_dir: pathlib.Path, tmp_pat
                     client.count("ALL")
     finally:
         assert server.stop() == 0
+
+
+def _check_https(url: str, pki: pathlib.Path) -> None:
+    """The HTTP API speaks TLS with the gRPC certificate and asks the same client certificates."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    assert url.startswith("https://")
+    request = urllib.request.Request(url + "/v1/dolphin.v1.AudienceService/Count", data=b'{"expression": "ALL"}')
+    trusted = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    trusted.check_hostname = False
+    trusted.load_cert_chain(str(pki / "client.crt"), str(pki / "client.key"))
+    with urllib.request.urlopen(request, context=trusted, timeout=30) as response:
+        assert json.loads(response.read())["count"] == "3000"
+    anonymous = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    anonymous.check_hostname = False
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(request, context=anonymous, timeout=30).read()  # no client certificate
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        urllib.request.urlopen(url.replace("https://", "http://") + "/v1/openapi.json", timeout=30).read()
 
 
 def test_plaintext_off_loopback_needs_insecure(tmp_path: pathlib.Path) -> None:
