@@ -30,6 +30,7 @@ class Front:
     port: int
     root: pathlib.Path
     stop: Any
+    http_port: int = 0  # with an http_port override: the front's HTTP/JSON API
 
     @property
     def target(self) -> str:
@@ -62,7 +63,7 @@ def running_front(root: pathlib.Path, **overrides: object) -> Iterator[Front]:
     thread.start()
     try:
         assert started.wait(60), "the front did not start"
-        yield Front(cluster, port[0], root, stop)
+        yield Front(cluster, port[0], root, stop, int(overrides.get("http_port", 0)))  # type: ignore[call-overload]
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
@@ -79,5 +80,7 @@ def front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pyte
     world = pathlib.Path(str(ad_world["root"]))
     load_tags_into_cluster([str(world / "tags.parquet")], root, shards=3, shard_bits=10)
     load_events_into_cluster([str(world / "events.parquet")], root, shard_bits=10)
-    with running_front(root) as running:
+    from tests.conftest import free_port
+
+    with running_front(root, http_port=free_port()) as running:
         yield running

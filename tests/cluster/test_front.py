@@ -218,3 +218,29 @@ def test_deadline_holds(stub: aud_grpc.AudienceServiceStub) -> None:
 
 
 _ = (st, ad_pb)
+
+
+def test_the_http_api_of_a_front_answers_like_one_node(front: Front, ad_engine: Engine) -> None:
+    """The HTTP API sits on the same servicers, so a cluster front serves it too, over shards."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    def post(method: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+        request = urllib.request.Request(f"http://127.0.0.1:{front.http_port}/v1/dolphin.v1.{method}",
+                                         data=json.dumps(body).encode())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    expression = "gender=F AND NOT vip=true"
+    status, counted = post("AudienceService/Count", {"expression": expression})
+    assert status == 200 and int(str(counted["count"])) == ad_engine.count(expression).count
+    status, funnel = post("AdEffectService/Funnel", {"campaign": "c1", "stages": ["impression", "click"],
+                                                     "startDate": "2026-11-01", "endDate": "2026-11-10"})
+    local = ad_engine.funnel("c1", ["impression", "click"], "2026-11-01", "2026-11-10")
+    assert [int(str(s["count"])) for s in funnel["stages"]] == [s.count for s in local.stages]  # type: ignore[index,union-attr]
+    status, error = post("AudienceService/Count", {"expression": "citty=x"})
+    assert status == 400 and error["details"] == {"name": "citty", "position": "1:1", "suggestion": "city"}
