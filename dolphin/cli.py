@@ -24,8 +24,8 @@ from dolphin.errors import DolphinError, InvalidArgumentError
 if TYPE_CHECKING:
     from loaders.cluster import ShardRunner
 
-QUERY_COMMANDS = ("count", "batch", "profile", "export", "overlap", "explain", "lookalike", "funnel", "lift",
-                  "retention", "trend")
+QUERY_COMMANDS = ("count", "batch", "profile", "export", "aggregate", "overlap", "explain", "lookalike", "funnel",
+                  "lift", "retention", "trend")
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
@@ -120,12 +120,34 @@ def cmd_load_tags(args: argparse.Namespace) -> int:
         return 2
     report = load_tags(args.files, settings.data_dir, layout=args.layout, id_column=args.id_column,
                        shard_bits=settings.shard_bits, keep=settings.keep, progress=_progress_printer(),
-                       cut_time=args.cut_time)
+                       cut_time=args.cut_time, numeric=_numeric_flags(args), auto_numeric=not args.no_auto_numeric)
     print(f"loaded version {report.version}: {report.rows} rows, {report.users} users ({report.new_users} new), "
-          f"{len(report.dimensions)} dimensions, {report.tags} tags, {report.memberships} memberships "
-          f"in {report.seconds:.2f} s")
+          f"{len(report.dimensions) - len(report.numeric)} dimensions, {report.tags} tags, "
+          f"{report.memberships} memberships, {len(report.numeric)} numeric fields in {report.seconds:.2f} s")
+    _print_numeric(report)
     _reload_after(args.reload)
     return 0
+
+
+def _numeric_flags(args: argparse.Namespace) -> dict[str, int | None]:
+    """Return the columns of --numeric COL[:SCALE] flags with their scales."""
+    from loaders.numeric import parse_numeric_flag
+
+    out: dict[str, int | None] = {}
+    for flag in args.numeric or []:
+        try:
+            column, scale = parse_numeric_flag(flag)
+        except ValueError as exc:
+            raise InvalidArgumentError(str(exc)) from None
+        out[column] = scale
+    return out
+
+
+def _print_numeric(report: Any) -> None:
+    for name, decided in report.numeric.items():
+        print(f"  numeric field {name}: {decided}")
+    for note in report.notes:
+        print(f"  note: {note}")
 
 
 def _cluster_flags_without_root(args: argparse.Namespace) -> bool:
@@ -158,12 +180,15 @@ def _load_tags_into_cluster(args: argparse.Namespace, settings: Settings) -> int
 
     reports = load_tags_into_cluster(args.files, args.data_root, shards=args.shards, layout=args.layout,
                                      id_column=args.id_column, shard_bits=settings.shard_bits, keep=settings.keep,
-                                     runner=_shard_runner(args), cut_time=args.cut_time)
+                                     runner=_shard_runner(args), cut_time=args.cut_time,
+                                     numeric=_numeric_flags(args), auto_numeric=not args.no_auto_numeric)
     for shard, report in enumerate(reports):
         print(f"shard {shard}: version {report.version}, {report.rows} rows, {report.users} users "
               f"({report.new_users} new), {report.tags} tags, {report.memberships} memberships "
               f"in {report.seconds:.2f} s")
     print(f"loaded {sum(r.rows for r in reports)} rows into {len(reports)} shards of {args.data_root}")
+    if reports:
+        _print_numeric(reports[0])
     return 0
 
 
@@ -274,11 +299,15 @@ def cmd_query(args: argparse.Namespace) -> int:
         elif args.what == "batch":
             _print(client.batch_count(args.expressions), args.json)
         elif args.what == "profile":
-            response = client.profile(args.expressions[0], dimensions=args.dimension, top_k=args.top_k)
+            response = client.profile(args.expressions[0], dimensions=args.dimension, top_k=args.top_k,
+                                      numeric_cuts=_field_cuts(args.field_cuts))
             _print(response, True) if args.json else _print_profile(response)
         elif args.what == "export":
-            for user_id in client.export(args.expressions[0], page_size=args.page_size):
-                print(user_id)
+            _print_export(client, args)
+        elif args.what == "aggregate":
+            response = client.aggregate(args.expressions[0], args.field or [], percentiles=args.percentile,
+                                        cut_points=_comma_list(args.cuts), statistics=_comma_list(args.statistics))
+            _print(response, True) if args.json else _print_aggregate(response)
         elif args.what == "overlap":
             response = client.overlap(args.expressions)
             _print(response, True) if args.json else _print_overlap(args.expressions, response)
@@ -294,15 +323,57 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _comma_list(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _field_cuts(flags: list[str] | None) -> dict[str, list[str]]:
+    """Return field -> cut points of --cuts-for FIELD=C1,C2,... flags."""
+    out = {}
+    for flag in flags or []:
+        name, sep, points = flag.partition("=")
+        if not sep:
+            raise InvalidArgumentError(f"--cuts-for {flag}: write FIELD=C1,C2,...")
+        out[name] = _comma_list(points)
+    return out
+
+
+def _print_export(client: Any, args: argparse.Namespace) -> None:
+    if not args.order_by:
+        for user_id in client.export(args.expressions[0], page_size=args.page_size):
+            print(user_id)
+        return
+    for page in client.export_pages(args.expressions[0], page_size=args.page_size, order_by=args.order_by,
+                                    descending=args.descending):
+        for user_id, value in zip(page.user_ids, page.order_values, strict=True):
+            print(f"{user_id}\t{value}")
+
+
+def _print_aggregate(response: Any) -> None:
+    print(f"audience {response.audience_count} users")
+    for f in response.fields:
+        print(f"\n{f.field} ({f.kind}): {f.count} users with a value")
+        for label, number in (("sum", f.sum), ("mean", f.mean), ("min", f.min), ("max", f.max)):
+            if number.exact:
+                print(f"  {label:<8} {number.exact}")
+        if f.stddev:
+            print(f"  {'stddev':<8} {f.stddev:.6g}")
+        for p in f.percentiles:
+            print(f"  p{p.percentile:<7g} {p.value.exact}")
+        for b in f.histogram:
+            print(f"  [{b.lower or '-inf'}, {b.upper or '+inf'})  {b.count}")
+
+
 def _ad_effect(client: Any, args: argparse.Namespace) -> Any:
     audience = args.expressions[0] if args.expressions else ""
     events = [e for e in (args.events or "").split(",") if e]
     if args.what == "funnel":
         return client.funnel(args.campaign, events, args.start, args.end, audience_expression=audience,
-                             breakdown_dimension=args.breakdown or "", top_k=args.top_k)
+                             breakdown_dimension=args.breakdown or "", top_k=args.top_k, value_fields=args.field)
     if args.what == "lift":
         exposure, outcome = (events + ["", ""])[:2]
-        return client.lift(args.campaign, exposure, outcome, args.start, args.end, audience_expression=audience)
+        return client.lift(args.campaign, exposure, outcome, args.start, args.end, audience_expression=audience,
+                           value_fields=args.field)
     if args.what == "retention":
         cohort, back = (events + ["", ""])[:2]
         return client.retention(args.campaign, cohort, back, args.start, end_date=args.end, days=args.days)
@@ -460,6 +531,12 @@ def build_parser() -> argparse.ArgumentParser:
     tags.add_argument("--ray-address", metavar="ADDR", help=RAY_LOAD_HELP)
     tags.add_argument("--shards", type=int, metavar="N",
                       help="with --data-root, for its first load: the number of shards (fixed from then on)")
+    tags.add_argument("--numeric", action="append", metavar="COL[:SCALE]",
+                      help="load a column (wide) or dimension (long) as a numeric field, with SCALE decimal places "
+                           "(repeatable); floats are rounded to the scale")
+    tags.add_argument("--no-auto-numeric", action="store_true",
+                      help="make only --numeric columns numeric (by default float, decimal, date and datetime "
+                           "columns, and integer columns with more than 100 distinct values, are too)")
     _add_setting_flags(tags, ["data_dir", "shard_bits", "keep"])
     tags.set_defaults(func=cmd_load_tags)
 
@@ -512,6 +589,15 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--to", dest="end", default="", help="last day, ISO; default the first day")
     query.add_argument("--breakdown", help="funnel: dimension to break down by")
     query.add_argument("--days", type=int, default=7, help="retention: days after each cohort day")
+    query.add_argument("--field", action="append",
+                       help="aggregate: a numeric field (repeatable); funnel/lift: a value field to sum")
+    query.add_argument("--percentile", action="append", type=float, help="aggregate: e.g. 50, 90, 99 (repeatable)")
+    query.add_argument("--cuts", help="aggregate: histogram cut points, comma-separated (e.g. 0,100,500)")
+    query.add_argument("--statistics", help="aggregate: count,sum,mean,min,max,stddev,histogram (default all)")
+    query.add_argument("--cuts-for", dest="field_cuts", action="append", metavar="FIELD=C1,C2",
+                       help="profile: buckets of a numeric field (default: its deciles)")
+    query.add_argument("--order-by", help="export: order by this numeric field (prints user_id<TAB>value)")
+    query.add_argument("--descending", action="store_true", help="export --order-by: largest first")
     _add_setting_flags(query, ["target"])
     query.set_defaults(func=cmd_query)
 

@@ -156,18 +156,26 @@ class Client:
     def export_pages(
         self, expression: str, *, page_size: int = 0, page_token: str = "", max_pages: int = 0,
         timeout: float | None = None, id_encoding: aud_pb.IdEncoding = aud_pb.ID_ENCODING_UNSPECIFIED,
+        order_by: str = "", descending: bool = False,
     ) -> Iterator[aud_pb.ExportResponse]:
-        """Yield pages of external IDs; each page's next_page_token resumes after it."""
+        """Yield pages of external IDs; each page's next_page_token resumes after it.
+
+        order_by orders them by a numeric field (users without a value last); each page's order_values then
+        holds the users' values.
+        """
         request = aud_pb.ExportRequest(expression=expression, page_size=page_size, page_token=page_token,
-                                       max_pages=max_pages, id_encoding=id_encoding)
+                                       max_pages=max_pages, id_encoding=id_encoding,
+                                       order_by=aud_pb.ExportOrder(field=order_by, descending=descending))
         try:
             yield from self.audiences.Export(request, timeout=timeout or self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise to_dolphin_error(exc) from None
 
-    def export(self, expression: str, *, page_size: int = 0, timeout: float | None = None) -> Iterator[str]:
-        """Yield every external user ID of an audience, in a stable order."""
-        for page in self.export_pages(expression, page_size=page_size, timeout=timeout):
+    def export(self, expression: str, *, page_size: int = 0, timeout: float | None = None, order_by: str = "",
+               descending: bool = False) -> Iterator[str]:
+        """Yield every external user ID of an audience, in a stable order (or by a numeric field, order_by)."""
+        for page in self.export_pages(expression, page_size=page_size, timeout=timeout, order_by=order_by,
+                                      descending=descending):
             yield from page.user_ids
 
     def export_integers(self, expression: str, *, page_size: int = 0, page_token: str = "", max_pages: int = 0,
@@ -183,11 +191,25 @@ class Client:
             yield page.int_user_ids
 
     def profile(
-        self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0, timeout: float | None = None
+        self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,
+        numeric_cuts: dict[str, list[str]] | None = None, timeout: float | None = None
     ) -> aud_pb.ProfileResponse:
-        """Return the TGI profile of an audience."""
-        request = aud_pb.ProfileRequest(expression=expression, dimensions=dimensions or [], top_k=top_k)
+        """Return the TGI profile of an audience (numeric fields bucketed at numeric_cuts, or deciles)."""
+        request = aud_pb.ProfileRequest(expression=expression, dimensions=dimensions or [], top_k=top_k,
+                                        numeric_cuts=[aud_pb.FieldCuts(field=f, points=p)
+                                                      for f, p in (numeric_cuts or {}).items()])
         return self._call(self.audiences.Profile, request, timeout=timeout, idempotent=True)
+
+    def aggregate(
+        self, expression: str, fields: list[str], *, percentiles: list[float] | None = None,
+        cut_points: list[str] | None = None, statistics: list[str] | None = None, timeout: float | None = None,
+    ) -> aud_pb.AggregateResponse:
+        """Return count, sum, mean, min, max, stddev, exact percentiles and a histogram of numeric fields over an
+        audience (statistics: names such as "sum", "mean"; empty means all)."""
+        request = aud_pb.AggregateRequest(
+            expression=expression, fields=fields, percentiles=percentiles or [], cut_points=cut_points or [],
+            statistics=[aud_pb.Statistic.Value(f"STATISTIC_{s.upper()}") for s in statistics or []])
+        return self._call(self.audiences.Aggregate, request, timeout=timeout, idempotent=True)
 
     def overlap(self, expressions: list[str], *, timeout: float | None = None) -> aud_pb.OverlapResponse:
         """Return sizes and pairwise intersections of several audiences."""
@@ -243,21 +265,26 @@ class Client:
     # -- ad effect -------------------------------------------------------------
     def funnel(
         self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
-        audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0, timeout: float | None = None,
+        audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0,
+        value_fields: list[str] | None = None, timeout: float | None = None,
     ) -> ad_pb.FunnelResponse:
-        """Return an ordered funnel of a campaign's events in a date range (ISO days)."""
+        """Return an ordered funnel of a campaign's events in a date range (ISO days), with value_fields summed
+        over each stage's users."""
         request = ad_pb.FunnelRequest(campaign=campaign, stages=stages, start_date=start_date, end_date=end_date,
                                       audience_expression=audience_expression,
-                                      breakdown_dimension=breakdown_dimension, top_k=top_k)
+                                      breakdown_dimension=breakdown_dimension, top_k=top_k,
+                                      value_fields=value_fields or [])
         return self._call(self.adeffect.Funnel, request, timeout=timeout, idempotent=True)
 
     def lift(
         self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
-        audience_expression: str = "", timeout: float | None = None,
+        audience_expression: str = "", value_fields: list[str] | None = None, timeout: float | None = None,
     ) -> ad_pb.LiftResponse:
-        """Return the outcome rates of exposed vs unexposed audience users, with a z-test."""
+        """Return the outcome rates of exposed vs unexposed audience users, with a z-test, and value_fields summed
+        over both groups."""
         request = ad_pb.LiftRequest(campaign=campaign, exposure_event=exposure_event, outcome_event=outcome_event,
-                                    start_date=start_date, end_date=end_date, audience_expression=audience_expression)
+                                    start_date=start_date, end_date=end_date, audience_expression=audience_expression,
+                                    value_fields=value_fields or [])
         return self._call(self.adeffect.Lift, request, timeout=timeout, idempotent=True)
 
     def retention(

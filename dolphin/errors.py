@@ -3,7 +3,8 @@
     DolphinError
     ├── QueryError                  a bad audience expression
     │   ├── QuerySyntaxError        position, expected, found
-    │   └── UnknownDimensionError   name, suggestion
+    │   ├── UnknownDimensionError   name, suggestion
+    │   └── QueryTypeError          position: a comparison that does not fit its field (< on tags, text vs numbers)
     ├── QueryLimitError             limit, value (an expression or request too large)
     ├── InvalidArgumentError        any other bad request field
     ├── InvalidPageTokenError       reason
@@ -92,6 +93,15 @@ class UnknownDimensionError(QueryError):
         super().__init__(f'{where}unknown dimension "{name}"{hint}', details)
         self.name = name
         self.suggestion = suggestion
+        self.position = position
+
+
+class QueryTypeError(QueryError):
+    """A term whose operator or value does not fit the kind of its dimension or field."""
+
+    def __init__(self, position: object, message: str) -> None:
+        where = f"{position}: " if position else ""
+        super().__init__(f"{where}{message}", {"position": str(position)} if position else {})
         self.position = position
 
 

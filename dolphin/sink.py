@@ -31,7 +31,8 @@ from dolphin.client import Client, ServerError
 from dolphin.v1 import ingest_service_pb2 as pb
 
 OPS = {"add": pb.MUTATION_OP_ADD, "remove": pb.MUTATION_OP_REMOVE, "set": pb.MUTATION_OP_SET,
-       "delete_user": pb.MUTATION_OP_DELETE_USER}
+       "delete_user": pb.MUTATION_OP_DELETE_USER, "set_number": pb.MUTATION_OP_SET_NUMBER,
+       "clear_number": pb.MUTATION_OP_CLEAR_NUMBER}
 # a restart or a network blip (UNAVAILABLE, CANCELLED, ... arrive as ServerError), no snapshot yet, a deadline,
 # or a full data dir: worth resending after a pause
 RETRYABLE = (ServerError, errors.NotReadyError, errors.DeadlineError, errors.StorageFullError)

@@ -28,6 +28,7 @@ from dolphin.storage.writer import prune_versions, remove_version
 from loaders.embeddings import EmbeddingReport, load_embeddings
 from loaders.events import EventReport, dates_of, load_events
 from loaders.inputs import ROW, Progress, expand_inputs, scan_inputs
+from loaders.numeric import plan_numeric
 from loaders.tags import LoadReport, load_tags
 
 INCOMING = "incoming"  # a shard's part of an input, written before the shard loads it, removed after
@@ -179,7 +180,7 @@ def load_every_shard(split: Split, load: ShardLoad[R], root: pathlib.Path, runne
 def load_tags_into_cluster(
     inputs: list[str], root: str | pathlib.Path, *, shards: int | None = None, layout: str = "wide",
     id_column: str = "user_id", shard_bits: int = 20, keep: int = 3, runner: ShardRunner = LOCAL,
-    cut_time: float | None = None,
+    cut_time: float | None = None, numeric: dict[str, int | None] | None = None, auto_numeric: bool = True,
 ) -> list[LoadReport]:
     """Load user tags into every shard of a cluster root; return each shard's report, in shard order.
 
@@ -193,11 +194,13 @@ def load_tags_into_cluster(
         raise LoadError("cluster loads take the wide layout (one column per dimension); pivot a long input first")
     files = expand_inputs(inputs)
     cut = cut_time if cut_time is not None else max(f.stat().st_mtime for f in files)
+    whole = scan_inputs(files)  # numeric columns are decided once, over the whole input, so every shard agrees
+    decided = plan_numeric(whole, whole.collect_schema(), id_column, numeric or {}, auto_numeric)
     split = split_inputs(files, root, shards, (id_column,))
     cluster = split.cluster
     reports = load_every_shard(split, lambda parts, shard_dir: load_tags(
         parts, shard_dir, layout=layout, id_column=id_column, shard_bits=shard_bits, keep=0,
-        cut_time=cut, allow_empty=True), root, runner)
+        cut_time=cut, allow_empty=True, decided=decided), root, runner)
     write_cluster(root, cluster)
     return [dataclasses.replace(r, pruned=prune_versions(cluster.shard_dir(root, s), keep))
             for s, r in enumerate(reports)]

@@ -2,7 +2,9 @@
 
 Each dimension column is scanned on its own (projection pushdown), so memory holds one column at a time.
 Group keys become tag values; each group's rows become a NumPy array of dense IDs and then one bitmap.
-A load replaces the dimensions it carries; other dimensions, the ID dictionary and saved audiences stay.
+Numeric columns (loaders.numeric decides which) become numeric fields: their slices are built from the
+column's values as integers, vectorised.
+A load replaces the dimensions and fields it carries; others, the ID dictionary and saved audiences stay.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pyroaring import BitMap
 
 from dolphin.errors import LoadError
 from dolphin.storage import DimensionKind, IdDictionary, bitmap_from_array
+from dolphin.storage.numbers import slice_bitmaps
 from loaders.columns import dimension_kind, usable_dtype, value_text
 from loaders.commit import commit_version, previous_snapshot, writer_after
 from loaders.inputs import ROW, Progress, expand_inputs, scan_inputs
+from loaders.numeric import INTEGERS, NumericColumn, plan_numeric, stored_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,8 @@ class LoadReport:
     memberships: int
     seconds: float
     pruned: list[int] = field(default_factory=list)
+    numeric: dict[str, str] = field(default_factory=dict)  # numeric field -> "kind (why)"
+    notes: list[str] = field(default_factory=list)  # what a person should know (values rounded to a scale)
 
 
 def _grouped_rows(frame: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
@@ -69,8 +75,28 @@ def _overlapping_user(tags: dict[str, BitMap]) -> tuple[int, list[str]] | None:
     return None
 
 
+Dimensions = dict[str, tuple[DimensionKind, dict[str, BitMap]]]
+
+
+def _unique_users(column: str, users: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each user once with its value; LoadError when a user has two different values."""
+    order = np.argsort(users, kind="stable")
+    users, values = users[order], values[order]
+    repeated = np.flatnonzero(users[1:] == users[:-1])
+    clash = repeated[values[repeated + 1] != values[repeated]]
+    if len(clash):
+        i = int(clash[0])
+        raise LoadError(f"user {users[i]} (dense ID) has several values of numeric column {column!r}; the input "
+                        "has duplicate IDs with different values")
+    keep = np.ones(len(users), dtype=bool)
+    keep[repeated + 1] = False
+    return users[keep], values[keep]
+
+
 class _Load:
-    def __init__(self, files: list[pathlib.Path], id_column: str, layout: str, progress: Progress | None) -> None:
+    def __init__(self, files: list[pathlib.Path], id_column: str, layout: str, progress: Progress | None,
+                 numeric: dict[str, int | None], auto_numeric: bool,
+                 decided: dict[str, NumericColumn] | None = None) -> None:
         self.files = files
         self.id_column = id_column
         self.layout = layout
@@ -78,6 +104,14 @@ class _Load:
         self.frame = scan_inputs(files)
         self.schema = self.frame.collect_schema()
         self.check_columns()
+        self.requested = numeric
+        self.notes: list[str] = []
+        if decided is not None:  # a cluster load decides once over the whole input, so every shard agrees
+            self.numeric = decided
+        elif layout == "wide":
+            self.numeric = plan_numeric(self.frame, self.schema, id_column, numeric, auto_numeric)
+        else:
+            self.numeric = {}
 
     def check_columns(self) -> None:
         names = [n for n in self.schema.names() if n != ROW]
@@ -102,13 +136,28 @@ class _Load:
             raise LoadError("the input has no rows")
         return previous.encode(ids)
 
-    def wide_dimensions(self, dense: np.ndarray) -> dict[str, tuple[DimensionKind, dict[str, BitMap]]]:
+    def numeric_field(self, column: str, data: pl.DataFrame, kind: DimensionKind, dense: np.ndarray,
+                      value: str) -> dict[str, BitMap]:
+        """Return the slices of a numeric field from rows of (ROW, value column)."""
+        got = stored_values(value, data, kind, ROW)
+        if got.rounded:
+            self.notes.append(f"{column}: rounded {got.rounded} values to {kind.scale} decimal places "
+                              f"(give --numeric {column}:SCALE to keep more)")
+        users, values = _unique_users(column, dense[got.rows], got.values)
+        return slice_bitmaps(users, values)  # type: ignore[return-value]
+
+    def wide_dimensions(self, dense: np.ndarray) -> Dimensions:
         columns = [n for n in self.schema.names() if n not in (ROW, self.id_column)]
         if not columns:
             raise LoadError(f"the input has no dimension columns besides {self.id_column!r}")
         out = {}
         for i, column in enumerate(columns):
             self.progress(i, len(columns), f"dimension {column}")
+            if column in self.numeric:
+                kind = self.numeric[column].kind
+                data = self.frame.select(ROW, column).drop_nulls(column).collect()
+                out[column] = (kind, self.numeric_field(column, data, kind, dense, column))
+                continue
             kind = dimension_kind(self.schema[column])
             frame = self.frame.select(ROW, column)
             if kind is DimensionKind.MULTI:
@@ -128,8 +177,27 @@ class _Load:
             raise LoadError(f"user {clash[0]} (dense ID) has several values of single-valued column {column!r} "
                             f"({', '.join(clash[1])}); the input has duplicate IDs with different values")
 
-    def long_dimensions(self, dense: np.ndarray) -> dict[str, tuple[DimensionKind, dict[str, BitMap]]]:
+    def long_numeric(self, data: pl.DataFrame, dense: np.ndarray) -> tuple[Dimensions, pl.DataFrame]:
+        """Return the numeric fields of a long input, and its other rows (tags).
+
+        A numeric value column makes every dimension numeric; a text one, those named by --numeric.
+        """
+        dtype = data.schema["value"]
+        text = dtype == pl.String
+        names = sorted(set(data["dimension"].cast(pl.String).to_list()))
+        fields = [n for n in names if n in self.requested] if text else names
+        out: Dimensions = {}
+        for name in fields:
+            rows = data.filter(pl.col("dimension").cast(pl.String) == name)
+            kind = _long_kind(rows["value"], dtype, self.requested.get(name))
+            out[name] = (kind, self.numeric_field(name, rows, kind, dense, "value"))
+            self.numeric[name] = NumericColumn(kind, "--numeric" if name in self.requested else "numeric values")
+        rest = data.filter(~pl.col("dimension").cast(pl.String).is_in(fields)) if fields else data
+        return out, rest
+
+    def long_dimensions(self, dense: np.ndarray) -> Dimensions:
         data = self.frame.select(ROW, "dimension", "value").drop_nulls(["dimension", "value"]).collect()
+        numeric, data = self.long_numeric(data, dense)
         keys, rows, bounds = _grouped_rows(data, ["dimension", "value"])
         dims = np.array([value_text(d) for d in keys["dimension"].to_list()], dtype=object)
         values = keys["value"].to_list()
@@ -141,7 +209,18 @@ class _Load:
             tags = _tag_bitmaps([values[k] for k in picked], rows, bounds[picked], dense)
             kind = DimensionKind.SINGLE if _overlapping_user(tags) is None else DimensionKind.MULTI
             out[dim] = (kind, tags)
-        return out
+        return out | numeric
+
+
+def _long_kind(values: pl.Series, dtype: pl.DataType, scale: int | None) -> DimensionKind:
+    """Return the kind of one dimension of a long input's numeric values."""
+    from loaders.numeric import _inferred_scale, _requested_kind
+
+    if dtype in INTEGERS and scale is None:
+        return DimensionKind.INTEGER
+    if dtype in (pl.Float32, pl.Float64) and scale is None:
+        return DimensionKind.decimal(_inferred_scale(values))
+    return _requested_kind(values.to_frame().lazy(), "value", dtype, scale)
 
 
 def load_tags(
@@ -155,8 +234,15 @@ def load_tags(
     progress: Progress | None = None,
     cut_time: float | None = None,
     allow_empty: bool = False,
+    numeric: dict[str, int | None] | None = None,
+    auto_numeric: bool = True,
+    decided: dict[str, NumericColumn] | None = None,
 ) -> LoadReport:
-    """Load user tags from Parquet/CSV files into a new snapshot version of data_dir.
+    """Load user tags and numeric fields from Parquet/CSV files into a new snapshot version of data_dir.
+
+    numeric: columns (wide) or dimensions (long) to load as numeric fields -> decimal places (None: as the data
+    says); auto_numeric: also the columns loaders.numeric's rule picks; decided: the numeric columns already
+    decided for the whole input (a cluster load's shards), overriding both.
 
     allow_empty: an input without rows is loaded (its dimensions are replaced by empty ones) instead of refused;
     a cluster load gives every shard its part of the input, even an empty one.
@@ -169,23 +255,24 @@ def load_tags(
     if layout not in ("wide", "long"):
         raise LoadError(f"unknown layout {layout!r}; use wide or long")
     data_dir = pathlib.Path(data_dir)
-    job = _Load(expand_inputs(inputs), id_column, layout, progress)
+    job = _Load(expand_inputs(inputs), id_column, layout, progress, numeric or {}, auto_numeric, decided)
     previous = previous_snapshot(data_dir)
     old_ids = previous.ids if previous else IdDictionary.empty()
     dense, ids = job.encode_ids(old_ids, allow_empty)
     dims = job.long_dimensions(dense) if layout == "long" else job.wide_dimensions(dense)
     cut = cut_time if cut_time is not None else max(f.stat().st_mtime for f in job.files)
     writer = writer_after(previous, data_dir, shard_bits, ids, dense, replaced=set(dims), cut_time=cut)
-    memberships = 0
     for dim, (kind, tags) in dims.items():
         writer.set_kind(dim, kind)
         for value, bm in tags.items():
             writer.add_bitmap(dim, value, bm)
-            memberships += len(bm)
     source = {"files": [str(f) for f in job.files], "layout": layout, "rows": len(dense), "dimensions": sorted(dims)}
     version, pruned = commit_version(writer, data_dir, keep, source, started)
+    tag_dims = [t for k, t in dims.values() if not k.numeric]
     return LoadReport(
         version=version, rows=len(dense), users=len(writer.population), new_users=len(ids) - len(old_ids),
-        dimensions={d: str(k) for d, (k, _) in dims.items()}, tags=sum(len(t) for _, t in dims.values()),
-        memberships=memberships, seconds=round(time.time() - started, 3), pruned=pruned,
+        dimensions={d: str(k) for d, (k, _) in dims.items()}, tags=sum(len(t) for t in tag_dims),
+        memberships=sum(len(bm) for t in tag_dims for bm in t.values()), seconds=round(time.time() - started, 3),
+        pruned=pruned, numeric={name: f"{c.kind} ({c.reason})" for name, c in job.numeric.items() if name in dims},
+        notes=job.notes,
     )

@@ -28,7 +28,8 @@ def test_public_api() -> None:
         "AudienceExistsError", "AudienceNotFoundError", "Client", "DeadlineError", "DolphinError", "Engine",
         "InvalidArgumentError", "InvalidPageTokenError", "LoadError", "NotFoundError", "NotReadyError",
         "PreconditionError", "QueryError",
-        "QueryLimitError", "QuerySyntaxError", "RoleError", "SnapshotError", "StalePageTokenError", "StorageFullError",
+        "QueryLimitError", "QuerySyntaxError", "QueryTypeError", "RoleError", "SnapshotError", "StalePageTokenError",
+        "StorageFullError",
         "UnknownDimensionError",
         "__version__",
     ])

@@ -37,16 +37,29 @@ def make_events(users: np.ndarray, campaigns: list[str], days: list[datetime.dat
     return pl.concat(rows)
 
 
+def make_numbers(users: np.ndarray, seed: int) -> pl.DataFrame:
+    """Numeric fields of users: spend (2 places, heavy tail, refunds, 60% null), age (0-119), last_seen (date)."""
+    rng = np.random.default_rng(seed)
+    spend = np.round(rng.pareto(1.4, len(users)) * 25, 2) * np.where(rng.random(len(users)) < 0.05, -1, 1)
+    age = rng.integers(0, 120, len(users))
+    seen = [datetime.date(2026, 1, 1) + datetime.timedelta(int(d)) for d in rng.integers(0, 300, len(users))]
+    return pl.DataFrame({"user_id": users, "spend": spend, "age": age, "last_seen": seen}).with_columns(
+        pl.when(pl.Series(rng.random(len(users)) < 0.6)).then(None).otherwise(pl.col("spend")).alias("spend"))
+
+
 def build_ad_world(root: pathlib.Path) -> dict[str, object]:
-    """Tags of AD_USERS generated users and two campaigns' events, loaded into root/data."""
+    """Tags of AD_USERS generated users, two campaigns' events and numeric fields, loaded into root/data."""
     tags = generate(AD_USERS, seed=11)
     tags.write_parquet(root / "tags.parquet")
     users = tags["user_id"].to_numpy()
     events = make_events(users, ["c1", "c2"], DAYS, seed=5)
     events.write_parquet(root / "events.parquet")
+    numbers = make_numbers(users, seed=23)
+    numbers.write_parquet(root / "numbers.parquet")
     load_tags([str(root / "tags.parquet")], root / "data", shard_bits=10)
     load_events([str(root / "events.parquet")], root / "data", shard_bits=10)
-    return {"root": root, "data": root / "data", "events": events, "tags": tags}
+    load_tags([str(root / "numbers.parquet")], root / "data", shard_bits=10)
+    return {"root": root, "data": root / "data", "events": events, "tags": tags, "numbers": numbers}
 
 
 def reach(events: pl.DataFrame, campaign: str | None, event: str, start: str, end: str) -> set[str]:
@@ -94,7 +107,8 @@ def build_lookalike_world(root: pathlib.Path) -> dict[str, object]:
 # -- every kind of data in one dir (HTTP API, console) -------------------------------
 
 def build_full_world(root: pathlib.Path) -> dict[str, object]:
-    """The ad world's tags and events plus an 8-dimension embedding per user, loaded into root/data."""
+    """The ad world's tags, events and numeric fields plus an 8-dimension embedding per user, loaded into
+    root/data."""
     world = build_ad_world(root)
     tags = world["tags"]
     assert isinstance(tags, pl.DataFrame)
@@ -119,3 +133,49 @@ def build_demo_world(root: pathlib.Path, users: int = 6000) -> dict[str, object]
     load_events([str(root / "events.parquet")], root / "data", shard_bits=10)
     load_embeddings([str(root / "vectors.parquet")], root / "data", index="flat", shard_bits=10)
     return {"root": root, "data": root / "data", "world": world}
+
+
+# -- numeric fields ---------------------------------------------------------------------
+
+NUMERIC_USERS = 3000
+HUGE = 2**63 - 1
+
+
+def numeric_frame(users: int = NUMERIC_USERS, seed: int = 17) -> pl.DataFrame:
+    """Users with tags and numeric columns: nulls, zeros, negatives, decimals, dates, timestamps, 63-bit values."""
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(users).astype(np.int64) * 13 + 1000
+    age = rng.integers(0, 100, users)
+    spend = np.round(rng.pareto(1.3, users) * 40, 2) * np.where(rng.random(users) < 0.08, -1, 1)
+    spend[rng.random(users) < 0.03] = 0.0
+    score = np.round(rng.random(users), 4)
+    days = rng.integers(0, 400, users)
+    huge = rng.integers(-HUGE, HUGE, users, endpoint=True)
+    huge[:3] = [HUGE, -HUGE, 0]
+    frame = pl.DataFrame({
+        "user_id": ids,
+        "gender": rng.choice(["F", "M"], users),
+        "city": rng.choice(["Hangzhou", "Shanghai", "Beijing"], users),
+        "interest": [list(rng.choice(["tennis", "golf", "chess"], rng.integers(0, 3), replace=False))
+                     for _ in range(users)],
+        "age": pl.Series(age, dtype=pl.Int16),
+        "spend_30d": spend,
+        "score": score,
+        "last_order": [datetime.date(2025, 11, 1) + datetime.timedelta(int(d)) for d in days],
+        "signup": [datetime.datetime(2024, 1, 1) + datetime.timedelta(seconds=int(s))
+                   for s in rng.integers(0, 10**8, users)],
+        "huge": huge,
+    })
+    nulls = {"age": 0.1, "spend_30d": 0.6, "score": 0.2, "last_order": 0.3, "signup": 0.05, "huge": 0.1}
+    return frame.with_columns([
+        pl.when(pl.Series(rng.random(users) < share)).then(None).otherwise(pl.col(name)).alias(name)
+        for name, share in nulls.items()])
+
+
+def build_numeric_world(root: pathlib.Path) -> dict[str, object]:
+    """numeric_frame() written to Parquet and loaded, age by --numeric, the rest by the auto rule."""
+    frame = numeric_frame()
+    frame.write_parquet(root / "users.parquet")
+    report = load_tags([str(root / "users.parquet")], root / "data", shard_bits=10, numeric={"age": None})
+    return {"root": root, "data": root / "data", "frame": frame, "parquet": root / "users.parquet",
+            "report": report}

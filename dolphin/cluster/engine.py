@@ -18,6 +18,7 @@ shards to their new version, so a question sees the old version on every shard o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import pathlib
@@ -29,10 +30,18 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from dolphin.cluster import numeric as cluster_numeric
 from dolphin.cluster.channels import ShardChannels, ShardStubs
-from dolphin.cluster.export import ClusterExport, read_token
+from dolphin.cluster.export import (
+    ClusterExport,
+    OrderedClusterExport,
+    ordered_subject,
+    read_ordered_token,
+    read_token,
+)
 from dolphin.cluster.names import ClusterNames, completed, merged_names
 from dolphin.engine import adeffect, catalog
+from dolphin.engine.aggregates import AggregateResult, FieldPart, ValueSum, check_request, stored_sum
 from dolphin.engine.audiences import check_name
 from dolphin.engine.engine import EngineLimits, bounded
 from dolphin.engine.events import EventIndex
@@ -62,9 +71,11 @@ from dolphin.errors import (
     NotFoundError,
     PreconditionError,
     QueryLimitError,
+    QueryTypeError,
     UnknownDimensionError,
 )
 from dolphin.query import format_expr, parse
+from dolphin.storage import DimensionKind
 from dolphin.storage.cluster_file import PINS_FILE, newest_batches, read_batches, read_cluster, write_batches
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
@@ -169,6 +180,21 @@ def merged_value_counts(parts: list[ValueCountsResult], with_audience: bool) -> 
     names = merged_names([ClusterNames({}, p.campaigns) for p in parts])
     return ValueCountsResult(sum(p.audience_count for p in parts), sum(p.population_count for p in parts),
                              dimensions, names.campaigns, min((p.snapshot_version for p in parts), default=0))
+
+
+def _summed_values(kinds: dict[str, DimensionKind], per_shard: list[Any]) -> tuple[ValueSum, ...]:
+    """Return value sums added over shards (each shard's FieldSum list in field order; exact sums from text)."""
+    out = []
+    for i, (name, kind) in enumerate(kinds.items()):
+        sums = [shard[i] for shard in per_shard]
+        out.append(ValueSum(name, kind, sum(s.count for s in sums),
+                            sum(stored_sum(kind, s.sum.exact) for s in sums if s.count)))
+    return tuple(out)
+
+
+def _numeric(kind: str) -> bool:
+    """True when a kind (as the shards name it) is a numeric field's."""
+    return kind not in ("single", "multi", "")
 
 
 def _summed(answers: list[aud_pb.CountResponse]) -> CountResult:
@@ -386,18 +412,27 @@ class ClusterEngine:
         return BatchCountResult([int(c) for c in counts], min(a.snapshot_version for a in answers))
 
     def export_cursor(self, expression: str, *, page_size: int = 0, page_token: str = "",
-                      deadline: float | None = None, integers: bool = False) -> ClusterExport:
-        """Count the audience on every shard, then page through shard 0's users, shard 1's, and so on."""
+                      deadline: float | None = None, integers: bool = False, order_by: str = "",
+                      descending: bool = False) -> ClusterExport | OrderedClusterExport:
+        """Count the audience on every shard, then page through shard 0's users, shard 1's, and so on; with
+        order_by, merge every shard's ordered export (ties: the lower shard first)."""
         size = bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
         if integers and self.id_type != "int64":
             raise PreconditionError("this data's user IDs are strings, not integers: export them as text "
                                     "(ID_ENCODING_TEXT)")
         subject = self.shard_expression(expression)
+        kind = self._numeric_kinds([order_by])[order_by] if order_by else None
         answers = self._read(lambda s: s.audiences.Count, aud_pb.CountRequest(expression=subject), deadline)
         versions = [int(a.snapshot_version) for a in answers]
+        totals = [int(a.count) for a in answers]
+        if kind is not None:
+            order = aud_pb.ExportOrder(field=order_by, descending=descending)
+            states = read_ordered_token(page_token, versions, ordered_subject(subject, order)) if page_token else [
+                ("", 0, False)] * len(versions)
+            return OrderedClusterExport(self.channels, subject, size, totals, versions, states, order, kind,
+                                        deadline, integers)
         shard, shard_token = read_token(page_token, versions, subject) if page_token else (0, "")
-        return ClusterExport(self.channels, subject, size, [int(a.count) for a in answers], versions, shard,
-                             shard_token, deadline, integers)
+        return ClusterExport(self.channels, subject, size, totals, versions, shard, shard_token, deadline, integers)
 
     def value_counts(self, expression: str = "", *, dimensions: list[str] | None = None,
                      deadline: float | None = None) -> ValueCountsResult:
@@ -412,22 +447,77 @@ class ClusterEngine:
         return merged_value_counts(parts, bool(subject))
 
     def profile(self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,
-                deadline: float | None = None) -> ProfileResult:
-        """Return the TGI profile of an audience, from every value's counts summed over shards."""
+                numeric_cuts: dict[str, list[str]] | None = None, deadline: float | None = None) -> ProfileResult:
+        """Return the TGI profile of an audience, from every value's counts summed over shards; numeric fields
+        from their buckets' counts summed over shards."""
         top_k = bounded(top_k, 20, self.limits.max_top_k, "profile top_k", "max_top_k")
-        names = list(dict.fromkeys(dimensions)) if dimensions else list(self.names().kinds)
+        kinds = self.names().kinds
+        names = list(dict.fromkeys(dimensions)) if dimensions else [n for n in kinds if not _numeric(kinds[n])]
         if len(names) > self.limits.max_profile_dimensions:
             raise QueryLimitError("profile dimension count", len(names), self.limits.max_profile_dimensions,
                                   "max_profile_dimensions")
         self._check_dimensions(names)
-        merged = self._merged_counts(self.shard_expression(expression), names, deadline)
-        profiles = []
+        kinds = self.names().kinds
+        numeric = [n for n in names if _numeric(kinds[n])]
+        for name in numeric_cuts or {}:
+            if name not in numeric:
+                raise InvalidArgumentError(f'numeric_cuts names "{name}", which is not a numeric field of this '
+                                           "profile's dimensions")
+        subject = self.shard_expression(expression)
+        merged = self._merged_counts(subject, [n for n in names if n not in numeric], deadline)
+        by_name = {}
         for d in merged.dimensions:
             counts = {v: c for v, c in zip(d.values, d.audience_counts, strict=True) if c}
             sizes = dict(zip(d.values, d.tag_sizes, strict=True))
-            profiles.append(dimension_profile(d.dimension, counts, sizes, merged.audience_count,
-                                              merged.population_count, top_k))
-        return ProfileResult(merged.audience_count, merged.population_count, profiles, merged.snapshot_version)
+            by_name[d.dimension] = dimension_profile(d.dimension, counts, sizes, merged.audience_count,
+                                                     merged.population_count, top_k)
+        audience_count, population = merged.audience_count, merged.population_count
+        if numeric and not merged.dimensions:
+            counted = self._read(lambda s: s.audiences.BatchCount, aud_pb.BatchCountRequest(
+                expressions=[subject, "ALL"]), deadline)
+            audience_count, population = (sum(a.counts[i] for a in counted) for i in range(2))
+        fetch = self._parts_fetch(deadline)
+        for name in numeric:
+            by_name[name] = cluster_numeric.numeric_profile(
+                fetch, subject, name, DimensionKind(kinds[name]), (numeric_cuts or {}).get(name), audience_count,
+                population)
+        return ProfileResult(audience_count, population, [by_name[n] for n in names], merged.snapshot_version)
+
+    def _parts_fetch(self, deadline: float | None) -> cluster_numeric.Fetch:
+        """Return a function that asks every shard for FieldParts (under the version gate, within the budget)."""
+        return lambda request: self._read(lambda s: s.shard.FieldParts, request, deadline)
+
+    def _numeric_kinds(self, fields: list[str]) -> dict[str, DimensionKind]:
+        """Return the kinds of numeric fields; the single node's errors for unknown names and tag dimensions."""
+        self._check_dimensions(fields)
+        kinds = self.names().kinds
+        for name in fields:
+            if not _numeric(kinds[name]):
+                raise QueryTypeError(None, f'"{name}" is a tag dimension, not a numeric field; profile it instead')
+        return {name: DimensionKind(kinds[name]) for name in fields}
+
+    def aggregate(self, expression: str, fields: list[str], *, percentiles: list[float] | None = None,
+                  cut_points: list[str] | None = None, statistics: list[str] | None = None,
+                  deadline: float | None = None) -> AggregateResult:
+        """Return numeric fields' figures from exact partial aggregates summed over shards (module numeric)."""
+        percentiles, cut_points = list(percentiles or []), list(cut_points or [])
+        wanted = check_request(percentiles, cut_points, list(statistics or []))
+        if not fields:
+            raise InvalidArgumentError("Aggregate needs at least one numeric field (see ListDimensions)")
+        names = list(dict.fromkeys(fields))
+        if len(names) > self.limits.max_profile_dimensions:
+            raise QueryLimitError("Aggregate field count", len(names), self.limits.max_profile_dimensions,
+                                  "max_profile_dimensions")
+        kinds = self._numeric_kinds(names)
+        subject = self.shard_expression(expression)
+        return cluster_numeric.aggregate(self._parts_fetch(deadline), subject, kinds, percentiles, cut_points,
+                                         wanted)
+
+    def field_parts(self, expression: str, fields: list[str], *, thresholds: dict[str, list[int]] | None = None,
+                    sums: bool = False, extremes: bool = False, squares: bool = False,
+                    deadline: float | None = None) -> tuple[int, list[FieldPart], int]:
+        """Only shards hold partial aggregates: PreconditionError."""
+        raise PreconditionError("FieldParts is for cluster shards; this is a cluster front")
 
     def overlap(self, expressions: list[str], *, deadline: float | None = None) -> OverlapResult:
         """Return audience sizes and pairwise intersections, summed over shards."""
@@ -529,8 +619,16 @@ class ClusterEngine:
         listed = [dimension] if dimension else list(self.names().kinds)
         page, token = catalog.page_of_names(listed, size, page_token)
         merged = self.value_counts(dimensions=page) if page else ValueCountsResult(0, 0, [], {}, 0)
+        kinds = {d.dimension: DimensionKind(d.kind) for d in merged.dimensions if _numeric(d.kind)}
+        fields = cluster_numeric.fetch_parts(self._parts_fetch(None), "ALL", kinds, {}, extremes=True).fields \
+            if kinds else {}
         infos = []
         for d in merged.dimensions:
+            if d.dimension in fields:
+                f = fields[d.dimension]
+                bounds = (f.minimum, f.maximum) if f.minimum is not None and f.maximum is not None else None
+                infos.append(DimensionInfo(d.dimension, d.kind, 0, f.count, [], bounds))
+                continue
             ranked = sorted(zip(d.values, d.tag_sizes, strict=True), key=lambda item: (-item[1], item[0]))
             infos.append(DimensionInfo(d.dimension, d.kind, len(d.values), d.user_count,
                                        [(v, int(c)) for v, c in ranked[:values]]))
@@ -557,7 +655,7 @@ class ClusterEngine:
 
     def funnel(self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
                audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0,
-               deadline: float | None = None) -> adeffect.FunnelResult:
+               value_fields: list[str] | None = None, deadline: float | None = None) -> adeffect.FunnelResult:
         """Return a funnel from stage counts summed over shards; a breakdown ranks every value's sums."""
         start, end, _ = self._days(start_date, end_date)
         top_k = bounded(top_k, 20, self.limits.max_top_k, "funnel top_k", "max_top_k")
@@ -566,9 +664,11 @@ class ClusterEngine:
         if not 1 <= len(stages) <= 16:
             raise InvalidArgumentError(f"a funnel needs 1 to 16 stages, got {len(stages)}")
         self._check_events(campaign, stages)
+        kinds = self._numeric_kinds(list(dict.fromkeys(value_fields or [])))
         request = ad_pb.FunnelRequest(campaign=campaign, stages=stages, start_date=start, end_date=end,
                                       audience_expression=self.optional_expression(audience_expression),
-                                      breakdown_dimension=breakdown_dimension, top_k=ALL_VALUES)
+                                      breakdown_dimension=breakdown_dimension, top_k=ALL_VALUES,
+                                      value_fields=list(kinds))
         answers = self._read(lambda s: s.adeffect.Funnel, request, deadline)
         counts = [sum(a.stages[i].count for a in answers) for i in range(len(stages))]
         segments: list[adeffect.FunnelSegment] = []
@@ -581,21 +681,34 @@ class ClusterEngine:
             values = sorted(sums)
             table = np.array([sums[v] for v in values], dtype=np.int64).T.reshape(len(stages), len(values))
             segments = adeffect.ranked_segments(values, table, top_k)
-        return adeffect.FunnelResult(adeffect.funnel_stages_of_counts(stages, counts), segments,
-                                     sum(a.audience_count for a in answers), min(a.snapshot_version for a in answers))
+        result_stages = adeffect.funnel_stages_of_counts(stages, counts)
+        if kinds:
+            result_stages = [dataclasses.replace(stage, values=_summed_values(kinds, [a.stages[i].value_sums
+                                                                                       for a in answers]))
+                             for i, stage in enumerate(result_stages)]
+        return adeffect.FunnelResult(result_stages, segments, sum(a.audience_count for a in answers),
+                                     min(a.snapshot_version for a in answers))
 
     def lift(self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
-             audience_expression: str = "", deadline: float | None = None) -> adeffect.LiftResult:
+             audience_expression: str = "", value_fields: list[str] | None = None,
+             deadline: float | None = None) -> adeffect.LiftResult:
         """Return the lift from exposed and unexposed counts summed over shards (one z-test over the sums)."""
         start, end, _ = self._days(start_date, end_date)
         self._check_events(campaign, [exposure_event, outcome_event])
+        kinds = self._numeric_kinds(list(dict.fromkeys(value_fields or [])))
         request = ad_pb.LiftRequest(campaign=campaign, exposure_event=exposure_event, outcome_event=outcome_event,
                                     start_date=start, end_date=end,
-                                    audience_expression=self.optional_expression(audience_expression))
+                                    audience_expression=self.optional_expression(audience_expression),
+                                    value_fields=list(kinds))
         answers = self._read(lambda s: s.adeffect.Lift, request, deadline)
-        return adeffect.lift_of_counts(sum(a.exposed for a in answers), sum(a.exposed_outcome for a in answers),
-                                       sum(a.unexposed for a in answers), sum(a.unexposed_outcome for a in answers),
-                                       min(a.snapshot_version for a in answers))
+        result = adeffect.lift_of_counts(sum(a.exposed for a in answers), sum(a.exposed_outcome for a in answers),
+                                         sum(a.unexposed for a in answers), sum(a.unexposed_outcome for a in answers),
+                                         min(a.snapshot_version for a in answers))
+        if not kinds:
+            return result
+        return dataclasses.replace(
+            result, exposed_values=_summed_values(kinds, [a.exposed_value_sums for a in answers]),
+            unexposed_values=_summed_values(kinds, [a.unexposed_value_sums for a in answers]))
 
     def retention(self, campaign: str, cohort_event: str, return_event: str, start_date: str, end_date: str = "",
                   *, days: int = 7, deadline: float | None = None) -> tuple[list[adeffect.RetentionRow], int]:

@@ -17,7 +17,7 @@ from pyroaring import FrozenBitMap
 from dolphin.engine.events import EventIndex
 from dolphin.engine.snapshot import closest_name
 from dolphin.errors import InvalidArgumentError, NotFoundError, UnknownDimensionError
-from dolphin.query import All, And, Event, Expr, In, Not, NotIn, Or, Saved, Tag
+from dolphin.query import All, And, Between, Compare, Event, Expr, In, Not, NotIn, Or, Saved, Tag
 
 EMPTY = FrozenBitMap()
 
@@ -26,7 +26,7 @@ EMPTY = FrozenBitMap()
 class ClusterNames:
     """Dimension kinds and the campaign index, unioned over shards."""
 
-    kinds: dict[str, str]  # dimension -> "single" | "multi"
+    kinds: dict[str, str]  # dimension -> "single" | "multi", or a numeric field's kind ("integer", "decimal(2)", ...)
     campaigns: dict[str, dict[str, list[str]]]  # campaign -> event -> sorted days with data on some shard
 
     @property
@@ -39,7 +39,7 @@ class ClusterNames:
         """True when some shard has the dimension."""
         return name in self.kinds
 
-    def check_dimension(self, name: str, expr: Tag | In | NotIn | None = None) -> None:
+    def check_dimension(self, name: str, expr: Tag | In | NotIn | Compare | Between | None = None) -> None:
         """Raise UnknownDimensionError as a single node does when no shard has the dimension."""
         if name not in self.kinds:
             raise UnknownDimensionError(name, closest_name(name, list(self.kinds)),
@@ -73,7 +73,7 @@ def completed(expr: Expr, names: ClusterNames, events: EventIndex) -> Expr:
     """Return expr with event() dates filled in from the cluster's spans; raises what a single node's planner
     would for an unknown name or a reversed range, walking the expression in the planner's order."""
     match expr:
-        case Tag(dimension=d) | In(dimension=d) | NotIn(dimension=d):
+        case Tag(dimension=d) | In(dimension=d) | NotIn(dimension=d) | Compare(dimension=d) | Between(dimension=d):
             names.check_dimension(d, expr)
             return expr
         case Event(event=e, campaign=c, start=s, end=t):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import math
@@ -10,11 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 from pyroaring import AbstractBitMap
 
+from dolphin.engine.aggregates import ValueSum, value_sum
 from dolphin.engine.evaluate import Budget, count, materialize
 from dolphin.engine.events import check_range, parse_day
 from dolphin.engine.planner import Leaf, Node, conjoin
 from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import InvalidArgumentError
+from dolphin.storage import DimensionKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,7 @@ class FunnelStage:
     count: int
     rate_from_previous: float
     rate_from_first: float
+    values: tuple[ValueSum, ...] = ()  # the value fields' sums over the stage's users
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ class LiftResult:
     snapshot_version: int
     ci_low: float = 0.0  # 95% confidence interval of absolute_lift (Wald, unpooled standard error)
     ci_high: float = 0.0
+    exposed_values: tuple[ValueSum, ...] = ()  # the value fields' sums over exposed users
+    unexposed_values: tuple[ValueSum, ...] = ()  # and over unexposed audience users
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +133,21 @@ def ranked_segments(values: list[str], table: np.ndarray, top_k: int) -> list[Fu
     return [FunnelSegment(values[i], [int(x) for x in table[:, i]]) for i in order[:top_k]]
 
 
+def value_sums(snap: Snapshot, users: AbstractBitMap, fields: list[str]) -> tuple[ValueSum, ...]:
+    """Return each numeric field's count and sum over users (a field this cluster shard lacks: zero)."""
+    return tuple(value_sum(snap.numeric(f), users) if snap.has_dimension(f) else ValueSum(f, snap.kinds.get(
+        f, DimensionKind.INTEGER), 0, 0) for f in fields)
+
+
 def funnel(snap: Snapshot, campaign: str, stages: list[str], start: str, end: str,
-           audience: Node | None, breakdown: str, top_k: int, budget: Budget, strict: bool = True) -> FunnelResult:
-    """Return stage counts and rates, and per-value counts for a breakdown dimension."""
+           audience: Node | None, breakdown: str, top_k: int, budget: Budget, strict: bool = True,
+           value_fields: list[str] | None = None) -> FunnelResult:
+    """Return stage counts and rates, per-value counts for a breakdown dimension, and value fields' sums."""
     bitmaps = funnel_stages(snap, campaign, stages, start, end, audience, budget, strict)
     result_stages = funnel_stages_of_counts(stages, [len(b) for b in bitmaps])
+    if value_fields:
+        result_stages = [dataclasses.replace(stage, values=value_sums(snap, users, value_fields))
+                         for stage, users in zip(result_stages, bitmaps, strict=True)]
     segments = _breakdown(snap, bitmaps, breakdown, top_k, budget) if breakdown else []
     audience_count = count(audience, budget) if audience is not None else len(snap.population)
     return FunnelResult(result_stages, segments, audience_count, snap.version)
@@ -155,7 +171,8 @@ def _breakdown(snap: Snapshot, stages: list[AbstractBitMap], dimension: str, top
 
 
 def lift(snap: Snapshot, campaign: str, exposure: str, outcome: str, start: str, end: str,
-         audience: Node | None, budget: Budget, strict: bool = True) -> LiftResult:
+         audience: Node | None, budget: Budget, strict: bool = True, value_fields: list[str] | None = None
+         ) -> LiftResult:
     """Compare the outcome rate of exposed and unexposed audience users; two-sided two-proportion z-test.
 
     The audience is never built whole: only its overlap with the exposure reach, and counts.
@@ -167,7 +184,15 @@ def lift(snap: Snapshot, campaign: str, exposure: str, outcome: str, start: str,
     n1, n2 = len(exposed_users), audience_count - len(exposed_users)
     x1 = exposed_users.intersection_cardinality(outcome_users)
     x2 = count(_within(snap, audience, outcome_users, outcome), budget) - x1
-    return lift_of_counts(n1, x1, n2, x2, snap.version)
+    result = lift_of_counts(n1, x1, n2, x2, snap.version)
+    if not value_fields:
+        return result
+    everyone = materialize(audience, budget) if audience is not None else snap.population
+    exposed = value_sums(snap, exposed_users, value_fields)
+    total = value_sums(snap, everyone, value_fields)
+    unexposed = tuple(ValueSum(a.field, a.kind, a.count - e.count, a.sum - e.sum)
+                      for a, e in zip(total, exposed, strict=True))
+    return dataclasses.replace(result, exposed_values=exposed, unexposed_values=unexposed)
 
 
 Z_95 = 1.959963984540054  # the two-sided 95% quantile of the standard normal

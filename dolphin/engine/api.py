@@ -11,6 +11,7 @@ from typing import Protocol
 
 from dolphin.engine import adeffect
 from dolphin.engine import results as r
+from dolphin.engine.aggregates import AggregateResult, FieldPart
 
 
 class ExportPages(Protocol):
@@ -59,14 +60,29 @@ class EngineApi(Protocol):
     def batch_count(self, expressions: list[str], *, deadline: float | None = None) -> r.BatchCountResult: ...
 
     def export_cursor(self, expression: str, *, page_size: int = 0, page_token: str = "",
-                      deadline: float | None = None, integers: bool = False) -> ExportPages:
-        """Open an export; with integers, pages carry int64 IDs (PreconditionError for string IDs)."""
+                      deadline: float | None = None, integers: bool = False, order_by: str = "",
+                      descending: bool = False) -> ExportPages:
+        """Open an export; with integers, pages carry int64 IDs (PreconditionError for string IDs); with
+        order_by, users come ordered by that numeric field (ties by dense ID, users without a value last)."""
         ...
 
     def profile(self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,
-                deadline: float | None = None) -> r.ProfileResult: ...
+                numeric_cuts: dict[str, list[str]] | None = None, deadline: float | None = None
+                ) -> r.ProfileResult: ...
 
     def overlap(self, expressions: list[str], *, deadline: float | None = None) -> r.OverlapResult: ...
+
+    def aggregate(self, expression: str, fields: list[str], *, percentiles: list[float] | None = None,
+                  cut_points: list[str] | None = None, statistics: list[str] | None = None,
+                  deadline: float | None = None) -> AggregateResult:
+        """Figures of numeric fields over the audience's users that have a value."""
+        ...
+
+    def field_parts(self, expression: str, fields: list[str], *, thresholds: dict[str, list[int]] | None = None,
+                    sums: bool = False, extremes: bool = False, squares: bool = False,
+                    deadline: float | None = None) -> tuple[int, list[FieldPart], int]:
+        """A shard's exact partial aggregates of numeric fields (PreconditionError on a cluster front)."""
+        ...
 
     def explain(self, expression: str, *, deadline: float | None = None) -> r.ExplainResult: ...
 
@@ -92,10 +108,11 @@ class EngineApi(Protocol):
     # ad effect
     def funnel(self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
                audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0,
-               deadline: float | None = None) -> adeffect.FunnelResult: ...
+               value_fields: list[str] | None = None, deadline: float | None = None) -> adeffect.FunnelResult: ...
 
     def lift(self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
-             audience_expression: str = "", deadline: float | None = None) -> adeffect.LiftResult: ...
+             audience_expression: str = "", value_fields: list[str] | None = None,
+             deadline: float | None = None) -> adeffect.LiftResult: ...
 
     def retention(self, campaign: str, cohort_event: str, return_event: str, start_date: str, end_date: str = "",
                   *, days: int = 7, deadline: float | None = None) -> tuple[list[adeffect.RetentionRow], int]: ...

@@ -40,6 +40,8 @@ def describe_dimension(snap: Snapshot, name: str, max_values: int) -> DimensionI
         suggestion = snap.suggest_dimension(name)
         hint = f'; did you mean "{suggestion}"?' if suggestion else ""
         raise NotFoundError(f'dimension "{name}" not found{hint}')
+    if snap.is_numeric(name):
+        return DimensionInfo(name, str(snap.kinds[name]), 0, len(snap.any_of(name)), [], snap.bounds(name))
     tags = snap.tags[name]
     ranked = sorted(((v, len(bm)) for v, bm in tags.items()), key=lambda item: (-item[1], item[0]))
     users = len(snap.any_of(name))

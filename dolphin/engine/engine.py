@@ -21,9 +21,20 @@ from pyroaring import AbstractBitMap
 
 from dolphin.config import Settings
 from dolphin.engine import adeffect, catalog, paging
+from dolphin.engine.aggregates import (
+    AggregateResult,
+    FieldAggregate,
+    FieldPart,
+    aggregate_field,
+    check_request,
+    cut_values,
+    field_part,
+)
 from dolphin.engine.audiences import AudienceStore, check_name
+from dolphin.engine.bsi import Field
 from dolphin.engine.evaluate import Budget, count, materialize, trace
-from dolphin.engine.export import ExportCursor
+from dolphin.engine.export import ExportCursor, OrderedExportCursor
+from dolphin.engine.numeric_profile import numeric_profile
 from dolphin.engine.planner import Node, plan
 from dolphin.engine.profile import profile_dimensions, value_counts
 from dolphin.engine.results import (
@@ -42,9 +53,15 @@ from dolphin.engine.results import (
     ValueCountsResult,
 )
 from dolphin.engine.snapshot import Snapshot, SnapshotRef
-from dolphin.errors import InvalidArgumentError, PreconditionError, QueryLimitError, UnknownDimensionError
+from dolphin.errors import (
+    InvalidArgumentError,
+    PreconditionError,
+    QueryLimitError,
+    QueryTypeError,
+    UnknownDimensionError,
+)
 from dolphin.query import Expr, QueryLimits, format_expr, parse
-from dolphin.storage import MarkKind, SnapshotData, bitmap_from_array, open_newest_snapshot, partition
+from dolphin.storage import DimensionKind, MarkKind, SnapshotData, bitmap_from_array, open_newest_snapshot, partition
 from dolphin.storage.cluster_file import shard_pin
 
 log = logging.getLogger("dolphin.engine")
@@ -263,17 +280,26 @@ class Engine:
 
     def export_cursor(
         self, expression: str, *, page_size: int = 0, page_token: str = "", deadline: float | None = None,
-        integers: bool = False,
-    ) -> ExportCursor:
-        """Evaluate an expression once and return a cursor over its external IDs (int64 ones with integers)."""
+        integers: bool = False, order_by: str = "", descending: bool = False,
+    ) -> ExportCursor | OrderedExportCursor:
+        """Evaluate an expression once and return a cursor over its external IDs (int64 ones with integers), in
+        dense-ID order, or ordered by the numeric field order_by (ties by dense ID, users without a value last)."""
         size = bounded(page_size, 1000, self.limits.max_page_size, "export page size", "max_page_size")
         snap = self._ref.current
         if integers and snap.ids.id_type != "int64":
             raise PreconditionError("this data's user IDs are strings, not integers: export them as text "
                                     "(ID_ENCODING_TEXT)")
         subject = format_expr(self._parse(expression))
+        if order_by:
+            self.check_numeric(snap, [order_by])
+            subject = f"{subject}\x00order by {order_by} {'desc' if descending else 'asc'}"
         start = paging.read_token(page_token, snap.version, snap.data.manifest.built_at, subject) if page_token else 0
         node = self._plan(snap, expression)
+        if order_by:
+            audience = materialize(node, Budget("export", deadline))
+            index = snap.numeric(order_by) if snap.has_dimension(order_by) else Field.of(
+                order_by, DimensionKind.INTEGER, {})
+            return OrderedExportCursor(snap, subject, audience, index, descending, size, start, integers)
         total = count(node, Budget("export", deadline))
         return ExportCursor(snap, subject, node, size, start, total, integers)
 
@@ -287,21 +313,79 @@ class Engine:
                 return
 
     def profile(
-        self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0, deadline: float | None = None
+        self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,
+        numeric_cuts: dict[str, list[str]] | None = None, deadline: float | None = None,
     ) -> ProfileResult:
-        """Return the TGI profile of an audience over the given dimensions (all when empty)."""
+        """Return the TGI profile of an audience over the given dimensions and numeric fields (all dimensions
+        when empty); numeric fields are bucketed at numeric_cuts[field], or at the population's deciles."""
         top_k = bounded(top_k, 20, self.limits.max_top_k, "profile top_k", "max_top_k")
         snap = self._ref.current
-        names = list(dict.fromkeys(dimensions)) if dimensions else sorted(snap.tags)
+        names = list(dict.fromkeys(dimensions)) if dimensions else sorted(
+            d for d in snap.tags if not snap.is_numeric(d))
         if len(names) > self.limits.max_profile_dimensions:
             raise QueryLimitError(
                 "profile dimension count", len(names), self.limits.max_profile_dimensions, "max_profile_dimensions"
             )
         self._check_dimensions(snap, names)
+        cuts = numeric_cuts or {}
+        for name in cuts:
+            if name not in names or not snap.is_numeric(name):
+                raise InvalidArgumentError(f'numeric_cuts names "{name}", which is not a numeric field of this '
+                                           "profile's dimensions")
         budget = Budget("profile", deadline)
         audience = materialize(self._plan(snap, expression), budget)
-        profiles = profile_dimensions(snap, audience, names, top_k, budget)
-        return ProfileResult(len(audience), len(snap.population), profiles, snap.version)
+        numeric = {n for n in names if snap.is_numeric(n)}
+        by_name = {p.dimension: p for p in profile_dimensions(snap, audience, [n for n in names if n not in numeric],
+                                                               top_k, budget)}
+        by_name.update({n: numeric_profile(snap, audience, n, cuts.get(n), budget) for n in numeric})
+        return ProfileResult(len(audience), len(snap.population), [by_name[n] for n in names], snap.version)
+
+    def aggregate(self, expression: str, fields: list[str], *, percentiles: list[float] | None = None,
+                  cut_points: list[str] | None = None, statistics: list[str] | None = None,
+                  deadline: float | None = None) -> AggregateResult:
+        """Return count, sum, mean, min, max, standard deviation, exact percentiles and a histogram of numeric
+        fields over the audience's users that have a value (statistics: Statistic names; empty means all)."""
+        percentiles, cut_points = list(percentiles or []), list(cut_points or [])
+        wanted = check_request(percentiles, cut_points, list(statistics or []))
+        if not fields:
+            raise InvalidArgumentError("Aggregate needs at least one numeric field (see ListDimensions)")
+        names = list(dict.fromkeys(fields))
+        if len(names) > self.limits.max_profile_dimensions:
+            raise QueryLimitError("Aggregate field count", len(names), self.limits.max_profile_dimensions,
+                                  "max_profile_dimensions")
+        snap = self._ref.current
+        self.check_numeric(snap, names)
+        budget = Budget("aggregate", deadline)
+        audience = materialize(self._plan(snap, expression), budget)
+        out = []
+        for name in names:
+            if not snap.has_dimension(name):  # a cluster shard without the field
+                out.append(FieldAggregate(name, snap.kinds.get(name, DimensionKind.INTEGER), 0))
+                continue
+            index = snap.numeric(name)
+            out.append(aggregate_field(index, audience, percentiles, cut_values(index.kind, name, cut_points), wanted,
+                                       budget))
+        return AggregateResult(len(audience), out, snap.version)
+
+    def field_parts(self, expression: str, fields: list[str], *, thresholds: dict[str, list[int]] | None = None,
+                    sums: bool = False, extremes: bool = False, squares: bool = False,
+                    deadline: float | None = None) -> tuple[int, list[FieldPart], int]:
+        """Return (audience size, each field's exact partial aggregate, version): what a cluster front adds up."""
+        snap = self._ref.current
+        self.check_numeric(snap, fields)
+        budget = Budget("field parts", deadline)
+        audience = materialize(self._plan(snap, expression), budget)
+        parts = [field_part(snap.numeric(f), audience, (thresholds or {}).get(f, []), sums=sums, extremes=extremes,
+                            squares=squares, budget=budget) if snap.has_dimension(f) else FieldPart(f, "", 0)
+                 for f in fields]
+        return len(audience), parts, snap.version
+
+    def check_numeric(self, snap: Snapshot, names: list[str]) -> None:
+        """Raise UnknownDimensionError or QueryTypeError unless every name is a numeric field."""
+        self._check_dimensions(snap, names)
+        for name in names:
+            if snap.has_dimension(name) and not snap.is_numeric(name):
+                raise QueryTypeError(None, f'"{name}" is a tag dimension, not a numeric field; profile it instead')
 
     def overlap(self, expressions: list[str], *, deadline: float | None = None) -> OverlapResult:
         """Return audience sizes and all pairwise intersection sizes."""
@@ -376,27 +460,39 @@ class Engine:
     def funnel(
         self, campaign: str, stages: list[str], start_date: str, end_date: str = "", *,
         audience_expression: str = "", breakdown_dimension: str = "", top_k: int = 0,
-        deadline: float | None = None,
+        value_fields: list[str] | None = None, deadline: float | None = None,
     ) -> adeffect.FunnelResult:
-        """Return an ordered funnel of a campaign's events in a date range, optionally by segment."""
+        """Return an ordered funnel of a campaign's events in a date range, optionally by segment, with the
+        sums of numeric value fields over each stage's users."""
         snap = self._ref.current
         start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
         top_k = bounded(top_k, 20, self.limits.max_top_k, "funnel top_k", "max_top_k")
         if breakdown_dimension:
             self._check_dimensions(snap, [breakdown_dimension])
+        fields = self._value_fields(snap, value_fields)
         return adeffect.funnel(snap, campaign, stages, start, end, self._optional_plan(snap, audience_expression),
-                               breakdown_dimension, top_k, Budget("funnel", deadline), self.strict_names)
+                               breakdown_dimension, top_k, Budget("funnel", deadline), self.strict_names, fields)
+
+    def _value_fields(self, snap: Snapshot, fields: list[str] | None) -> list[str]:
+        names = list(dict.fromkeys(fields or []))
+        if len(names) > self.limits.max_profile_dimensions:
+            raise QueryLimitError("value field count", len(names), self.limits.max_profile_dimensions,
+                                  "max_profile_dimensions")
+        self.check_numeric(snap, names)
+        return names
 
     def lift(
         self, campaign: str, exposure_event: str, outcome_event: str, start_date: str, end_date: str = "", *,
-        audience_expression: str = "", deadline: float | None = None,
+        audience_expression: str = "", value_fields: list[str] | None = None, deadline: float | None = None,
     ) -> adeffect.LiftResult:
-        """Return the outcome rate of exposed vs unexposed audience users, with a z-test."""
+        """Return the outcome rate of exposed vs unexposed audience users, with a z-test, and the sums of numeric
+        value fields over both groups."""
         snap = self._ref.current
         start, end, _ = adeffect.day_range(start_date, end_date, self.limits.max_event_days)
+        fields = self._value_fields(snap, value_fields)
         return adeffect.lift(snap, campaign, exposure_event, outcome_event, start, end,
                              self._optional_plan(snap, audience_expression), Budget("lift", deadline),
-                             self.strict_names)
+                             self.strict_names, fields)
 
     def retention(
         self, campaign: str, cohort_event: str, return_event: str, start_date: str, end_date: str = "", *,

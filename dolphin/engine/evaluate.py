@@ -6,6 +6,7 @@ import time
 
 from pyroaring import AbstractBitMap, BitMap
 
+from dolphin.engine.numeric_terms import Range, range_count, range_users
 from dolphin.engine.planner import Complement, Intersect, Leaf, Node, Union
 from dolphin.engine.results import PlanTrace
 from dolphin.errors import DeadlineError
@@ -37,8 +38,16 @@ def _intersect_positives(node: Intersect, budget: Budget, upto: int) -> Abstract
         if not acc:
             break
         budget.check()
-        acc = acc & materialize(child, budget)
+        acc = range_users(child, acc & child.field.exists) if isinstance(child, Range) else (
+            acc & materialize(child, budget))
     return acc
+
+
+def _last_count(acc: AbstractBitMap, last: Node, budget: Budget) -> int:
+    """Return |acc & last| without building it; a numeric range is evaluated over acc only."""
+    if isinstance(last, Range):
+        return range_count(last, acc & last.field.exists)
+    return acc.intersection_cardinality(materialize(last, budget))
 
 
 def materialize(node: Node, budget: Budget) -> AbstractBitMap:
@@ -46,6 +55,8 @@ def materialize(node: Node, budget: Budget) -> AbstractBitMap:
     match node:
         case Leaf(bitmap=bm):
             return bm
+        case Range(field=field):
+            return range_users(node, field.exists)
         case Union(children=cs):
             return _union([materialize(c, budget) for c in cs])
         case Intersect(positives=ps, negatives=ns):
@@ -58,7 +69,9 @@ def materialize(node: Node, budget: Budget) -> AbstractBitMap:
                 acc = acc - _union([materialize(c, budget) for c in ns])
             if acc and len(ps) > 1:
                 budget.check()
-                acc = acc & materialize(ps[-1], budget)
+                last = ps[-1]
+                acc = range_users(last, acc & last.field.exists) if isinstance(last, Range) else (
+                    acc & materialize(last, budget))
             return acc
         case Complement(child=c, population=pop):
             return pop.bitmap - materialize(c, budget)
@@ -70,6 +83,8 @@ def count(node: Node, budget: Budget) -> int:
     match node:
         case Leaf(bitmap=bm):
             return len(bm)
+        case Range(field=field):
+            return range_count(node, field.exists)
         case Union(children=[a, b]):
             return materialize(a, budget).union_cardinality(materialize(b, budget))
         case Union():
@@ -79,7 +94,7 @@ def count(node: Node, budget: Budget) -> int:
                 return count(ps[0], budget)
             acc = _intersect_positives(node, budget, len(ps) - 1)
             budget.check()
-            return acc.intersection_cardinality(materialize(ps[-1], budget)) if acc else 0
+            return _last_count(acc, ps[-1], budget) if acc else 0
         case Intersect(positives=ps, negatives=ns):
             # Subtract before the last intersection: results of dense steps stay cheap bitsets, and the
             # final, sparsest step is cardinality-only (building a sparse result costs ~10x a dense one).
@@ -91,7 +106,7 @@ def count(node: Node, budget: Budget) -> int:
             if len(ps) == 1:
                 return acc.difference_cardinality(removed)
             acc = acc - removed
-            return acc.intersection_cardinality(materialize(ps[-1], budget)) if acc else 0
+            return _last_count(acc, ps[-1], budget) if acc else 0
         case Complement(child=c, population=pop):
             return pop.bitmap.difference_cardinality(materialize(c, budget))
     raise TypeError(f"not a plan node: {node!r}")
@@ -102,6 +117,8 @@ def restrict(node: Node, window: AbstractBitMap) -> Node:
     match node:
         case Leaf(op=op, detail=detail, bitmap=bm):
             return Leaf(op, detail, bm & window)
+        case Range(detail=detail, field=field):
+            return Leaf("compare", detail, range_users(node, field.exists & window))
         case Union(op=op, children=cs, population=pop):
             return Union(op, [restrict(c, window) for c in cs], pop)
         case Intersect(positives=ps, negatives=ns):
@@ -117,6 +134,8 @@ def _describe(node: Node) -> tuple[str, str, list[Node]]:
     match node:
         case Leaf(op=op, detail=detail):
             return op, detail, []
+        case Range(detail=detail):
+            return "compare", detail, []
         case Union(op=op, children=cs):
             return op, "", list(cs)
         case Intersect(positives=ps, negatives=ns):

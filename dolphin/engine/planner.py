@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from pyroaring import AbstractBitMap
 
+from dolphin.engine.numeric_terms import Range, numeric_term
 from dolphin.engine.snapshot import EMPTY, Snapshot
-from dolphin.errors import InvalidArgumentError, UnknownDimensionError
-from dolphin.query import All, And, Event, Expr, In, Not, NotIn, Or, Saved, Tag
+from dolphin.errors import InvalidArgumentError, QueryTypeError, UnknownDimensionError
+from dolphin.query import All, And, Between, Compare, Event, Expr, In, Not, NotIn, Or, Saved, Tag
 from dolphin.query.ast import format_expr, quote
 
 
@@ -63,7 +64,7 @@ class Complement:
         return max(0, self.population.estimate - self.child.estimate)
 
 
-Node = Leaf | Union | Intersect | Complement
+Node = Leaf | Union | Intersect | Complement | Range
 SavedLookup = Callable[[str], AbstractBitMap]
 
 
@@ -74,9 +75,20 @@ class _Planner:
         self.strict = strict
         self.population = Leaf("all", "ALL", snapshot.population)
 
-    def check_dimension(self, name: str, expr: Tag | In | NotIn) -> None:
+    def check_dimension(self, name: str, expr: Tag | In | NotIn | Compare | Between) -> None:
         if self.strict and not self.snap.has_dimension(name):
             raise UnknownDimensionError(name, self.snap.suggest_dimension(name), expr.position)
+
+    def comparison(self, expr: Compare | Between) -> Node:
+        """Plan a comparison, which only a numeric field takes."""
+        self.check_dimension(expr.dimension, expr)
+        if self.snap.is_numeric(expr.dimension):
+            return numeric_term(expr, self.snap)
+        if not self.snap.has_dimension(expr.dimension):
+            return Leaf("empty", format_expr(expr), EMPTY)  # a cluster shard without the field: no users here
+        op = expr.op if isinstance(expr, Compare) else "BETWEEN"
+        raise QueryTypeError(expr.position, f'{op} compares numbers; "{expr.dimension}" is a tag dimension (use =, '
+                                            "!= or IN)")
 
     def tag_leaf(self, dimension: str, value: str) -> Leaf:
         return Leaf("tag", f"{quote(dimension)}={quote(value)}", self.snap.tag(dimension, value))
@@ -90,6 +102,10 @@ class _Planner:
 
     def plan(self, expr: Expr) -> Node:
         match expr:
+            case Tag() | In() | NotIn() if self.snap.is_numeric(expr.dimension):
+                return numeric_term(expr, self.snap)
+            case Compare() | Between():
+                return self.comparison(expr)
             case Tag(dimension=d, value=v):
                 self.check_dimension(d, expr)
                 return self.tag_leaf(d, v)
@@ -142,7 +158,8 @@ def conjoin(children: list[Node], population: Leaf) -> Node:
             positives.append(child)
     if not positives:
         positives = [population]
-    positives.sort(key=lambda n: n.estimate)
+    # Numeric ranges go last: they are evaluated only over the users the other terms leave (evaluate.py).
+    positives.sort(key=lambda n: (isinstance(n, Range), n.estimate))
     return Intersect(positives, negatives)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class ExportPage:
     snapshot_version: int
     total_count: int
     int_user_ids: np.ndarray | None = None
+    order_values: list[str] = field(default_factory=list)  # with order_by: each user's value as text ("": none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class ProfileValue:
     share: float
     population_share: float
     tgi: float
+    lower: str = ""  # a numeric field's bucket: lower end (inclusive), "" when unbounded
+    upper: str = ""  # and upper end (exclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ class DimensionInfo:
     value_count: int
     user_count: int
     values: list[tuple[str, int]]
+    bounds: tuple[int, int] | None = None  # a numeric field's min and max (stored units), None when no values
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,17 +6,21 @@ import dataclasses
 import difflib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 
+from dolphin.engine.bsi import Field
 from dolphin.engine.events import EventIndex
 from dolphin.errors import NotReadyError
 from dolphin.storage import DimensionKind, IdDictionary, Manifest, SnapshotData
 
 EMPTY = FrozenBitMap()
+MEMO_ENTRIES = 256
+T = TypeVar("T")
 CODES_MIN_VALUES = 32  # below this, one intersection per value beats a bincount over the audience
 
 
@@ -59,10 +63,13 @@ class Snapshot:
         self.kinds: dict[str, DimensionKind] = data.dimensions
         self.tags = data.tags
         self.loaded_at = time.time()
-        self.tag_count = sum(len(v) for v in data.tags.values())
+        self.tag_count = sum(len(v) for d, v in data.tags.items() if not self.kinds[d].numeric)
         self._lock = threading.Lock()
         self._any: dict[str, FrozenBitMap] = {}
         self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self._fields: dict[str, Field] = {}
+        self._bounds: dict[str, tuple[int, int] | None] = {}
+        self._memo: dict[tuple[str, object], object] = {}
         self.events = EventIndex(data.events)
 
     def with_stream(self, stream: StreamState, data: SnapshotData, touched: set[str]) -> Snapshot:
@@ -72,6 +79,9 @@ class Snapshot:
         same_ids = len(data.ids) == len(self.ids)
         derived._any = {d: bm for d, bm in self._any.items() if d not in touched}
         derived._codes = {d: c for d, c in self._codes.items() if d not in touched and same_ids}
+        derived._fields = {d: f for d, f in self._fields.items() if d not in touched}
+        derived._bounds = {d: b for d, b in self._bounds.items() if d not in touched}
+        derived._memo = {k: v for k, v in self._memo.items() if k[0] not in touched}
         if data.events is self.data.events:
             derived.events = self.events
         return derived
@@ -98,8 +108,47 @@ class Snapshot:
         """Return the known dimension closest to name, if any is close."""
         return closest_name(name, list(self.tags))
 
+    def is_numeric(self, name: str) -> bool:
+        """True when name is a numeric field (a bit-sliced index), not a tag dimension."""
+        kind = self.kinds.get(name)
+        return kind is not None and kind.numeric
+
+    def numeric(self, name: str) -> Field:
+        """Return the slices of a numeric field (cached; the caller checked is_numeric)."""
+        cached = self._fields.get(name)
+        if cached is None:
+            cached = Field.of(name, self.kinds[name], self.tags.get(name, {}))
+            with self._lock:
+                self._fields[name] = cached
+        return cached
+
+    def bounds(self, name: str) -> tuple[int, int] | None:
+        """Return (min, max) of a numeric field over all users (cached), or None when no user has a value."""
+        if name not in self._bounds:
+            field = self.numeric(name)
+            found = (field.minimum(field.exists), field.maximum(field.exists)) if field.exists else None
+            with self._lock:
+                self._bounds[name] = found
+        return self._bounds[name]
+
+    def memo(self, dimension: str, key: object, build: Callable[[], T]) -> T:
+        """Return a figure of one dimension built once per snapshot (dropped when a batch touches the dimension).
+
+        Bounded: past MEMO_ENTRIES the memo starts over, so odd requests cannot grow it without end.
+        """
+        found = self._memo.get((dimension, key))
+        if found is None:
+            found = build()
+            with self._lock:
+                if len(self._memo) >= MEMO_ENTRIES:
+                    self._memo.clear()
+                self._memo[(dimension, key)] = found
+        return found  # type: ignore[return-value]
+
     def any_of(self, dimension: str) -> FrozenBitMap:
-        """Return the users with at least one value of a dimension (cached)."""
+        """Return the users with at least one value of a dimension (cached); a numeric field's users with a value."""
+        if self.is_numeric(dimension):
+            return self.tag(dimension, "exists")
         cached = self._any.get(dimension)
         if cached is None:
             values = list(self.tags.get(dimension, {}).values())

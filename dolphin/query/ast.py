@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from dolphin.errors import Position
 
-KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "ALL"})
+KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "ALL", "BETWEEN"})
+COMPARISONS = ("<", "<=", ">", ">=")
 BARE_PUNCTUATION = frozenset("_-.:")
 
 
@@ -42,6 +43,26 @@ class NotIn:
 
     dimension: str
     values: tuple[str, ...]
+    position: Position | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """`field < value` (also <=, >, >=): users whose numeric value compares so; users without a value never do."""
+
+    dimension: str
+    op: str  # one of COMPARISONS
+    value: str
+    position: Position | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Between:
+    """`field BETWEEN low AND high`: users whose numeric value is in [low, high], both ends included (as SQL)."""
+
+    dimension: str
+    low: str
+    high: str
     position: Position | None = field(default=None, compare=False)
 
 
@@ -93,7 +114,7 @@ class Or:
     children: tuple[Expr, ...]
 
 
-Expr = Tag | In | NotIn | Saved | Event | All | Not | And | Or
+Expr = Tag | In | NotIn | Compare | Between | Saved | Event | All | Not | And | Or
 
 
 def quote(text: str) -> str:
@@ -123,6 +144,10 @@ def format_expr(expr: Expr) -> str:
             return f"{quote(d)} IN {_value_list(vs)}"
         case NotIn(dimension=d, values=vs):
             return f"{quote(d)} NOT IN {_value_list(vs)}"
+        case Compare(dimension=d, op=op, value=v):
+            return f"{quote(d)} {op} {quote(v)}"
+        case Between(dimension=d, low=lo, high=hi):
+            return f"{quote(d)} BETWEEN {quote(lo)} AND {quote(hi)}"
         case Saved(name=n):
             return f"@{n}"
         case Event(event=e, campaign=c, start=s, end=t):

@@ -22,6 +22,10 @@ class Kind(enum.Enum):
     COMMA = "','"
     EQ = "'='"
     NE = "'!='"
+    LT = "'<'"
+    LE = "'<='"
+    GT = "'>'"
+    GE = "'>='"
     END = "end of expression"
 
 
@@ -87,7 +91,8 @@ def _read_escape(cur: _Cursor) -> str:
         return ESCAPES[ch]
     if ch == "u":
         return _read_unicode_escape(cur, pos)
-    raise QuerySyntaxError(pos, 'one of the escapes \\" \\\\ \\n \\t \\r \\uXXXX', f', found "\\{ch}"')
+    shown = ch if ch.isprintable() and not "\ud800" <= ch <= "\udfff" else f"U+{ord(ch):04X}"
+    raise QuerySyntaxError(pos, 'one of the escapes \\" \\\\ \\n \\t \\r \\uXXXX', f', found "\\{shown}"')
 
 
 def _read_hex4(cur: _Cursor, pos: Position) -> int:
@@ -154,6 +159,12 @@ def _next_token(cur: _Cursor) -> Token:
         cur.advance()
         cur.advance()
         return Token(Kind.NE, "!=", pos)
+    if ch in "<>":
+        cur.advance()
+        if cur.peek() == "=":
+            cur.advance()
+            return Token(Kind.LE if ch == "<" else Kind.GE, ch + "=", pos)
+        return Token(Kind.LT if ch == "<" else Kind.GT, ch, pos)
     if ch == '"':
         return Token(Kind.STRING, _read_string(cur), pos)
     if ch == "@":

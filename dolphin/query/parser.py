@@ -6,7 +6,8 @@ Grammar (keywords in any case)::
     and     := unary (AND unary)*
     unary   := NOT unary | primary
     primary := '(' expr ')' | ALL | @name | term
-    term    := name ('=' value | '!=' value | IN list | NOT IN list)
+    term    := name ('=' value | '!=' value | IN list | NOT IN list
+                     | ('<' | '<=' | '>' | '>=') value | BETWEEN value AND value)
     list    := '(' value (',' value)* ')'
     name, value := bare word | "quoted string"
 
@@ -19,11 +20,12 @@ import datetime
 import unicodedata
 
 from dolphin.errors import QueryLimitError, QuerySyntaxError
-from dolphin.query.ast import All, And, Event, Expr, In, Not, NotIn, Or, Saved, Tag
+from dolphin.query.ast import All, And, Between, Compare, Event, Expr, In, Not, NotIn, Or, Saved, Tag
 from dolphin.query.lexer import Kind, Token, tokenize
 from dolphin.query.limits import QueryLimits
 
 _TEXT_KINDS = (Kind.WORD, Kind.STRING)
+_COMPARE_KINDS = (Kind.LT, Kind.LE, Kind.GT, Kind.GE)
 
 
 def _is_iso_day(text: str) -> bool:
@@ -111,9 +113,10 @@ class _Parser:
         return self.parse_primary()
 
     def starts_term(self) -> bool:
-        """True when the current word is a dimension name (followed by =, != or IN)."""
+        """True when the current word is a dimension name (followed by =, !=, a comparison, IN or BETWEEN)."""
         nxt = self.peek()
-        return nxt.kind in (Kind.EQ, Kind.NE) or self.is_keyword("IN", nxt)
+        return (nxt.kind in (Kind.EQ, Kind.NE, *_COMPARE_KINDS) or self.is_keyword("IN", nxt)
+                or self.is_keyword("BETWEEN", nxt))
 
     def parse_primary(self) -> Expr:
         tok = self.current
@@ -151,6 +154,18 @@ class _Parser:
             self.take()
             self.count_terms(1)
             return NotIn(name, (self.parse_value(),), name_tok.position)
+        if op.kind in _COMPARE_KINDS:
+            self.take()
+            self.count_terms(1)
+            return Compare(name, op.text, self.parse_value(), name_tok.position)
+        if self.is_keyword("BETWEEN"):
+            self.take()
+            self.count_terms(1)
+            low = self.parse_value()
+            if not self.is_keyword("AND"):
+                raise self.fail("AND between the two ends of BETWEEN")
+            self.take()
+            return Between(name, low, self.parse_value(), name_tok.position)
         if self.is_keyword("IN"):
             self.take()
             return In(name, self.parse_list(), name_tok.position)
@@ -158,7 +173,7 @@ class _Parser:
             self.take()
             self.take()
             return NotIn(name, self.parse_list(), name_tok.position)
-        raise self.fail("'=', '!=', IN or NOT IN")
+        raise self.fail("'=', '!=', IN, NOT IN, a comparison (< <= > >=) or BETWEEN")
 
     def parse_event(self) -> Expr:
         start_tok = self.take()

@@ -30,14 +30,14 @@ class AdEffectServicer(Deadlines, pb_grpc.AdEffectServiceServicer):
             r = await run_engine(self.engine.funnel, request.campaign, list(request.stages), request.start_date,
                                  request.end_date, audience_expression=request.audience_expression,
                                  breakdown_dimension=request.breakdown_dimension, top_k=request.top_k,
-                                 deadline=self.deadline(context))
+                                 value_fields=list(request.value_fields), deadline=self.deadline(context))
         return convert.funnel(r, self.floor)
 
     @maps_errors
     async def Lift(self, request: pb.LiftRequest, context: Context) -> pb.LiftResponse:
         r = await run_engine(self.engine.lift, request.campaign, request.exposure_event, request.outcome_event,
                              request.start_date, request.end_date, audience_expression=request.audience_expression,
-                             deadline=self.deadline(context))
+                             value_fields=list(request.value_fields), deadline=self.deadline(context))
         return convert.lift(r, self.floor)
 
     @maps_errors

@@ -63,7 +63,8 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
         """Open the export and encode its first page in one worker hop (the hop costs as much as a small page)."""
         cursor = self.engine.export_cursor(request.expression, page_size=request.page_size,
                                            page_token=request.page_token, deadline=deadline,
-                                           integers=request.id_encoding == pb.ID_ENCODING_INT64)
+                                           integers=request.id_encoding == pb.ID_ENCODING_INT64,
+                                           order_by=request.order_by.field, descending=request.order_by.descending)
         self.floor.check_export(cursor.total)
         return cursor, convert.export_page(cursor.next_page())
 
@@ -71,8 +72,18 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
     async def Profile(self, request: pb.ProfileRequest, context: Context) -> pb.ProfileResponse:
         with self.expensive.slot("Profile"):
             result = await run_engine(self.engine.profile, request.expression, dimensions=list(request.dimensions),
-                                      top_k=request.top_k, deadline=self.deadline(context))
+                                      top_k=request.top_k, numeric_cuts=convert.numeric_cuts(request.numeric_cuts),
+                                      deadline=self.deadline(context))
         return convert.profile(result, self.floor)
+
+    @maps_errors
+    async def Aggregate(self, request: pb.AggregateRequest, context: Context) -> pb.AggregateResponse:
+        statistics = [convert.statistic(s) for s in request.statistics]
+        with self.expensive.slot("Aggregate"):
+            result = await run_engine(self.engine.aggregate, request.expression, list(request.fields),
+                                      percentiles=list(request.percentiles), cut_points=list(request.cut_points),
+                                      statistics=statistics, deadline=self.deadline(context))
+        return convert.aggregate(result, self.floor)
 
     @maps_errors
     async def Overlap(self, request: pb.OverlapRequest, context: Context) -> pb.OverlapResponse:

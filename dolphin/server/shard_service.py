@@ -69,6 +69,14 @@ class ShardServicer(Deadlines, pb_grpc.ShardServiceServicer):
         return pb.SaveUsersResponse(count=saved.count)
 
     @maps_errors
+    async def FieldParts(self, request: pb.FieldPartsRequest, context: Context) -> pb.FieldPartsResponse:
+        thresholds = {t.field: list(t.values) for t in request.thresholds}
+        count, parts, version = await run_engine(self.engine.field_parts, request.expression, list(request.fields),
+                                                 thresholds=thresholds, sums=request.sums, extremes=request.extremes,
+                                                 squares=request.squares, deadline=self.deadline(context))
+        return convert.field_parts(count, parts, version)
+
+    @maps_errors
     async def PrepareVersion(self, request: pb.PrepareVersionRequest, context: Context
                              ) -> pb.PrepareVersionResponse:
         served = await run_engine(self.engine.prepare_version, request.batch_version)

@@ -15,10 +15,53 @@ STREAM_MARK_FORMAT = 1
 
 
 class DimensionKind(enum.StrEnum):
-    """How many values of a dimension one user may have."""
+    """How many values of a dimension one user may have, or, for a numeric field, what its integers mean.
+
+    A numeric field is a bit-sliced index stored as the field's tags (dolphin.storage.numbers): INTEGER values
+    as they are, DECIMAL_n scaled by 10^n (fixed point), DATE in days and TIMESTAMP in seconds since 1970-01-01
+    UTC.
+    """
 
     SINGLE = "single"
     MULTI = "multi"
+    INTEGER = "integer"
+    DECIMAL_1 = "decimal(1)"
+    DECIMAL_2 = "decimal(2)"
+    DECIMAL_3 = "decimal(3)"
+    DECIMAL_4 = "decimal(4)"
+    DECIMAL_5 = "decimal(5)"
+    DECIMAL_6 = "decimal(6)"
+    DECIMAL_7 = "decimal(7)"
+    DECIMAL_8 = "decimal(8)"
+    DECIMAL_9 = "decimal(9)"
+    DECIMAL_10 = "decimal(10)"
+    DECIMAL_11 = "decimal(11)"
+    DECIMAL_12 = "decimal(12)"
+    DECIMAL_13 = "decimal(13)"
+    DECIMAL_14 = "decimal(14)"
+    DECIMAL_15 = "decimal(15)"
+    DECIMAL_16 = "decimal(16)"
+    DECIMAL_17 = "decimal(17)"
+    DECIMAL_18 = "decimal(18)"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+
+    @property
+    def numeric(self) -> bool:
+        """True for a numeric field (a bit-sliced index), False for a tag dimension."""
+        return self not in (DimensionKind.SINGLE, DimensionKind.MULTI)
+
+    @property
+    def scale(self) -> int:
+        """Return the decimal places of a DECIMAL field (0 for every other kind)."""
+        return int(self.value[8:-1]) if self.value.startswith("decimal(") else 0
+
+    @staticmethod
+    def decimal(scale: int) -> DimensionKind:
+        """Return the kind of a fixed-point field with this many decimal places (0: INTEGER)."""
+        if not 0 <= scale <= 18:
+            raise ValueError(f"a decimal scale must be 0 to 18, got {scale}")
+        return DimensionKind.INTEGER if scale == 0 else DimensionKind(f"decimal({scale})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,12 @@ per (user, dimension) only the last SET counts. That is exactly the result of ap
 one, in order, and it turns N mutations into one bitmap operation per touched tag.
 
 Semantics: SET moves a user of a single-valued dimension out of its old value and into the new one; ADD and
-REMOVE are for multi-valued dimensions; DELETE_USER removes the user from every tag, every event bitmap and
-the population (its dense ID stays reserved, so saved audiences keep meaning). A SET on an unknown dimension
-creates a single-valued one, an ADD a multi-valued one. An unknown user gets a new dense ID; only SET and ADD
-make a user part of the population.
+REMOVE are for multi-valued dimensions; SET_NUMBER and CLEAR_NUMBER set and clear a user's value of a numeric
+field, whose slices are rewritten for the users the batch names (per (user, field) only the last counts);
+DELETE_USER removes the user from every tag, every slice, every event bitmap and the population (its dense ID
+stays reserved, so saved audiences keep meaning). A SET on an unknown dimension creates a single-valued one,
+an ADD a multi-valued one, a SET_NUMBER a numeric field. An unknown user gets a new dense ID; only SET, ADD
+and SET_NUMBER make a user part of the population.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 from dolphin.engine.snapshot import Snapshot, StreamState
 from dolphin.errors import InvalidArgumentError
 from dolphin.storage import DimensionKind, IdDictionary, bitmap_from_array
-from dolphin.stream.batches import MutationBatch, MutationOp
+from dolphin.storage.numbers import BIT_NAMES, EXISTS, NEGATIVE, parse_value, slice_bitmaps
+from dolphin.stream.batches import NUMBER_OPS, MutationBatch, MutationOp
 
 EMPTY = FrozenBitMap()
 
@@ -130,6 +133,28 @@ def _apply_single(tags: _Tags, frame: pl.DataFrame) -> None:
                 tags.put(dim, value, new)
 
 
+def _apply_numbers(tags: _Tags, frame: pl.DataFrame, kinds: dict[str, DimensionKind]) -> None:
+    """Rewrite the slices of the numeric fields the batch sets or clears values of."""
+    numbers = frame.filter(pl.col("op").is_in(list(NUMBER_OPS)))
+    if numbers.is_empty():
+        return
+    last = numbers.sort("pos").unique(["user", "dim"], keep="last", maintain_order=False)
+    for (field,), rows in last.group_by(["dim"]):
+        if field not in kinds:
+            continue  # CLEAR_NUMBER of a field nothing created: nothing to clear
+        touched = _users(rows)
+        setting = rows.filter(pl.col("op") == MutationOp.SET_NUMBER)
+        kind = kinds[str(field)]
+        values = np.array([parse_value(kind, v) for v in setting["value"].to_list()], dtype=np.int64)
+        new = slice_bitmaps(setting["user"].to_numpy(), values)
+        names = set(new) | {n for n in tags.tags.get(str(field), {}) if n in (EXISTS, NEGATIVE, *BIT_NAMES)}
+        for name in names:
+            old = tags.get(str(field), name)
+            updated = (old - touched) | new.get(name, EMPTY) if old.intersect(touched) else old | new.get(name, EMPTY)
+            if updated != old:
+                tags.put(str(field), name, updated)
+
+
 def _delete_from_events(
     events: dict[tuple[str, str], dict[str, FrozenBitMap]], deleted: BitMap
 ) -> dict[tuple[str, str], dict[str, FrozenBitMap]]:
@@ -159,7 +184,8 @@ def apply_batches(
         population = population - deleted
     _apply_multi(tags, frame)
     _apply_single(tags, frame)
-    joined = frame.filter(pl.col("op").is_in([MutationOp.ADD, MutationOp.SET]))
+    _apply_numbers(tags, frame, kinds)
+    joined = frame.filter(pl.col("op").is_in([MutationOp.ADD, MutationOp.SET, MutationOp.SET_NUMBER]))
     if not joined.is_empty():
         population = population | _users(joined)
     data = dataclasses.replace(

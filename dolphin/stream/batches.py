@@ -23,6 +23,7 @@ import numpy as np
 
 from dolphin.errors import InvalidArgumentError, QueryLimitError
 from dolphin.storage import DimensionKind
+from dolphin.storage.numbers import kind_of_literal, parse_value
 
 RECORD_FORMAT = 1
 HEAD = struct.Struct("<HqqdIH")
@@ -39,11 +40,16 @@ class MutationOp(enum.IntEnum):
     REMOVE = 2
     SET = 3
     DELETE_USER = 4
+    SET_NUMBER = 5
+    CLEAR_NUMBER = 6
+
+
+NUMBER_OPS = (MutationOp.SET_NUMBER, MutationOp.CLEAR_NUMBER)
 
 
 @dataclass(frozen=True, slots=True)
 class Mutation:
-    """One change: op on user_id, with dimension and value for ADD, REMOVE and SET."""
+    """One change: op on user_id, with dimension and value for ADD, REMOVE, SET and SET_NUMBER."""
 
     user_id: str
     op: MutationOp
@@ -175,36 +181,66 @@ def check_batch(
     if len(batch) > max_mutations:
         raise QueryLimitError("batch mutation count", len(batch), max_mutations, "max_batch_mutations")
     ops = batch.ops
-    bad_op = np.flatnonzero((ops < MutationOp.ADD) | (ops > MutationOp.DELETE_USER))
+    bad_op = np.flatnonzero((ops < MutationOp.ADD) | (ops > MutationOp.CLEAR_NUMBER))
     if len(bad_op):
         i = int(bad_op[0])
         what = "is MUTATION_OP_UNSPECIFIED" if ops[i] == 0 else f"{int(ops[i])} is not a known operation"
-        raise InvalidArgumentError(f"{_where(batch, i, 'op')} {what}; use ADD, REMOVE, SET or DELETE_USER")
+        raise InvalidArgumentError(f"{_where(batch, i, 'op')} {what}; use ADD, REMOVE, SET, DELETE_USER, "
+                                   "SET_NUMBER or CLEAR_NUMBER")
     _check_text(batch, "user_id", batch.user_ids, np.ones(len(batch), dtype=bool))
     tagged = ops != MutationOp.DELETE_USER
     _check_text(batch, "dimension", batch.dimensions, tagged)
-    _check_text(batch, "value", batch.values, np.zeros(len(batch), dtype=bool))
-    return _checked_kinds(batch, kinds)
+    _check_text(batch, "value", batch.values, ops == MutationOp.SET_NUMBER)
+    after = _checked_kinds(batch, kinds)
+    _check_numbers(batch, after)
+    return after
+
+
+def _check_numbers(batch: MutationBatch, kinds: dict[str, DimensionKind]) -> None:
+    """Raise naming the first SET_NUMBER whose value its field cannot hold (places beyond the scale, range)."""
+    setting = np.flatnonzero(batch.ops == MutationOp.SET_NUMBER)
+    for i in setting.tolist():
+        try:
+            parse_value(kinds[batch.dimensions[i]], batch.values[i])
+        except ValueError as exc:
+            raise InvalidArgumentError(f'{_where(batch, i, "value")} {exc} (field "{batch.dimensions[i]}" is '
+                                       f"{kinds[batch.dimensions[i]]})") from None
+
+
+def _fits(kind: DimensionKind, op: int) -> bool:
+    """True when op applies to a dimension or field of this kind."""
+    if op in NUMBER_OPS:
+        return kind.numeric
+    return kind is (DimensionKind.SINGLE if op == MutationOp.SET else DimensionKind.MULTI)
+
+
+def _created_kind(batch: MutationBatch, index: int) -> DimensionKind:
+    """Return the kind a dimension or field gets from the mutation that creates it."""
+    op = int(batch.ops[index])
+    if op == MutationOp.SET_NUMBER:
+        try:
+            return kind_of_literal(batch.values[index])
+        except ValueError as exc:
+            raise InvalidArgumentError(f'{_where(batch, index, "value")} {exc}; a new numeric field takes its kind '
+                                       "from its first value") from None
+    return DimensionKind.SINGLE if op == MutationOp.SET else DimensionKind.MULTI
 
 
 def _checked_kinds(batch: MutationBatch, known: dict[str, DimensionKind]) -> dict[str, DimensionKind]:
-    """Return the kinds after the batch; a mutation of the wrong kind is an error (a REMOVE before the mutation
-    that creates its dimension is not: sequentially it removes from nothing)."""
+    """Return the kinds after the batch; a mutation of the wrong kind is an error (a REMOVE or CLEAR_NUMBER
+    before the mutation that creates its dimension is not: sequentially it removes from nothing)."""
     kinds = dict(known)
-    wanted = {MutationOp.SET: DimensionKind.SINGLE, MutationOp.ADD: DimensionKind.MULTI,
-              MutationOp.REMOVE: DimensionKind.MULTI}
     ops = batch.ops.tolist()
     pairs = set(zip(batch.dimensions, ops, strict=True))  # the distinct (dimension, op), collected in C
-    creating = (MutationOp.SET, MutationOp.ADD)
+    creating = (MutationOp.SET, MutationOp.ADD, MutationOp.SET_NUMBER)
     new = {d for d, op in pairs if d not in kinds and op in creating}
     first: dict[str, int] = {}
-    if new:  # a dimension this batch creates takes the kind of its first SET or ADD
+    if new:  # a dimension this batch creates takes the kind of its first SET, ADD or SET_NUMBER
         first = {d: i for i, (d, op) in reversed(list(enumerate(zip(batch.dimensions, ops, strict=True))))
                  if d in new and op in creating}
         for d, i in first.items():
-            kinds[d] = wanted[MutationOp(ops[i])]
-    wrong = {(d, op) for d, op in pairs if op != MutationOp.DELETE_USER and d in kinds
-             and kinds[d] is not wanted[MutationOp(op)]}
+            kinds[d] = _created_kind(batch, i)
+    wrong = {(d, op) for d, op in pairs if op != MutationOp.DELETE_USER and d in kinds and not _fits(kinds[d], op)}
     if not wrong:
         return kinds
     offending = [i for i, pair in enumerate(zip(batch.dimensions, ops, strict=True))
@@ -213,6 +249,9 @@ def _checked_kinds(batch: MutationBatch, known: dict[str, DimensionKind]) -> dic
         return kinds
     i = offending[0]
     dimension, verb, kind = batch.dimensions[i], MutationOp(ops[i]).name.lower(), kinds[batch.dimensions[i]]
+    if kind.numeric:
+        raise InvalidArgumentError(f'{_where(batch, i, "op")} {verb} on numeric field "{dimension}" ({kind}); use '
+                                   "set_number or clear_number")
     hint = "use add or remove" if kind is DimensionKind.MULTI else "use set"
     raise InvalidArgumentError(
         f'{_where(batch, i, "op")} {verb} on {kind.value}-valued dimension "{dimension}"; {hint}')

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dolphin.v1 import audience_service_pb2 as dolphin_dot_v1_dot_audience__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dolphin/v1/adeffect_service.proto\x12\ndolphin.v1\x1a!dolphin/v1/audience_service.proto\"\xa0\x01\n\rFunnelRequest\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x0e\n\x06stages\x18\x02 \x03(\t\x12\x12\n\nstart_date\x18\x03 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x04 \x01(\t\x12\x1b\n\x13\x61udience_expression\x18\x05 \x01(\t\x12\x1b\n\x13\x62reakdown_dimension\x18\x06 \x01(\t\x12\r\n\x05top_k\x18\x07 \x01(\x05\"t\n\x0b\x46unnelStage\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x1a\n\x12rate_from_previous\x18\x03 \x01(\x01\x12\x17\n\x0frate_from_first\x18\x04 \x01(\x01\x12\x12\n\nsuppressed\x18\x05 \x01(\x08\"B\n\rFunnelSegment\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x04\x12\x12\n\nsuppressed\x18\x03 \x03(\x08\"\x98\x01\n\x0e\x46unnelResponse\x12\'\n\x06stages\x18\x01 \x03(\x0b\x32\x17.dolphin.v1.FunnelStage\x12+\n\x08segments\x18\x02 \x03(\x0b\x32\x19.dolphin.v1.FunnelSegment\x12\x16\n\x0e\x61udience_count\x18\x03 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x04 \x01(\x04\"\x91\x01\n\x0bLiftRequest\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x16\n\x0e\x65xposure_event\x18\x02 \x01(\t\x12\x15\n\routcome_event\x18\x03 \x01(\t\x12\x12\n\nstart_date\x18\x04 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x05 \x01(\t\x12\x1b\n\x13\x61udience_expression\x18\x06 \x01(\t\"\xc9\x02\n\x0cLiftResponse\x12\x0f\n\x07\x65xposed\x18\x01 \x01(\x04\x12\x17\n\x0f\x65xposed_outcome\x18\x02 \x01(\x04\x12\x11\n\tunexposed\x18\x03 \x01(\x04\x12\x19\n\x11unexposed_outcome\x18\x04 \x01(\x04\x12\x14\n\x0c\x65xposed_rate\x18\x05 \x01(\x01\x12\x16\n\x0eunexposed_rate\x18\x06 \x01(\x01\x12\x15\n\rabsolute_lift\x18\x07 \x01(\x01\x12\x15\n\rrelative_lift\x18\x08 \x01(\x01\x12\t\n\x01z\x18\t \x01(\x01\x12\x0f\n\x07p_value\x18\n \x01(\x01\x12\x18\n\x10snapshot_version\x18\x0b \x01(\x04\x12\x12\n\nsuppressed\x18\x0c \x01(\x08\x12\x1c\n\x14\x61\x62solute_lift_ci_low\x18\r \x01(\x01\x12\x1d\n\x15\x61\x62solute_lift_ci_high\x18\x0e \x01(\x01\"\x84\x01\n\x10RetentionRequest\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x14\n\x0c\x63ohort_event\x18\x02 \x01(\t\x12\x14\n\x0creturn_event\x18\x03 \x01(\t\x12\x12\n\nstart_date\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x05 \x01(\x05\x12\x10\n\x08\x65nd_date\x18\x06 \x01(\t\"u\n\x0cRetentionRow\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x02 \x01(\x04\x12\x10\n\x08returned\x18\x03 \x03(\x04\x12\x19\n\x11\x63ohort_suppressed\x18\x04 \x01(\x08\x12\x1b\n\x13returned_suppressed\x18\x05 \x03(\x08\"U\n\x11RetentionResponse\x12&\n\x04rows\x18\x01 \x03(\x0b\x32\x18.dolphin.v1.RetentionRow\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\")\n\nSplitShare\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x01\"f\n\x0cSplitRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12&\n\x06shares\x18\x03 \x03(\x0b\x32\x16.dolphin.v1.SplitShare\x12\x0c\n\x04salt\x18\x04 \x01(\t\"8\n\rSplitResponse\x12\'\n\taudiences\x18\x01 \x03(\x0b\x32\x14.dolphin.v1.Audience\"s\n\x0cTrendRequest\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x03(\t\x12\x12\n\nstart_date\x18\x03 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x04 \x01(\t\x12\x1b\n\x13\x61udience_expression\x18\x05 \x01(\t\"N\n\x0bTrendSeries\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x02 \x03(\t\x12\x0e\n\x06\x63ounts\x18\x03 \x03(\x04\x12\x12\n\nsuppressed\x18\x04 \x03(\x08\"R\n\rTrendResponse\x12\'\n\x06series\x18\x01 \x03(\x0b\x32\x17.dolphin.v1.TrendSeries\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x32\xd3\x02\n\x0f\x41\x64\x45\x66\x66\x65\x63tService\x12?\n\x06\x46unnel\x12\x19.dolphin.v1.FunnelRequest\x1a\x1a.dolphin.v1.FunnelResponse\x12\x39\n\x04Lift\x12\x17.dolphin.v1.LiftRequest\x1a\x18.dolphin.v1.LiftResponse\x12H\n\tRetention\x12\x1c.dolphin.v1.RetentionRequest\x1a\x1d.dolphin.v1.RetentionResponse\x12<\n\x05Split\x12\x18.dolphin.v1.SplitRequest\x1a\x19.dolphin.v1.SplitResponse\x12<\n\x05Trend\x12\x18.dolphin.v1.TrendRequest\x1a\x19.dolphin.v1.TrendResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dolphin/v1/adeffect_service.proto\x12\ndolphin.v1\x1a!dolphin/v1/audience_service.proto\"\xb6\x01\n\rFunnelRequest\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x0e\n\x06stages\x18\x02 \x03(\t\x12\x12\n\nstart_date\x18\x03 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x04 \x01(\t\x12\x1b\n\x13\x61udience_expression\x18\x05 \x01(\t\x12\x1b\n\x13\x62reakdown_dimension\x18\x06 \x01(\t\x12\r\n\x05top_k\x18\x07 \x01(\x05\x12\x14\n\x0cvalue_fields\x18\x08 \x03(\t\"\x7f\n\x08\x46ieldSum\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x1f\n\x03sum\x18\x03 \x01(\x0b\x32\x12.dolphin.v1.Number\x12 \n\x04mean\x18\x04 \x01(\x0b\x32\x12.dolphin.v1.Number\x12\x12\n\nsuppressed\x18\x05 \x01(\x08\"\x9e\x01\n\x0b\x46unnelStage\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x1a\n\x12rate_from_previous\x18\x03 \x01(\x01\x12\x17\n\x0frate_from_first\x18\x04 \x01(\x01\x12\x12\n\nsuppressed\x18\x05 \x01(\x08\x12(\n\nvalue_sums\x18\x06 \x03(\x0b\x32\x14.dolphin.v1.FieldSum\"B\n\rFunnelSegment\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x04\x12\x12\n\nsuppressed\x18\x03 \x03(\x08\"\x98\x01\n\x0e\x46unnelResponse\x12\'\n\x06stages\x18\x01 \x03(\x0b\x32\x17.dolphin.v1.FunnelStage\x12+\n\x08segments\x18\x02 \x03(\x0b\x32\x19.dolphin.v1.FunnelSegment\x12\x16\n\x0e\x61udience_count\x18\x03 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x04 \x01(\x04\"\xa7\x01\n\x0bLiftRequest\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x16\n\x0e\x65xposure_event\x18\x02 \x01(\t\x12\x15\n\routcome_event\x18\x03 \x01(\t\x12\x12\n\nstart_date\x18\x04 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x05 \x01(\t\x12\x1b\n\x13\x61udience_expression\x18\x06 \x01(\t\x12\x14\n\x0cvalue_fields\x18\x07 \x03(\t\"\xaf\x03\n\x0cLiftResponse\x12\x0f\n\x07\x65xposed\x18\x01 \x01(\x04\x12\x17\n\x0f\x65xposed_outcome\x18\x02 \x01(\x04\x12\x11\n\tunexposed\x18\x03 \x01(\x04\x12\x19\n\x11unexposed_outcome\x18\x04 \x01(\x04\x12\x14\n\x0c\x65xposed_rate\x18\x05 \x01(\x01\x12\x16\n\x0eunexposed_rate\x18\x06 \x01(\x01\x12\x15\n\rabsolute_lift\x18\x07 \x01(\x01\x12\x15\n\rrelative_lift\x18\x08 \x01(\x01\x12\t\n\x01z\x18\t \x01(\x01\x12\x0f\n\x07p_value\x18\n \x01(\x01\x12\x18\n\x10snapshot_version\x18\x0b \x01(\x04\x12\x12\n\nsuppressed\x18\x0c \x01(\x08\x12\x1c\n\x14\x61\x62solute_lift_ci_low\x18\r \x01(\x01\x12\x1d\n\x15\x61\x62solute_lift_ci_high\x18\x0e \x01(\x01\x12\x30\n\x12\x65xposed_value_sums\x18\x0f \x03(\x0b\x32\x14.dolphin.v1.FieldSum\x12\x32\n\x14unexposed_value_sums\x18\x10 \x03(\x0b\x32\x14.dolphin.v1.FieldSum\"\x84\x01\n\x10RetentionRequest\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x14\n\x0c\x63ohort_event\x18\x02 \x01(\t\x12\x14\n\x0creturn_event\x18\x03 \x01(\t\x12\x12\n\nstart_date\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x05 \x01(\x05\x12\x10\n\x08\x65nd_date\x18\x06 \x01(\t\"u\n\x0cRetentionRow\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x02 \x01(\x04\x12\x10\n\x08returned\x18\x03 \x03(\x04\x12\x19\n\x11\x63ohort_suppressed\x18\x04 \x01(\x08\x12\x1b\n\x13returned_suppressed\x18\x05 \x03(\x08\"U\n\x11RetentionResponse\x12&\n\x04rows\x18\x01 \x03(\x0b\x32\x18.dolphin.v1.RetentionRow\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\")\n\nSplitShare\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x01\"f\n\x0cSplitRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12&\n\x06shares\x18\x03 \x03(\x0b\x32\x16.dolphin.v1.SplitShare\x12\x0c\n\x04salt\x18\x04 \x01(\t\"8\n\rSplitResponse\x12\'\n\taudiences\x18\x01 \x03(\x0b\x32\x14.dolphin.v1.Audience\"s\n\x0cTrendRequest\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x03(\t\x12\x12\n\nstart_date\x18\x03 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x04 \x01(\t\x12\x1b\n\x13\x61udience_expression\x18\x05 \x01(\t\"N\n\x0bTrendSeries\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x02 \x03(\t\x12\x0e\n\x06\x63ounts\x18\x03 \x03(\x04\x12\x12\n\nsuppressed\x18\x04 \x03(\x08\"R\n\rTrendResponse\x12\'\n\x06series\x18\x01 \x03(\x0b\x32\x17.dolphin.v1.TrendSeries\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x32\xd3\x02\n\x0f\x41\x64\x45\x66\x66\x65\x63tService\x12?\n\x06\x46unnel\x12\x19.dolphin.v1.FunnelRequest\x1a\x1a.dolphin.v1.FunnelResponse\x12\x39\n\x04Lift\x12\x17.dolphin.v1.LiftRequest\x1a\x18.dolphin.v1.LiftResponse\x12H\n\tRetention\x12\x1c.dolphin.v1.RetentionRequest\x1a\x1d.dolphin.v1.RetentionResponse\x12<\n\x05Split\x12\x18.dolphin.v1.SplitRequest\x1a\x19.dolphin.v1.SplitResponse\x12<\n\x05Trend\x12\x18.dolphin.v1.TrendRequest\x1a\x19.dolphin.v1.TrendResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,35 +33,37 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dolphin.v1.adeffect_service
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FUNNELREQUEST']._serialized_start=85
-  _globals['_FUNNELREQUEST']._serialized_end=245
-  _globals['_FUNNELSTAGE']._serialized_start=247
-  _globals['_FUNNELSTAGE']._serialized_end=363
-  _globals['_FUNNELSEGMENT']._serialized_start=365
-  _globals['_FUNNELSEGMENT']._serialized_end=431
-  _globals['_FUNNELRESPONSE']._serialized_start=434
-  _globals['_FUNNELRESPONSE']._serialized_end=586
-  _globals['_LIFTREQUEST']._serialized_start=589
-  _globals['_LIFTREQUEST']._serialized_end=734
-  _globals['_LIFTRESPONSE']._serialized_start=737
-  _globals['_LIFTRESPONSE']._serialized_end=1066
-  _globals['_RETENTIONREQUEST']._serialized_start=1069
-  _globals['_RETENTIONREQUEST']._serialized_end=1201
-  _globals['_RETENTIONROW']._serialized_start=1203
-  _globals['_RETENTIONROW']._serialized_end=1320
-  _globals['_RETENTIONRESPONSE']._serialized_start=1322
-  _globals['_RETENTIONRESPONSE']._serialized_end=1407
-  _globals['_SPLITSHARE']._serialized_start=1409
-  _globals['_SPLITSHARE']._serialized_end=1450
-  _globals['_SPLITREQUEST']._serialized_start=1452
-  _globals['_SPLITREQUEST']._serialized_end=1554
-  _globals['_SPLITRESPONSE']._serialized_start=1556
-  _globals['_SPLITRESPONSE']._serialized_end=1612
-  _globals['_TRENDREQUEST']._serialized_start=1614
-  _globals['_TRENDREQUEST']._serialized_end=1729
-  _globals['_TRENDSERIES']._serialized_start=1731
-  _globals['_TRENDSERIES']._serialized_end=1809
-  _globals['_TRENDRESPONSE']._serialized_start=1811
-  _globals['_TRENDRESPONSE']._serialized_end=1893
-  _globals['_ADEFFECTSERVICE']._serialized_start=1896
-  _globals['_ADEFFECTSERVICE']._serialized_end=2235
+  _globals['_FUNNELREQUEST']._serialized_end=267
+  _globals['_FIELDSUM']._serialized_start=269
+  _globals['_FIELDSUM']._serialized_end=396
+  _globals['_FUNNELSTAGE']._serialized_start=399
+  _globals['_FUNNELSTAGE']._serialized_end=557
+  _globals['_FUNNELSEGMENT']._serialized_start=559
+  _globals['_FUNNELSEGMENT']._serialized_end=625
+  _globals['_FUNNELRESPONSE']._serialized_start=628
+  _globals['_FUNNELRESPONSE']._serialized_end=780
+  _globals['_LIFTREQUEST']._serialized_start=783
+  _globals['_LIFTREQUEST']._serialized_end=950
+  _globals['_LIFTRESPONSE']._serialized_start=953
+  _globals['_LIFTRESPONSE']._serialized_end=1384
+  _globals['_RETENTIONREQUEST']._serialized_start=1387
+  _globals['_RETENTIONREQUEST']._serialized_end=1519
+  _globals['_RETENTIONROW']._serialized_start=1521
+  _globals['_RETENTIONROW']._serialized_end=1638
+  _globals['_RETENTIONRESPONSE']._serialized_start=1640
+  _globals['_RETENTIONRESPONSE']._serialized_end=1725
+  _globals['_SPLITSHARE']._serialized_start=1727
+  _globals['_SPLITSHARE']._serialized_end=1768
+  _globals['_SPLITREQUEST']._serialized_start=1770
+  _globals['_SPLITREQUEST']._serialized_end=1872
+  _globals['_SPLITRESPONSE']._serialized_start=1874
+  _globals['_SPLITRESPONSE']._serialized_end=1930
+  _globals['_TRENDREQUEST']._serialized_start=1932
+  _globals['_TRENDREQUEST']._serialized_end=2047
+  _globals['_TRENDSERIES']._serialized_start=2049
+  _globals['_TRENDSERIES']._serialized_end=2127
+  _globals['_TRENDRESPONSE']._serialized_start=2129
+  _globals['_TRENDRESPONSE']._serialized_end=2211
+  _globals['_ADEFFECTSERVICE']._serialized_start=2214
+  _globals['_ADEFFECTSERVICE']._serialized_end=2553
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class FunnelRequest(_message.Message):
-    __slots__ = ("campaign", "stages", "start_date", "end_date", "audience_expression", "breakdown_dimension", "top_k")
+    __slots__ = ("campaign", "stages", "start_date", "end_date", "audience_expression", "breakdown_dimension", "top_k", "value_fields")
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class FunnelRequest(_message.Message):
     AUDIENCE_EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     BREAKDOWN_DIMENSION_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELDS_FIELD_NUMBER: _ClassVar[int]
     campaign: str
     stages: _containers.RepeatedScalarFieldContainer[str]
     start_date: str
@@ -23,21 +24,38 @@ class FunnelRequest(_message.Message):
     audience_expression: str
     breakdown_dimension: str
     top_k: int
-    def __init__(self, campaign: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., audience_expression: _Optional[str] = ..., breakdown_dimension: _Optional[str] = ..., top_k: _Optional[int] = ...) -> None: ...
+    value_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, campaign: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., audience_expression: _Optional[str] = ..., breakdown_dimension: _Optional[str] = ..., top_k: _Optional[int] = ..., value_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FieldSum(_message.Message):
+    __slots__ = ("field", "count", "sum", "mean", "suppressed")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    count: int
+    sum: _audience_service_pb2.Number
+    mean: _audience_service_pb2.Number
+    suppressed: bool
+    def __init__(self, field: _Optional[str] = ..., count: _Optional[int] = ..., sum: _Optional[_Union[_audience_service_pb2.Number, _Mapping]] = ..., mean: _Optional[_Union[_audience_service_pb2.Number, _Mapping]] = ..., suppressed: _Optional[bool] = ...) -> None: ...
 
 class FunnelStage(_message.Message):
-    __slots__ = ("event", "count", "rate_from_previous", "rate_from_first", "suppressed")
+    __slots__ = ("event", "count", "rate_from_previous", "rate_from_first", "suppressed", "value_sums")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     RATE_FROM_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     RATE_FROM_FIRST_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    VALUE_SUMS_FIELD_NUMBER: _ClassVar[int]
     event: str
     count: int
     rate_from_previous: float
     rate_from_first: float
     suppressed: bool
-    def __init__(self, event: _Optional[str] = ..., count: _Optional[int] = ..., rate_from_previous: _Optional[float] = ..., rate_from_first: _Optional[float] = ..., suppressed: _Optional[bool] = ...) -> None: ...
+    value_sums: _containers.RepeatedCompositeFieldContainer[FieldSum]
+    def __init__(self, event: _Optional[str] = ..., count: _Optional[int] = ..., rate_from_previous: _Optional[float] = ..., rate_from_first: _Optional[float] = ..., suppressed: _Optional[bool] = ..., value_sums: _Optional[_Iterable[_Union[FieldSum, _Mapping]]] = ...) -> None: ...
 
 class FunnelSegment(_message.Message):
     __slots__ = ("value", "counts", "suppressed")
@@ -62,23 +80,25 @@ class FunnelResponse(_message.Message):
     def __init__(self, stages: _Optional[_Iterable[_Union[FunnelStage, _Mapping]]] = ..., segments: _Optional[_Iterable[_Union[FunnelSegment, _Mapping]]] = ..., audience_count: _Optional[int] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
 
 class LiftRequest(_message.Message):
-    __slots__ = ("campaign", "exposure_event", "outcome_event", "start_date", "end_date", "audience_expression")
+    __slots__ = ("campaign", "exposure_event", "outcome_event", "start_date", "end_date", "audience_expression", "value_fields")
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
     EXPOSURE_EVENT_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_EVENT_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
     AUDIENCE_EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELDS_FIELD_NUMBER: _ClassVar[int]
     campaign: str
     exposure_event: str
     outcome_event: str
     start_date: str
     end_date: str
     audience_expression: str
-    def __init__(self, campaign: _Optional[str] = ..., exposure_event: _Optional[str] = ..., outcome_event: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., audience_expression: _Optional[str] = ...) -> None: ...
+    value_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, campaign: _Optional[str] = ..., exposure_event: _Optional[str] = ..., outcome_event: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., audience_expression: _Optional[str] = ..., value_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class LiftResponse(_message.Message):
-    __slots__ = ("exposed", "exposed_outcome", "unexposed", "unexposed_outcome", "exposed_rate", "unexposed_rate", "absolute_lift", "relative_lift", "z", "p_value", "snapshot_version", "suppressed", "absolute_lift_ci_low", "absolute_lift_ci_high")
+    __slots__ = ("exposed", "exposed_outcome", "unexposed", "unexposed_outcome", "exposed_rate", "unexposed_rate", "absolute_lift", "relative_lift", "z", "p_value", "snapshot_version", "suppressed", "absolute_lift_ci_low", "absolute_lift_ci_high", "exposed_value_sums", "unexposed_value_sums")
     EXPOSED_FIELD_NUMBER: _ClassVar[int]
     EXPOSED_OUTCOME_FIELD_NUMBER: _ClassVar[int]
     UNEXPOSED_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +113,8 @@ class LiftResponse(_message.Message):
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     ABSOLUTE_LIFT_CI_LOW_FIELD_NUMBER: _ClassVar[int]
     ABSOLUTE_LIFT_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    EXPOSED_VALUE_SUMS_FIELD_NUMBER: _ClassVar[int]
+    UNEXPOSED_VALUE_SUMS_FIELD_NUMBER: _ClassVar[int]
     exposed: int
     exposed_outcome: int
     unexposed: int
@@ -107,7 +129,9 @@ class LiftResponse(_message.Message):
     suppressed: bool
     absolute_lift_ci_low: float
     absolute_lift_ci_high: float
-    def __init__(self, exposed: _Optional[int] = ..., exposed_outcome: _Optional[int] = ..., unexposed: _Optional[int] = ..., unexposed_outcome: _Optional[int] = ..., exposed_rate: _Optional[float] = ..., unexposed_rate: _Optional[float] = ..., absolute_lift: _Optional[float] = ..., relative_lift: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[bool] = ..., absolute_lift_ci_low: _Optional[float] = ..., absolute_lift_ci_high: _Optional[float] = ...) -> None: ...
+    exposed_value_sums: _containers.RepeatedCompositeFieldContainer[FieldSum]
+    unexposed_value_sums: _containers.RepeatedCompositeFieldContainer[FieldSum]
+    def __init__(self, exposed: _Optional[int] = ..., exposed_outcome: _Optional[int] = ..., unexposed: _Optional[int] = ..., unexposed_outcome: _Optional[int] = ..., exposed_rate: _Optional[float] = ..., unexposed_rate: _Optional[float] = ..., absolute_lift: _Optional[float] = ..., relative_lift: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[bool] = ..., absolute_lift_ci_low: _Optional[float] = ..., absolute_lift_ci_high: _Optional[float] = ..., exposed_value_sums: _Optional[_Iterable[_Union[FieldSum, _Mapping]]] = ..., unexposed_value_sums: _Optional[_Iterable[_Union[FieldSum, _Mapping]]] = ...) -> None: ...
 
 class RetentionRequest(_message.Message):
     __slots__ = ("campaign", "cohort_event", "return_event", "start_date", "days", "end_date")

@@ -15,9 +15,28 @@ class IdEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ID_ENCODING_UNSPECIFIED: _ClassVar[IdEncoding]
     ID_ENCODING_TEXT: _ClassVar[IdEncoding]
     ID_ENCODING_INT64: _ClassVar[IdEncoding]
+
+class Statistic(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STATISTIC_UNSPECIFIED: _ClassVar[Statistic]
+    STATISTIC_COUNT: _ClassVar[Statistic]
+    STATISTIC_SUM: _ClassVar[Statistic]
+    STATISTIC_MEAN: _ClassVar[Statistic]
+    STATISTIC_MIN: _ClassVar[Statistic]
+    STATISTIC_MAX: _ClassVar[Statistic]
+    STATISTIC_STDDEV: _ClassVar[Statistic]
+    STATISTIC_HISTOGRAM: _ClassVar[Statistic]
 ID_ENCODING_UNSPECIFIED: IdEncoding
 ID_ENCODING_TEXT: IdEncoding
 ID_ENCODING_INT64: IdEncoding
+STATISTIC_UNSPECIFIED: Statistic
+STATISTIC_COUNT: Statistic
+STATISTIC_SUM: Statistic
+STATISTIC_MEAN: Statistic
+STATISTIC_MIN: Statistic
+STATISTIC_MAX: Statistic
+STATISTIC_STDDEV: Statistic
+STATISTIC_HISTOGRAM: Statistic
 
 class CountRequest(_message.Message):
     __slots__ = ("expression",)
@@ -52,58 +71,84 @@ class BatchCountResponse(_message.Message):
     def __init__(self, counts: _Optional[_Iterable[int]] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class ExportRequest(_message.Message):
-    __slots__ = ("expression", "page_size", "page_token", "max_pages", "id_encoding")
+    __slots__ = ("expression", "page_size", "page_token", "max_pages", "id_encoding", "order_by")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
     ID_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     expression: str
     page_size: int
     page_token: str
     max_pages: int
     id_encoding: IdEncoding
-    def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_pages: _Optional[int] = ..., id_encoding: _Optional[_Union[IdEncoding, str]] = ...) -> None: ...
+    order_by: ExportOrder
+    def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_pages: _Optional[int] = ..., id_encoding: _Optional[_Union[IdEncoding, str]] = ..., order_by: _Optional[_Union[ExportOrder, _Mapping]] = ...) -> None: ...
+
+class ExportOrder(_message.Message):
+    __slots__ = ("field", "descending")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCENDING_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    descending: bool
+    def __init__(self, field: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...
 
 class ExportResponse(_message.Message):
-    __slots__ = ("user_ids", "next_page_token", "snapshot_version", "total_count", "int_user_ids")
+    __slots__ = ("user_ids", "next_page_token", "snapshot_version", "total_count", "int_user_ids", "order_values")
     USER_IDS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     INT_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_VALUES_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     next_page_token: str
     snapshot_version: int
     total_count: int
     int_user_ids: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_count: _Optional[int] = ..., int_user_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+    order_values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_count: _Optional[int] = ..., int_user_ids: _Optional[_Iterable[int]] = ..., order_values: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProfileRequest(_message.Message):
-    __slots__ = ("expression", "dimensions", "top_k")
+    __slots__ = ("expression", "dimensions", "top_k", "numeric_cuts")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    NUMERIC_CUTS_FIELD_NUMBER: _ClassVar[int]
     expression: str
     dimensions: _containers.RepeatedScalarFieldContainer[str]
     top_k: int
-    def __init__(self, expression: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
+    numeric_cuts: _containers.RepeatedCompositeFieldContainer[FieldCuts]
+    def __init__(self, expression: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., numeric_cuts: _Optional[_Iterable[_Union[FieldCuts, _Mapping]]] = ...) -> None: ...
+
+class FieldCuts(_message.Message):
+    __slots__ = ("field", "points")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    points: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, field: _Optional[str] = ..., points: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProfileValue(_message.Message):
-    __slots__ = ("value", "count", "share", "population_share", "tgi", "suppressed")
+    __slots__ = ("value", "count", "share", "population_share", "tgi", "suppressed", "lower", "upper")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
     POPULATION_SHARE_FIELD_NUMBER: _ClassVar[int]
     TGI_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
     value: str
     count: int
     share: float
     population_share: float
     tgi: float
     suppressed: bool
-    def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ..., share: _Optional[float] = ..., population_share: _Optional[float] = ..., tgi: _Optional[float] = ..., suppressed: _Optional[bool] = ...) -> None: ...
+    lower: str
+    upper: str
+    def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ..., share: _Optional[float] = ..., population_share: _Optional[float] = ..., tgi: _Optional[float] = ..., suppressed: _Optional[bool] = ..., lower: _Optional[str] = ..., upper: _Optional[str] = ...) -> None: ...
 
 class DimensionProfile(_message.Message):
     __slots__ = ("dimension", "values", "value_count")
@@ -250,3 +295,83 @@ class DeleteAudienceResponse(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class AggregateRequest(_message.Message):
+    __slots__ = ("expression", "fields", "percentiles", "cut_points", "statistics")
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    PERCENTILES_FIELD_NUMBER: _ClassVar[int]
+    CUT_POINTS_FIELD_NUMBER: _ClassVar[int]
+    STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    expression: str
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    percentiles: _containers.RepeatedScalarFieldContainer[float]
+    cut_points: _containers.RepeatedScalarFieldContainer[str]
+    statistics: _containers.RepeatedScalarFieldContainer[Statistic]
+    def __init__(self, expression: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ..., percentiles: _Optional[_Iterable[float]] = ..., cut_points: _Optional[_Iterable[str]] = ..., statistics: _Optional[_Iterable[_Union[Statistic, str]]] = ...) -> None: ...
+
+class Number(_message.Message):
+    __slots__ = ("exact", "value")
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    exact: str
+    value: float
+    def __init__(self, exact: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
+class PercentileValue(_message.Message):
+    __slots__ = ("percentile", "value")
+    PERCENTILE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    percentile: float
+    value: Number
+    def __init__(self, percentile: _Optional[float] = ..., value: _Optional[_Union[Number, _Mapping]] = ...) -> None: ...
+
+class HistogramBucket(_message.Message):
+    __slots__ = ("lower", "upper", "count", "suppressed")
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    lower: str
+    upper: str
+    count: int
+    suppressed: bool
+    def __init__(self, lower: _Optional[str] = ..., upper: _Optional[str] = ..., count: _Optional[int] = ..., suppressed: _Optional[bool] = ...) -> None: ...
+
+class FieldAggregate(_message.Message):
+    __slots__ = ("field", "kind", "count", "sum", "mean", "min", "max", "stddev", "percentiles", "histogram", "suppressed")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    STDDEV_FIELD_NUMBER: _ClassVar[int]
+    PERCENTILES_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    kind: str
+    count: int
+    sum: Number
+    mean: Number
+    min: Number
+    max: Number
+    stddev: float
+    percentiles: _containers.RepeatedCompositeFieldContainer[PercentileValue]
+    histogram: _containers.RepeatedCompositeFieldContainer[HistogramBucket]
+    suppressed: bool
+    def __init__(self, field: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., sum: _Optional[_Union[Number, _Mapping]] = ..., mean: _Optional[_Union[Number, _Mapping]] = ..., min: _Optional[_Union[Number, _Mapping]] = ..., max: _Optional[_Union[Number, _Mapping]] = ..., stddev: _Optional[float] = ..., percentiles: _Optional[_Iterable[_Union[PercentileValue, _Mapping]]] = ..., histogram: _Optional[_Iterable[_Union[HistogramBucket, _Mapping]]] = ..., suppressed: _Optional[bool] = ...) -> None: ...
+
+class AggregateResponse(_message.Message):
+    __slots__ = ("audience_count", "fields", "snapshot_version", "audience_suppressed")
+    AUDIENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    audience_count: int
+    fields: _containers.RepeatedCompositeFieldContainer[FieldAggregate]
+    snapshot_version: int
+    audience_suppressed: bool
+    def __init__(self, audience_count: _Optional[int] = ..., fields: _Optional[_Iterable[_Union[FieldAggregate, _Mapping]]] = ..., snapshot_version: _Optional[int] = ..., audience_suppressed: _Optional[bool] = ...) -> None: ...

@@ -87,6 +87,11 @@ class AudienceServiceStub:
                 request_serializer=dolphin_dot_v1_dot_audience__service__pb2.DeleteAudienceRequest.SerializeToString,
                 response_deserializer=dolphin_dot_v1_dot_audience__service__pb2.DeleteAudienceResponse.FromString,
                 _registered_method=True)
+        self.Aggregate = channel.unary_unary(
+                '/dolphin.v1.AudienceService/Aggregate',
+                request_serializer=dolphin_dot_v1_dot_audience__service__pb2.AggregateRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_audience__service__pb2.AggregateResponse.FromString,
+                _registered_method=True)
 
 
 class AudienceServiceServicer:
@@ -111,7 +116,8 @@ class AudienceServiceServicer:
 
     def Export(self, request, context):
         """Export streams the external user IDs of an audience in pages, in ascending
-        dense-ID order (stable within a snapshot version); resumable with page_token.
+        dense-ID order (stable within a snapshot version), or ordered by a numeric field
+        (order_by); resumable with page_token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -162,6 +168,14 @@ class AudienceServiceServicer:
 
     def DeleteAudience(self, request, context):
         """DeleteAudience removes a saved audience.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Aggregate(self, request, context):
+        """Aggregate returns count, sum, mean, min, max, standard deviation, exact percentiles
+        and a histogram of numeric fields over the audience's users that have a value.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -219,6 +233,11 @@ def add_AudienceServiceServicer_to_server(servicer, server):
                     servicer.DeleteAudience,
                     request_deserializer=dolphin_dot_v1_dot_audience__service__pb2.DeleteAudienceRequest.FromString,
                     response_serializer=dolphin_dot_v1_dot_audience__service__pb2.DeleteAudienceResponse.SerializeToString,
+            ),
+            'Aggregate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Aggregate,
+                    request_deserializer=dolphin_dot_v1_dot_audience__service__pb2.AggregateRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_audience__service__pb2.AggregateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -494,6 +513,33 @@ class AudienceService:
             '/dolphin.v1.AudienceService/DeleteAudience',
             dolphin_dot_v1_dot_audience__service__pb2.DeleteAudienceRequest.SerializeToString,
             dolphin_dot_v1_dot_audience__service__pb2.DeleteAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Aggregate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.AudienceService/Aggregate',
+            dolphin_dot_v1_dot_audience__service__pb2.AggregateRequest.SerializeToString,
+            dolphin_dot_v1_dot_audience__service__pb2.AggregateResponse.FromString,
             options,
             channel_credentials,
             insecure,

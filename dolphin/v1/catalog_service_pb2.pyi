@@ -1,3 +1,4 @@
+from dolphin.v1 import audience_service_pb2 as _audience_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -12,9 +13,23 @@ class DimensionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIMENSION_KIND_UNSPECIFIED: _ClassVar[DimensionKind]
     DIMENSION_KIND_SINGLE: _ClassVar[DimensionKind]
     DIMENSION_KIND_MULTI: _ClassVar[DimensionKind]
+    DIMENSION_KIND_NUMERIC: _ClassVar[DimensionKind]
 DIMENSION_KIND_UNSPECIFIED: DimensionKind
 DIMENSION_KIND_SINGLE: DimensionKind
 DIMENSION_KIND_MULTI: DimensionKind
+DIMENSION_KIND_NUMERIC: DimensionKind
+
+class NumericField(_message.Message):
+    __slots__ = ("type", "scale", "min", "max")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    scale: int
+    min: _audience_service_pb2.Number
+    max: _audience_service_pb2.Number
+    def __init__(self, type: _Optional[str] = ..., scale: _Optional[int] = ..., min: _Optional[_Union[_audience_service_pb2.Number, _Mapping]] = ..., max: _Optional[_Union[_audience_service_pb2.Number, _Mapping]] = ...) -> None: ...
 
 class ListDimensionsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "max_values", "dimension")
@@ -37,18 +52,20 @@ class DimensionValue(_message.Message):
     def __init__(self, value: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class Dimension(_message.Message):
-    __slots__ = ("name", "kind", "value_count", "user_count", "values")
+    __slots__ = ("name", "kind", "value_count", "user_count", "values", "numeric")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     VALUE_COUNT_FIELD_NUMBER: _ClassVar[int]
     USER_COUNT_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    NUMERIC_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: DimensionKind
     value_count: int
     user_count: int
     values: _containers.RepeatedCompositeFieldContainer[DimensionValue]
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[DimensionKind, str]] = ..., value_count: _Optional[int] = ..., user_count: _Optional[int] = ..., values: _Optional[_Iterable[_Union[DimensionValue, _Mapping]]] = ...) -> None: ...
+    numeric: NumericField
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[DimensionKind, str]] = ..., value_count: _Optional[int] = ..., user_count: _Optional[int] = ..., values: _Optional[_Iterable[_Union[DimensionValue, _Mapping]]] = ..., numeric: _Optional[_Union[NumericField, _Mapping]] = ...) -> None: ...
 
 class ListDimensionsResponse(_message.Message):
     __slots__ = ("dimensions", "next_page_token", "snapshot_version")

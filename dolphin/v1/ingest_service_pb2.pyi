@@ -14,11 +14,15 @@ class MutationOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MUTATION_OP_REMOVE: _ClassVar[MutationOp]
     MUTATION_OP_SET: _ClassVar[MutationOp]
     MUTATION_OP_DELETE_USER: _ClassVar[MutationOp]
+    MUTATION_OP_SET_NUMBER: _ClassVar[MutationOp]
+    MUTATION_OP_CLEAR_NUMBER: _ClassVar[MutationOp]
 MUTATION_OP_UNSPECIFIED: MutationOp
 MUTATION_OP_ADD: MutationOp
 MUTATION_OP_REMOVE: MutationOp
 MUTATION_OP_SET: MutationOp
 MUTATION_OP_DELETE_USER: MutationOp
+MUTATION_OP_SET_NUMBER: MutationOp
+MUTATION_OP_CLEAR_NUMBER: MutationOp
 
 class Mutation(_message.Message):
     __slots__ = ("user_id", "op", "dimension", "value")

@@ -24,43 +24,51 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64olphin/v1/shard_service.proto\x12\ndolphin.v1\".\n\x15PrepareVersionRequest\x12\x15\n\rbatch_version\x18\x01 \x01(\x04\"6\n\x16PrepareVersionResponse\x12\x1c\n\x14served_batch_version\x18\x01 \x01(\x04\",\n\x13ServeVersionRequest\x12\x15\n\rbatch_version\x18\x01 \x01(\x04\"r\n\x14ServeVersionResponse\x12\x18\n\x10previous_version\x18\x01 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x12\x15\n\rbatch_version\x18\x03 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x04 \x01(\x08\"Y\n\nVectorPool\x12\x17\n\x0fseed_expression\x18\x01 \x01(\t\x12\x1c\n\x14\x63\x61ndidate_expression\x18\x02 \x01(\t\x12\x14\n\x0c\x65xclude_seed\x18\x03 \x01(\x08\"J\n\x12SeedVectorsRequest\x12$\n\x04pool\x18\x01 \x01(\x0b\x32\x16.dolphin.v1.VectorPool\x12\x0e\n\x06sample\x18\x02 \x01(\x05\"\xd7\x01\n\x13SeedVectorsResponse\x12\x12\n\nseed_count\x18\x01 \x01(\x03\x12\x19\n\x11seed_with_vectors\x18\x02 \x01(\x03\x12\x18\n\x10\x63\x61ndidates_count\x18\x03 \x01(\x03\x12\x12\n\nvector_sum\x18\x04 \x03(\x01\x12\x0e\n\x06sample\x18\x05 \x01(\x0c\x12\x11\n\tdimension\x18\x06 \x01(\x05\x12\x12\n\nnormalised\x18\x07 \x01(\x08\x12\x12\n\nindex_type\x18\x08 \x01(\t\x12\x18\n\x10snapshot_version\x18\t \x01(\x03\"\x8b\x01\n\x14SearchVectorsRequest\x12$\n\x04pool\x18\x01 \x01(\x0b\x32\x16.dolphin.v1.VectorPool\x12\x0f\n\x07queries\x18\x02 \x01(\x0c\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\t\n\x01k\x18\x04 \x01(\x05\x12\x0e\n\x06nprobe\x18\x05 \x01(\x05\x12\x0e\n\x06narrow\x18\x06 \x01(\x08\"\x96\x01\n\x15SearchVectorsResponse\x12\x0e\n\x06scores\x18\x01 \x01(\x0c\x12\x11\n\tdense_ids\x18\x02 \x01(\x0c\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x10\n\x08user_ids\x18\x04 \x03(\t\x12\x13\n\x0bsearch_path\x18\x05 \x01(\t\x12\x0e\n\x06nprobe\x18\x06 \x01(\x05\x12\x18\n\x10snapshot_version\x18\x07 \x01(\x03\"H\n\x10SaveUsersRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\tdense_ids\x18\x03 \x01(\x0c\"\"\n\x11SaveUsersResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\"<\n\x12ValueCountsRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x12\n\ndimensions\x18\x02 \x03(\t\"\x87\x01\n\x14\x44imensionValueCounts\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\x12\x11\n\ttag_sizes\x18\x04 \x03(\x03\x12\x17\n\x0f\x61udience_counts\x18\x05 \x03(\x03\x12\x12\n\nuser_count\x18\x06 \x01(\x03\"B\n\x11\x43\x61mpaignEventDays\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x03 \x03(\t\"\xc9\x01\n\x13ValueCountsResponse\x12\x16\n\x0e\x61udience_count\x18\x01 \x01(\x03\x12\x18\n\x10population_count\x18\x02 \x01(\x03\x12\x34\n\ndimensions\x18\x03 \x03(\x0b\x32 .dolphin.v1.DimensionValueCounts\x12\x30\n\tcampaigns\x18\x04 \x03(\x0b\x32\x1d.dolphin.v1.CampaignEventDays\x12\x18\n\x10snapshot_version\x18\x05 \x01(\x03\x32\xfa\x03\n\x0cShardService\x12N\n\x0bValueCounts\x12\x1e.dolphin.v1.ValueCountsRequest\x1a\x1f.dolphin.v1.ValueCountsResponse\x12N\n\x0bSeedVectors\x12\x1e.dolphin.v1.SeedVectorsRequest\x1a\x1f.dolphin.v1.SeedVectorsResponse\x12T\n\rSearchVectors\x12 .dolphin.v1.SearchVectorsRequest\x1a!.dolphin.v1.SearchVectorsResponse\x12H\n\tSaveUsers\x12\x1c.dolphin.v1.SaveUsersRequest\x1a\x1d.dolphin.v1.SaveUsersResponse\x12W\n\x0ePrepareVersion\x12!.dolphin.v1.PrepareVersionRequest\x1a\".dolphin.v1.PrepareVersionResponse\x12Q\n\x0cServeVersion\x12\x1f.dolphin.v1.ServeVersionRequest\x1a .dolphin.v1.ServeVersionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64olphin/v1/shard_service.proto\x12\ndolphin.v1\"0\n\x0f\x46ieldThresholds\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\x12\"\x99\x01\n\x11\x46ieldPartsRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12/\n\nthresholds\x18\x03 \x03(\x0b\x32\x1b.dolphin.v1.FieldThresholds\x12\x0c\n\x04sums\x18\x04 \x01(\x08\x12\x10\n\x08\x65xtremes\x18\x05 \x01(\x08\x12\x0f\n\x07squares\x18\x06 \x01(\x08\"\x85\x01\n\tFieldPart\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x0b\n\x03sum\x18\x04 \x01(\t\x12\x0b\n\x03min\x18\x05 \x01(\x12\x12\x0b\n\x03max\x18\x06 \x01(\x12\x12\x16\n\x0esum_of_squares\x18\x07 \x01(\t\x12\r\n\x05\x62\x65low\x18\x08 \x03(\x03\"m\n\x12\x46ieldPartsResponse\x12\x16\n\x0e\x61udience_count\x18\x01 \x01(\x03\x12%\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x15.dolphin.v1.FieldPart\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x03\".\n\x15PrepareVersionRequest\x12\x15\n\rbatch_version\x18\x01 \x01(\x04\"6\n\x16PrepareVersionResponse\x12\x1c\n\x14served_batch_version\x18\x01 \x01(\x04\",\n\x13ServeVersionRequest\x12\x15\n\rbatch_version\x18\x01 \x01(\x04\"r\n\x14ServeVersionResponse\x12\x18\n\x10previous_version\x18\x01 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x12\x15\n\rbatch_version\x18\x03 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x04 \x01(\x08\"Y\n\nVectorPool\x12\x17\n\x0fseed_expression\x18\x01 \x01(\t\x12\x1c\n\x14\x63\x61ndidate_expression\x18\x02 \x01(\t\x12\x14\n\x0c\x65xclude_seed\x18\x03 \x01(\x08\"J\n\x12SeedVectorsRequest\x12$\n\x04pool\x18\x01 \x01(\x0b\x32\x16.dolphin.v1.VectorPool\x12\x0e\n\x06sample\x18\x02 \x01(\x05\"\xd7\x01\n\x13SeedVectorsResponse\x12\x12\n\nseed_count\x18\x01 \x01(\x03\x12\x19\n\x11seed_with_vectors\x18\x02 \x01(\x03\x12\x18\n\x10\x63\x61ndidates_count\x18\x03 \x01(\x03\x12\x12\n\nvector_sum\x18\x04 \x03(\x01\x12\x0e\n\x06sample\x18\x05 \x01(\x0c\x12\x11\n\tdimension\x18\x06 \x01(\x05\x12\x12\n\nnormalised\x18\x07 \x01(\x08\x12\x12\n\nindex_type\x18\x08 \x01(\t\x12\x18\n\x10snapshot_version\x18\t \x01(\x03\"\x8b\x01\n\x14SearchVectorsRequest\x12$\n\x04pool\x18\x01 \x01(\x0b\x32\x16.dolphin.v1.VectorPool\x12\x0f\n\x07queries\x18\x02 \x01(\x0c\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12\t\n\x01k\x18\x04 \x01(\x05\x12\x0e\n\x06nprobe\x18\x05 \x01(\x05\x12\x0e\n\x06narrow\x18\x06 \x01(\x08\"\x96\x01\n\x15SearchVectorsResponse\x12\x0e\n\x06scores\x18\x01 \x01(\x0c\x12\x11\n\tdense_ids\x18\x02 \x01(\x0c\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x10\n\x08user_ids\x18\x04 \x03(\t\x12\x13\n\x0bsearch_path\x18\x05 \x01(\t\x12\x0e\n\x06nprobe\x18\x06 \x01(\x05\x12\x18\n\x10snapshot_version\x18\x07 \x01(\x03\"H\n\x10SaveUsersRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\tdense_ids\x18\x03 \x01(\x0c\"\"\n\x11SaveUsersResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\"<\n\x12ValueCountsRequest\x12\x12\n\nexpression\x18\x01 \x01(\t\x12\x12\n\ndimensions\x18\x02 \x03(\t\"\x87\x01\n\x14\x44imensionValueCounts\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\x12\x11\n\ttag_sizes\x18\x04 \x03(\x03\x12\x17\n\x0f\x61udience_counts\x18\x05 \x03(\x03\x12\x12\n\nuser_count\x18\x06 \x01(\x03\"B\n\x11\x43\x61mpaignEventDays\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x03 \x03(\t\"\xc9\x01\n\x13ValueCountsResponse\x12\x16\n\x0e\x61udience_count\x18\x01 \x01(\x03\x12\x18\n\x10population_count\x18\x02 \x01(\x03\x12\x34\n\ndimensions\x18\x03 \x03(\x0b\x32 .dolphin.v1.DimensionValueCounts\x12\x30\n\tcampaigns\x18\x04 \x03(\x0b\x32\x1d.dolphin.v1.CampaignEventDays\x12\x18\n\x10snapshot_version\x18\x05 \x01(\x03\x32\xc7\x04\n\x0cShardService\x12N\n\x0bValueCounts\x12\x1e.dolphin.v1.ValueCountsRequest\x1a\x1f.dolphin.v1.ValueCountsResponse\x12N\n\x0bSeedVectors\x12\x1e.dolphin.v1.SeedVectorsRequest\x1a\x1f.dolphin.v1.SeedVectorsResponse\x12T\n\rSearchVectors\x12 .dolphin.v1.SearchVectorsRequest\x1a!.dolphin.v1.SearchVectorsResponse\x12H\n\tSaveUsers\x12\x1c.dolphin.v1.SaveUsersRequest\x1a\x1d.dolphin.v1.SaveUsersResponse\x12W\n\x0ePrepareVersion\x12!.dolphin.v1.PrepareVersionRequest\x1a\".dolphin.v1.PrepareVersionResponse\x12Q\n\x0cServeVersion\x12\x1f.dolphin.v1.ServeVersionRequest\x1a .dolphin.v1.ServeVersionResponse\x12K\n\nFieldParts\x12\x1d.dolphin.v1.FieldPartsRequest\x1a\x1e.dolphin.v1.FieldPartsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dolphin.v1.shard_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PREPAREVERSIONREQUEST']._serialized_start=46
-  _globals['_PREPAREVERSIONREQUEST']._serialized_end=92
-  _globals['_PREPAREVERSIONRESPONSE']._serialized_start=94
-  _globals['_PREPAREVERSIONRESPONSE']._serialized_end=148
-  _globals['_SERVEVERSIONREQUEST']._serialized_start=150
-  _globals['_SERVEVERSIONREQUEST']._serialized_end=194
-  _globals['_SERVEVERSIONRESPONSE']._serialized_start=196
-  _globals['_SERVEVERSIONRESPONSE']._serialized_end=310
-  _globals['_VECTORPOOL']._serialized_start=312
-  _globals['_VECTORPOOL']._serialized_end=401
-  _globals['_SEEDVECTORSREQUEST']._serialized_start=403
-  _globals['_SEEDVECTORSREQUEST']._serialized_end=477
-  _globals['_SEEDVECTORSRESPONSE']._serialized_start=480
-  _globals['_SEEDVECTORSRESPONSE']._serialized_end=695
-  _globals['_SEARCHVECTORSREQUEST']._serialized_start=698
-  _globals['_SEARCHVECTORSREQUEST']._serialized_end=837
-  _globals['_SEARCHVECTORSRESPONSE']._serialized_start=840
-  _globals['_SEARCHVECTORSRESPONSE']._serialized_end=990
-  _globals['_SAVEUSERSREQUEST']._serialized_start=992
-  _globals['_SAVEUSERSREQUEST']._serialized_end=1064
-  _globals['_SAVEUSERSRESPONSE']._serialized_start=1066
-  _globals['_SAVEUSERSRESPONSE']._serialized_end=1100
-  _globals['_VALUECOUNTSREQUEST']._serialized_start=1102
-  _globals['_VALUECOUNTSREQUEST']._serialized_end=1162
-  _globals['_DIMENSIONVALUECOUNTS']._serialized_start=1165
-  _globals['_DIMENSIONVALUECOUNTS']._serialized_end=1300
-  _globals['_CAMPAIGNEVENTDAYS']._serialized_start=1302
-  _globals['_CAMPAIGNEVENTDAYS']._serialized_end=1368
-  _globals['_VALUECOUNTSRESPONSE']._serialized_start=1371
-  _globals['_VALUECOUNTSRESPONSE']._serialized_end=1572
-  _globals['_SHARDSERVICE']._serialized_start=1575
-  _globals['_SHARDSERVICE']._serialized_end=2081
+  _globals['_FIELDTHRESHOLDS']._serialized_start=46
+  _globals['_FIELDTHRESHOLDS']._serialized_end=94
+  _globals['_FIELDPARTSREQUEST']._serialized_start=97
+  _globals['_FIELDPARTSREQUEST']._serialized_end=250
+  _globals['_FIELDPART']._serialized_start=253
+  _globals['_FIELDPART']._serialized_end=386
+  _globals['_FIELDPARTSRESPONSE']._serialized_start=388
+  _globals['_FIELDPARTSRESPONSE']._serialized_end=497
+  _globals['_PREPAREVERSIONREQUEST']._serialized_start=499
+  _globals['_PREPAREVERSIONREQUEST']._serialized_end=545
+  _globals['_PREPAREVERSIONRESPONSE']._serialized_start=547
+  _globals['_PREPAREVERSIONRESPONSE']._serialized_end=601
+  _globals['_SERVEVERSIONREQUEST']._serialized_start=603
+  _globals['_SERVEVERSIONREQUEST']._serialized_end=647
+  _globals['_SERVEVERSIONRESPONSE']._serialized_start=649
+  _globals['_SERVEVERSIONRESPONSE']._serialized_end=763
+  _globals['_VECTORPOOL']._serialized_start=765
+  _globals['_VECTORPOOL']._serialized_end=854
+  _globals['_SEEDVECTORSREQUEST']._serialized_start=856
+  _globals['_SEEDVECTORSREQUEST']._serialized_end=930
+  _globals['_SEEDVECTORSRESPONSE']._serialized_start=933
+  _globals['_SEEDVECTORSRESPONSE']._serialized_end=1148
+  _globals['_SEARCHVECTORSREQUEST']._serialized_start=1151
+  _globals['_SEARCHVECTORSREQUEST']._serialized_end=1290
+  _globals['_SEARCHVECTORSRESPONSE']._serialized_start=1293
+  _globals['_SEARCHVECTORSRESPONSE']._serialized_end=1443
+  _globals['_SAVEUSERSREQUEST']._serialized_start=1445
+  _globals['_SAVEUSERSREQUEST']._serialized_end=1517
+  _globals['_SAVEUSERSRESPONSE']._serialized_start=1519
+  _globals['_SAVEUSERSRESPONSE']._serialized_end=1553
+  _globals['_VALUECOUNTSREQUEST']._serialized_start=1555
+  _globals['_VALUECOUNTSREQUEST']._serialized_end=1615
+  _globals['_DIMENSIONVALUECOUNTS']._serialized_start=1618
+  _globals['_DIMENSIONVALUECOUNTS']._serialized_end=1753
+  _globals['_CAMPAIGNEVENTDAYS']._serialized_start=1755
+  _globals['_CAMPAIGNEVENTDAYS']._serialized_end=1821
+  _globals['_VALUECOUNTSRESPONSE']._serialized_start=1824
+  _globals['_VALUECOUNTSRESPONSE']._serialized_end=2025
+  _globals['_SHARDSERVICE']._serialized_start=2028
+  _globals['_SHARDSERVICE']._serialized_end=2611
 # @@protoc_insertion_point(module_scope)

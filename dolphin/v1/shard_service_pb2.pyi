@@ -6,6 +6,60 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class FieldThresholds(_message.Message):
+    __slots__ = ("field", "values")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    values: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, field: _Optional[str] = ..., values: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class FieldPartsRequest(_message.Message):
+    __slots__ = ("expression", "fields", "thresholds", "sums", "extremes", "squares")
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    SUMS_FIELD_NUMBER: _ClassVar[int]
+    EXTREMES_FIELD_NUMBER: _ClassVar[int]
+    SQUARES_FIELD_NUMBER: _ClassVar[int]
+    expression: str
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    thresholds: _containers.RepeatedCompositeFieldContainer[FieldThresholds]
+    sums: bool
+    extremes: bool
+    squares: bool
+    def __init__(self, expression: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ..., thresholds: _Optional[_Iterable[_Union[FieldThresholds, _Mapping]]] = ..., sums: _Optional[bool] = ..., extremes: _Optional[bool] = ..., squares: _Optional[bool] = ...) -> None: ...
+
+class FieldPart(_message.Message):
+    __slots__ = ("field", "kind", "count", "sum", "min", "max", "sum_of_squares", "below")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUM_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    SUM_OF_SQUARES_FIELD_NUMBER: _ClassVar[int]
+    BELOW_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    kind: str
+    count: int
+    sum: str
+    min: int
+    max: int
+    sum_of_squares: str
+    below: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, field: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., sum: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., sum_of_squares: _Optional[str] = ..., below: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class FieldPartsResponse(_message.Message):
+    __slots__ = ("audience_count", "fields", "snapshot_version")
+    AUDIENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    audience_count: int
+    fields: _containers.RepeatedCompositeFieldContainer[FieldPart]
+    snapshot_version: int
+    def __init__(self, audience_count: _Optional[int] = ..., fields: _Optional[_Iterable[_Union[FieldPart, _Mapping]]] = ..., snapshot_version: _Optional[int] = ...) -> None: ...
+
 class PrepareVersionRequest(_message.Message):
     __slots__ = ("batch_version",)
     BATCH_VERSION_FIELD_NUMBER: _ClassVar[int]

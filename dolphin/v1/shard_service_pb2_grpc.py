@@ -67,6 +67,11 @@ class ShardServiceStub:
                 request_serializer=dolphin_dot_v1_dot_shard__service__pb2.ServeVersionRequest.SerializeToString,
                 response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.ServeVersionResponse.FromString,
                 _registered_method=True)
+        self.FieldParts = channel.unary_unary(
+                '/dolphin.v1.ShardService/FieldParts',
+                request_serializer=dolphin_dot_v1_dot_shard__service__pb2.FieldPartsRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_shard__service__pb2.FieldPartsResponse.FromString,
+                _registered_method=True)
 
 
 class ShardServiceServicer:
@@ -121,6 +126,14 @@ class ShardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FieldParts(self, request, context):
+        """FieldParts returns exact partial aggregates of numeric fields over an audience (counts, sums, extremes,
+        sums of squares, counts below thresholds), which add up over shards to a single node's figures.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +166,11 @@ def add_ShardServiceServicer_to_server(servicer, server):
                     servicer.ServeVersion,
                     request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.ServeVersionRequest.FromString,
                     response_serializer=dolphin_dot_v1_dot_shard__service__pb2.ServeVersionResponse.SerializeToString,
+            ),
+            'FieldParts': grpc.unary_unary_rpc_method_handler(
+                    servicer.FieldParts,
+                    request_deserializer=dolphin_dot_v1_dot_shard__service__pb2.FieldPartsRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_shard__service__pb2.FieldPartsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +338,33 @@ class ShardService:
             '/dolphin.v1.ShardService/ServeVersion',
             dolphin_dot_v1_dot_shard__service__pb2.ServeVersionRequest.SerializeToString,
             dolphin_dot_v1_dot_shard__service__pb2.ServeVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FieldParts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.ShardService/FieldParts',
+            dolphin_dot_v1_dot_shard__service__pb2.FieldPartsRequest.SerializeToString,
+            dolphin_dot_v1_dot_shard__service__pb2.FieldPartsResponse.FromString,
             options,
             channel_credentials,
             insecure,

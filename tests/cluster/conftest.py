@@ -70,17 +70,32 @@ def running_front(root: pathlib.Path, **overrides: object) -> Iterator[Front]:
         cluster.close()
 
 
-@pytest.fixture(scope="session")
-def front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Front]:
-    """The ad world (tags and events) loaded into 3 shards, served by a front on a free port."""
+def ad_world_root(ad_world: dict[str, object], root: pathlib.Path) -> pathlib.Path:
+    """Load the ad world (tags, events, numeric fields) into a 3-shard cluster root."""
     from loaders.cluster import load_events_into_cluster, load_tags_into_cluster
 
-    root = tmp_path_factory.mktemp("cluster") / "root"
     world = pathlib.Path(str(ad_world["root"]))
     load_tags_into_cluster([str(world / "tags.parquet")], root, shards=3, shard_bits=10)
     load_events_into_cluster([str(world / "events.parquet")], root, shard_bits=10)
+    load_tags_into_cluster([str(world / "numbers.parquet")], root, shard_bits=10)
+    return root
+
+
+@pytest.fixture(scope="session")
+def front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Front]:
+    """The ad world loaded into 3 shards, served by a front on a free port (tests may stream into it)."""
     from tests.conftest import free_port
 
+    root = ad_world_root(ad_world, tmp_path_factory.mktemp("cluster") / "root")
     with running_front(root, http_port=free_port()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def still_front(ray_session: None, ad_world: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[Front]:
+    """The ad world on 3 shards that no test writes to: answers stay equal to the ad world's single node."""
+    root = ad_world_root(ad_world, tmp_path_factory.mktemp("still-cluster") / "root")
+    with running_front(root) as running:
         yield running

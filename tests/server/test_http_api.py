@@ -38,6 +38,10 @@ READS: dict[str, list[dict[str, Any]]] = {
                                             {"expressions": ["gender=F"]}],
     "/dolphin.v1.AudienceService/Explain": [{"expression": "gender=F AND NOT vip=true"}],
     "/dolphin.v1.AudienceService/GetAudience": [{"name": "women"}, {"name": "missing"}],
+    "/dolphin.v1.AudienceService/Aggregate": [
+        {"expression": "gender=F", "fields": ["spend"], "percentiles": [50, 90, 99], "cutPoints": ["10", "100"]},
+        {"expression": "ALL", "fields": ["spend"], "statistics": ["STATISTIC_SUM", "STATISTIC_MEAN"]},
+        {"expression": "ALL", "fields": ["gender"]}, {"expression": "spend < abc", "fields": ["spend"]}],
     "/dolphin.v1.AudienceService/ListAudiences": [{}],
     "/dolphin.v1.CatalogService/ListDimensions": [{}, {"dimension": "city", "maxValues": 3}, {"dimension": "nope"}],
     "/dolphin.v1.CatalogService/ListCampaigns": [{}],
