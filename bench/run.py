@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -141,6 +142,76 @@ def measure_dolphin(target: str, n: int, batch: list[str]) -> tuple[dict[str, di
     return results, answers
 
 
+N1 = "spend_30d BETWEEN 100 AND 500 AND gender=F"
+AGE_CUTS = [str(10 * i) for i in range(1, 10)]  # n5: 10 buckets of age
+
+
+def measure_numeric(target: str, n: int) -> tuple[dict[str, dict[str, float]], dict[str, object]]:
+    """n1-n5: a range count, sum and mean, percentiles, top-1,000 and an age profile, through gRPC."""
+    results: dict[str, dict[str, float]] = {}
+    answers: dict[str, object] = {}
+    with Client(target, timeout=60) as client:
+        def n2() -> object:
+            return client.aggregate(Q2, ["spend_30d"], statistics=["sum", "mean"])
+
+        def n3() -> object:
+            return client.aggregate(Q2, ["spend_30d"], percentiles=[50, 90, 99], statistics=["count"])
+
+        def n4() -> list[str]:
+            request = pb.ExportRequest(expression=Q2, page_size=1000, max_pages=1,
+                                       order_by=pb.ExportOrder(field="score", descending=True))
+            return [u for page in client.audiences.Export(request) for u in page.user_ids]
+
+        def n5() -> object:
+            return client.profile(Q2, dimensions=["age"], numeric_cuts={"age": AGE_CUTS})
+
+        answers["n1"] = client.count(N1)
+        summed = n2().fields[0]  # type: ignore[attr-defined]
+        answers["n2"] = (summed.sum.exact, round(summed.mean.value, 6))
+        answers["n3"] = [p.value.exact for p in n3().fields[0].percentiles]  # type: ignore[attr-defined]
+        answers["n4"] = n4()
+        answers["n5"] = {i: v.count for i, v in enumerate(n5().dimensions[0].values) if v.count}  # type: ignore[attr-defined]
+        results["n1 range count"] = timed(lambda: client.count(N1), n)
+        results["n2 sum+mean"] = timed(n2, n)
+        results["n3 p50/p90/p99"] = timed(n3, max(20, n // 3))
+        results["n4 top-1,000"] = timed(n4, max(20, n // 3))
+        results["n5 age profile x10"] = timed(n5, max(20, n // 3))
+        sizes = {d.name: d for d in client.list_dimensions(max_values=1) if d.name in ("age", "spend_30d", "score")}
+    answers["bsi"] = {name: {"users_with_value": d.user_count, "bits": d.numeric.bits,
+                             "index_bytes": d.numeric.index_bytes,
+                             "bytes_per_valued_user": round(d.numeric.index_bytes / max(1, d.user_count), 3),
+                             "minimum_bytes_per_valued_user": round(_minimum_bits(d) / 8, 3),
+                             "ratio_to_minimum": round(d.numeric.index_bytes * 8 / max(1, d.user_count)
+                                                       / _minimum_bits(d), 2)}
+                      for name, d in sizes.items()}
+    return results, answers
+
+
+def _minimum_bits(d: object) -> int:
+    """Bits each user with a value needs at least: the binary length of the field's range."""
+    low, high = d.numeric.min.value, d.numeric.max.value  # type: ignore[attr-defined]
+    scale = 10 ** d.numeric.scale  # type: ignore[attr-defined]
+    return max(1, int(round((high - low) * scale)).bit_length())
+
+
+def measure_numeric_peer(peer: DuckDBPeer | ChdbPeer, n: int) -> tuple[dict[str, dict[str, float]], dict]:
+    count = peer.numeric_count if isinstance(peer, ChdbPeer) else peer.count
+    answers: dict[str, object] = {
+        "n1": count(N1), "n2": peer.sum_mean(Q2, "spend_30d"),
+        "n3": peer.percentiles(Q2, "spend_30d", [50, 90, 99]), "n4": peer.top(Q2, "score", 1000),
+        "n5": peer.buckets(Q2, "age", 10, 9)}
+    total, mean = answers["n2"]  # type: ignore[misc]
+    answers["n2"] = (total, round(mean, 6))
+    results = {
+        "n1 range count": timed(lambda: count(N1), n),
+        "n2 sum+mean": timed(lambda: peer.sum_mean(Q2, "spend_30d"), n),
+        "n3 p50/p90/p99": timed(lambda: peer.percentiles(Q2, "spend_30d", [50, 90, 99]), n),
+        "n4 top-1,000": timed(lambda: peer.top(Q2, "score", 1000), n),
+        "n5 age profile x10": timed(lambda: peer.buckets(Q2, "age", 10, 9), n),
+    }
+    return results, answers
+
+
 def measure_peer(peer: DuckDBPeer | ChdbPeer, n: int, batch: list[str]) -> tuple[dict[str, dict[str, float]], dict]:
     answers = {"q1": peer.count(Q1), "q2": peer.count(Q2), "q3": peer.profile(Q2, "city"),
                "q4": peer.export(Q2, 10000), "q5": [peer.count(e) for e in batch]}
@@ -154,6 +225,16 @@ def measure_peer(peer: DuckDBPeer | ChdbPeer, n: int, batch: list[str]) -> tuple
     return results, answers
 
 
+def _same(query: str, peer: object, dolphin: object) -> bool:
+    """True when a peer's answer equals Dolphin's (numbers compared as decimals, buckets by index)."""
+    if query == "n2":
+        (total, mean), (ours, our_mean) = peer, dolphin  # type: ignore[misc]
+        return bool(Decimal(total) == Decimal(ours) and abs(mean - our_mean) <= 1e-6 * max(1.0, abs(mean)))
+    if query == "n3":
+        return [Decimal(v) for v in peer] == [Decimal(v) for v in dolphin]  # type: ignore[attr-defined]
+    return peer == dolphin
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=10_000_000)
@@ -162,6 +243,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=50091)
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--workers", default="1,2", help="server worker counts to measure throughput with")
+    parser.add_argument("--only-numeric", action="store_true", help="skip q1-q5 and throughput: n1-n5 only")
     args = parser.parse_args()
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -173,6 +255,14 @@ def main() -> int:
         started = time.perf_counter()
         generate(args.users, seed=0).write_parquet(parquet)
         print(f"generated {parquet} in {time.perf_counter() - started:.1f} s", flush=True)
+    numbers = work / f"numbers-{args.users}.parquet"
+    if not numbers.exists():
+        import polars as pl
+
+        from dolphin.demo import numeric_columns
+
+        ids = pl.read_parquet(parquet, columns=["user_id"])["user_id"].to_numpy()
+        numeric_columns(ids, seed=1).write_parquet(numbers)
     data = work / f"data-{args.users}"
     shutil.rmtree(data, ignore_errors=True)
     started = time.perf_counter()
@@ -181,6 +271,11 @@ def main() -> int:
     report["load_seconds"] = round(time.perf_counter() - started, 2)
     report["load_output"] = load.stdout.strip()
     print(load.stdout.strip(), f"(wall {report['load_seconds']} s)", flush=True)
+    started = time.perf_counter()
+    load = subprocess.run(dolphin_cmd("load", "tags", str(numbers), "--data-dir", str(data), "--numeric", "age"),
+                          capture_output=True, text=True, check=True)
+    report["numeric_load_seconds"] = round(time.perf_counter() - started, 2)
+    print(load.stdout.strip(), f"(wall {report['numeric_load_seconds']} s)", flush=True)
 
     proc, report["restart_to_serving_seconds"] = start_server(data, args.port, 1)
     target = f"127.0.0.1:{args.port}"
@@ -189,14 +284,18 @@ def main() -> int:
         status = client.status()
     report["bitmap_bytes"] = status.bitmap_bytes
     report["id_dictionary_bytes_in_memory"] = status.users * 8
-    results, answers = measure_dolphin(target, args.iterations, batch)
+    results, answers = ({}, {}) if args.only_numeric else measure_dolphin(target, args.iterations, batch)
+    numeric_results, numeric_answers = measure_numeric(target, args.iterations)
+    report["bsi"] = numeric_answers.pop("bsi")
+    results.update(numeric_results)
+    answers.update(numeric_answers)
     report["rss_after_queries"] = rss_bytes(proc.pid)
     report["dolphin"] = results
-    print(json.dumps(results, indent=1), flush=True)
+    print(json.dumps(results, indent=1), json.dumps(report["bsi"], indent=1), flush=True)
     throughputs = {}
     proc.terminate()
     proc.wait()
-    for workers in [int(w) for w in args.workers.split(",")]:
+    for workers in [] if args.only_numeric else [int(w) for w in args.workers.split(",")]:
         proc, _ = start_server(data, args.port, workers)
         throughputs[f"{workers} worker(s)"] = round(throughput(target, Q2), 1)
         proc.terminate()
@@ -205,13 +304,17 @@ def main() -> int:
     print("throughput", throughputs, flush=True)
 
     if not args.no_peers:
-        for name, make in (("chdb", lambda: ChdbPeer(str(parquet), KINDS)),
-                           ("duckdb", lambda: DuckDBPeer(str(parquet), KINDS, BOOLS))):
+        for name, make in (("chdb", lambda: ChdbPeer(str(parquet), KINDS, str(numbers), BOOLS)),
+                           ("duckdb", lambda: DuckDBPeer(str(parquet), KINDS, BOOLS, str(numbers)))):
             peer = make()
             report[f"{name}_load_seconds"] = round(peer.load_seconds, 1)
-            peer_results, peer_answers = measure_peer(peer, max(20, args.iterations // 10), batch)
+            peer_results, peer_answers = ({}, {}) if args.only_numeric else measure_peer(
+                peer, max(20, args.iterations // 10), batch)
+            numeric_peer, numeric_peer_answers = measure_numeric_peer(peer, max(20, args.iterations // 10))
+            peer_results.update(numeric_peer)
+            peer_answers.update(numeric_peer_answers)
             report[name] = peer_results
-            agree = {q: peer_answers[q] == answers[q] for q in answers}
+            agree = {q: _same(q, peer_answers[q], answers[q]) for q in answers}
             report[f"{name}_agrees"] = agree
             report[f"{name}_ratio_p50"] = {q: round(peer_results[q]["p50"] / results[q]["p50"], 1) for q in results}
             print(name, json.dumps(peer_results, indent=1), agree, flush=True)

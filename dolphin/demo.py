@@ -252,6 +252,13 @@ def demo_world(n_users: int, *, seed: int = 0) -> DemoWorld:
             columns[dim.name] = _single_by_persona(rng, dim, persona)
     note = rng.choice(len(HOSTILE_VALUES), size=n_users)
     columns[HOSTILE_DIMENSION] = pa.array(np.array(HOSTILE_VALUES, dtype=object)[note], mask=rng.random(n_users) < 0.5)
+    # numeric fields: affluent families spend most, students least; half the users bought nothing this month
+    wealth = np.array([1.0, 1.2, 3.0, 0.4, 0.8, 1.0])[persona]
+    cents = np.round(rng.lognormal(8.0, 1.1, n_users) * wealth)
+    columns["spend_30d"] = pa.array(cents / 100, mask=rng.random(n_users) < 0.5)
+    days = (np.datetime64("2026-11-14") - rng.integers(0, 365, n_users).astype("timedelta64[D]")).astype(
+        "datetime64[D]")
+    columns["last_order"] = pa.array(days, mask=rng.random(n_users) < 0.3)
     tags = pl.from_arrow(pa.table(columns))
     assert isinstance(tags, pl.DataFrame)
     likes = {name: np.zeros(n_users, dtype=bool) for name in ("tennis", "running", "tech", "gaming")}
@@ -260,3 +267,17 @@ def demo_world(n_users: int, *, seed: int = 0) -> DemoWorld:
     events = _events(rng, user_ids, persona, likes, _has(columns["vip"], "true"))
     vectors = _vectors(rng, persona, slot_user, slot_code, len(interest.values))
     return DemoWorld(tags, events, pl.DataFrame({"user_id": user_ids, "embedding": vectors}))
+
+
+def numeric_columns(user_ids: np.ndarray, *, seed: int = 0) -> pl.DataFrame:
+    """Return numeric fields of users, for the benchmark: age (0-99), spend_30d (2 places, heavy-tailed, 60% null)
+    and score (4 places, 0-1)."""
+    rng = np.random.default_rng(seed)
+    n = len(user_ids)
+    age = rng.integers(0, 100, n).astype(np.int8)
+    cents = pl.Series(np.minimum(np.round(rng.pareto(1.2, n) * 2500), 10**9).astype(np.int64))
+    text = (cents // 100).cast(pl.String) + "." + (cents % 100).cast(pl.String).str.zfill(2)  # exact decimals
+    spend = pl.when(pl.Series(rng.random(n) < 0.6)).then(None).otherwise(text.cast(pl.Decimal(18, 2)))
+    return pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.Int64), "age": age,
+                         "score": np.round(rng.random(n), 4)}).with_columns(spend_30d=spend).select(
+        "user_id", "age", "spend_30d", "score")

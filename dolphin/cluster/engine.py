@@ -514,7 +514,7 @@ class ClusterEngine:
                                          wanted)
 
     def field_parts(self, expression: str, fields: list[str], *, thresholds: dict[str, list[int]] | None = None,
-                    sums: bool = False, extremes: bool = False, squares: bool = False,
+                    sums: bool = False, extremes: bool = False, squares: bool = False, sizes: bool = False,
                     deadline: float | None = None) -> tuple[int, list[FieldPart], int]:
         """Only shards hold partial aggregates: PreconditionError."""
         raise PreconditionError("FieldParts is for cluster shards; this is a cluster front")
@@ -620,14 +620,14 @@ class ClusterEngine:
         page, token = catalog.page_of_names(listed, size, page_token)
         merged = self.value_counts(dimensions=page) if page else ValueCountsResult(0, 0, [], {}, 0)
         kinds = {d.dimension: DimensionKind(d.kind) for d in merged.dimensions if _numeric(d.kind)}
-        fields = cluster_numeric.fetch_parts(self._parts_fetch(None), "ALL", kinds, {}, extremes=True).fields \
-            if kinds else {}
+        fields = cluster_numeric.fetch_parts(self._parts_fetch(None), "ALL", kinds, {}, extremes=True,
+                                             sizes=True).fields if kinds else {}
         infos = []
         for d in merged.dimensions:
             if d.dimension in fields:
                 f = fields[d.dimension]
                 bounds = (f.minimum, f.maximum) if f.minimum is not None and f.maximum is not None else None
-                infos.append(DimensionInfo(d.dimension, d.kind, 0, f.count, [], bounds))
+                infos.append(DimensionInfo(d.dimension, d.kind, 0, f.count, [], bounds, f.bits, f.index_bytes))
                 continue
             ranked = sorted(zip(d.values, d.tag_sizes, strict=True), key=lambda item: (-item[1], item[0]))
             infos.append(DimensionInfo(d.dimension, d.kind, len(d.values), d.user_count,

@@ -39,6 +39,8 @@ class Merged:
     maximum: int | None = None
     squares: int = 0
     below: list[int] = field(default_factory=list)
+    bits: int = 0
+    index_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +56,18 @@ Fetch = Callable[[shard_pb.FieldPartsRequest], list[shard_pb.FieldPartsResponse]
 
 
 def fetch_parts(fetch: Fetch, subject: str, kinds: dict[str, DimensionKind], thresholds: dict[str, list[int]],
-                *, sums: bool = False, extremes: bool = False, squares: bool = False) -> PartsAnswer:
+                *, sums: bool = False, extremes: bool = False, squares: bool = False, sizes: bool = False
+                ) -> PartsAnswer:
     """Ask every shard for its parts of these fields and add them up."""
     request = shard_pb.FieldPartsRequest(
-        expression=subject, fields=list(kinds), sums=sums, extremes=extremes, squares=squares,
+        expression=subject, fields=list(kinds), sums=sums, extremes=extremes, squares=squares, sizes=sizes,
         thresholds=[shard_pb.FieldThresholds(field=f, values=v) for f, v in thresholds.items() if v])
     answers = fetch(request)
     merged = {name: Merged(kind, below=[0] * len(thresholds.get(name, []))) for name, kind in kinds.items()}
     for answer in answers:
         for part in answer.fields:
             m = merged[part.field]
+            m.bits, m.index_bytes = max(m.bits, part.bits), m.index_bytes + part.index_bytes
             if not part.count:
                 continue
             m.count += part.count

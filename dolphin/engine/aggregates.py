@@ -146,10 +146,8 @@ def cut_values(kind: DimensionKind, name: str, cut_points: Sequence[str]) -> lis
 
 def histogram(index: Field, users: AbstractBitMap, cuts: list[Fraction], budget: Budget) -> list[Bucket]:
     """Return the buckets (-inf, c1), [c1, c2), ..., [ck, +inf) with their users' counts."""
-    below = []
-    for cut in cuts:
-        budget.check()
-        below.append(index.count_less_than(users, lower_bound(cut, True)))
+    budget.check()
+    below = index.counts_less_than(users, [lower_bound(cut, True) for cut in cuts])
     return buckets_of(cuts, below, len(users))
 
 
@@ -179,10 +177,8 @@ def aggregate_field(index: Field, audience: AbstractBitMap, percentiles: Sequenc
     maximum = index.maximum(users) if extremes else None
     budget.check()
     squares = index.sum_of_squares(users) if Statistic.STDDEV in wanted else None
-    ranked = []
-    for p, rank in zip(percentiles, ranks_of(percentiles, count) if count else [], strict=False):
-        budget.check()
-        ranked.append((p, index.kth(users, rank)))
+    budget.check()
+    ranked = list(zip(percentiles, index.kths(users, ranks_of(percentiles, count)), strict=True)) if count else []
     if default_histogram and minimum is not None and maximum is not None:
         cuts = default_cuts(minimum, maximum)
     buckets = histogram(index, users, cuts, budget) if cuts or default_histogram else []
@@ -237,17 +233,16 @@ class FieldPart:
     maximum: int | None = None
     sum_of_squares: int | None = None
     below: list[int] = field(default_factory=list)  # users with a value below each threshold
+    bits: int = 0
+    index_bytes: int = 0
 
 
 def field_part(index: Field, audience: AbstractBitMap, thresholds: list[int], *, sums: bool, extremes: bool,
                squares: bool, budget: Budget) -> FieldPart:
     """Return a field's partial aggregate over the audience's users that have a value."""
     users = audience & index.exists
-    below = []
-    for threshold in thresholds:
-        budget.check()
-        below.append(index.count_less_than(users, threshold))
     budget.check()
+    below = index.counts_less_than(users, thresholds)
     return FieldPart(index.name, str(index.kind), len(users), index.total(users) if sums else None,
                      index.minimum(users) if extremes and users else None,
                      index.maximum(users) if extremes and users else None,

@@ -79,7 +79,7 @@ class EngineApi(Protocol):
         ...
 
     def field_parts(self, expression: str, fields: list[str], *, thresholds: dict[str, list[int]] | None = None,
-                    sums: bool = False, extremes: bool = False, squares: bool = False,
+                    sums: bool = False, extremes: bool = False, squares: bool = False, sizes: bool = False,
                     deadline: float | None = None) -> tuple[int, list[FieldPart], int]:
         """A shard's exact partial aggregates of numeric fields (PreconditionError on a cluster front)."""
         ...

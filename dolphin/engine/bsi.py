@@ -15,8 +15,9 @@ here is bitmap algebra whose cost grows with the number of bits, not of users:
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -44,6 +45,9 @@ class Field:
     exists: AbstractBitMap
     negative: AbstractBitMap
     bits: tuple[AbstractBitMap, ...]  # bits[i]: users with bit i of |value| set; as long as the highest set bit
+    # users with a magnitude >= 2^k, built on first use: every comparison with a k-bit constant starts from it
+    _high: dict[int, AbstractBitMap] = field(default_factory=dict, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @staticmethod
     def of(name: str, kind: DimensionKind, slices: dict[str, FrozenBitMap]) -> Field:
@@ -59,9 +63,15 @@ class Field:
         return within - self.negative, within & self.negative
 
     # -- magnitudes ---------------------------------------------------------------------------------------
-    def _high(self, length: int) -> AbstractBitMap:
-        """Return the users whose magnitude has a bit at or above `length` set."""
-        return _union(list(self.bits[length:]))
+    def high(self, length: int) -> AbstractBitMap:
+        """Return the users whose magnitude has a bit at or above `length` set (cached: the union is the costly
+        part of comparing with a small constant when large values are rare)."""
+        found = self._high.get(length)
+        if found is None:
+            found = FrozenBitMap(_union(list(self.bits[length:])))
+            with self._lock:
+                self._high[length] = found
+        return found
 
     def below(self, users: AbstractBitMap, m: int) -> AbstractBitMap:
         """Return the users whose magnitude is < m (O'Neil: each bit of m splits off the users already below)."""
@@ -70,7 +80,7 @@ class Field:
         length = m.bit_length()
         if length > len(self.bits):
             return users
-        high = self._high(length)
+        high = self.high(length)
         equal = users - high if high else users
         pieces: list[AbstractBitMap] = []
         for i in range(length - 1, -1, -1):
@@ -91,10 +101,13 @@ class Field:
         length = m.bit_length()
         if length > len(self.bits):
             return len(users)
-        high = self._high(length)
-        equal = users - high if high else users
+        high = self.high(length)
+        return self._walk_count(users - high if high else users, m, length - 1)
+
+    def _walk_count(self, equal: AbstractBitMap, m: int, top: int) -> int:
+        """Return how many of `equal` are below m, where their magnitudes share m's bits above `top`."""
         total = 0
-        for i in range(length - 1, -1, -1):
+        for i in range(top, -1, -1):
             if not equal:
                 break
             bit = self.bits[i]
@@ -106,11 +119,49 @@ class Field:
                 equal = equal - bit
         return total
 
+    def counts_below(self, users: AbstractBitMap, thresholds: list[int]) -> list[int]:
+        """Return count_below for many thresholds at once: users are split bit by bit only where a threshold
+        falls inside a half, so the work is about one pass per bit, not one per threshold (histograms)."""
+        out = {t: (0 if t <= 0 else len(users)) for t in thresholds}
+        inside = sorted({t for t in thresholds if 0 < t < 1 << len(self.bits)})
+        if users and inside:
+            length = inside[-1].bit_length()  # every inside threshold is below 2^length: start there
+            lower = users - self.high(length) if length < len(self.bits) else users
+            out.update((t, len(lower)) for t in inside if t == 1 << length)
+            inside = [t for t in inside if t < 1 << length]
+            if inside and lower:
+                self._split_counts(lower, 0, length - 1, inside, out)
+            elif inside:
+                out.update((t, 0) for t in inside)
+        return [out[t] for t in thresholds]
+
+    def _split_counts(self, users: AbstractBitMap, base: int, bit: int, thresholds: list[int],
+                      out: dict[int, int]) -> None:
+        """users' magnitudes lie in [base, base + 2^(bit+1)), the thresholds strictly inside: count below each."""
+        if len(thresholds) == 1:  # one threshold left: a count-only walk, one bitmap per bit
+            out[thresholds[0]] = self._walk_count(users, thresholds[0], bit)
+            return
+        middle = base + (1 << bit)
+        ones = users & self.bits[bit] if self.bits[bit] else EMPTY
+        zeros = len(users) - len(ones)
+        low, high = [t for t in thresholds if t < middle], [t for t in thresholds if t > middle]
+        out.update((t, zeros) for t in thresholds if t == middle)
+        if low:  # strictly inside (base, middle): bit > 0
+            if zeros:
+                self._split_counts(users - ones if ones else users, base, bit - 1, low, out)
+            else:
+                out.update((t, 0) for t in low)
+        if high:
+            partial = dict.fromkeys(high, 0)
+            if ones:
+                self._split_counts(ones, middle, bit - 1, high, partial)
+            out.update((t, zeros + partial[t]) for t in high)
+
     def equal(self, users: AbstractBitMap, m: int) -> AbstractBitMap:
         """Return the users whose magnitude is exactly m."""
         if m < 0 or m.bit_length() > len(self.bits) or not users:
             return EMPTY
-        high = self._high(m.bit_length())
+        high = self.high(m.bit_length())
         found = users - high if high else users
         for i in range(m.bit_length() - 1, -1, -1):
             if not found:
@@ -128,6 +179,9 @@ class Field:
 
     def smallest_magnitude(self, users: AbstractBitMap) -> int:
         """Return the smallest magnitude among users (which must not be empty)."""
+        return self.kth_magnitude(users, 0)
+
+    def _smallest_by_walk(self, users: AbstractBitMap) -> int:
         found, value = users, 0
         for i in range(len(self.bits) - 1, -1, -1):
             bit = self.bits[i]
@@ -140,10 +194,37 @@ class Field:
                 value |= 1 << i
         return value
 
-    def kth_magnitude(self, users: AbstractBitMap, rank: int) -> int:
-        """Return the magnitude at 0-based rank (ascending) among users."""
-        found, value = users, 0
-        for i in range(len(self.bits) - 1, -1, -1):
+    def _length_at_rank(self, users: AbstractBitMap, rank: int,
+                        above: dict[int, int] | None = None) -> tuple[AbstractBitMap, int]:
+        """Return (the users below 2^L, L) for the smallest L whose users below 2^L include the one at rank.
+
+        Found by bisection over L with counts against the cached high sets (`above` keeps them across ranks), so
+        the walk down the slices starts at bit L-1 instead of at the top: that saves a pass over nearly every
+        user for each rare high bit.
+        """
+        above = {} if above is None else above
+
+        def count_above(k: int) -> int:  # users with magnitude >= 2^k
+            if k not in above:
+                above[k] = users.intersection_cardinality(self.high(k)) if k < len(self.bits) else 0
+            return above[k]
+
+        low, high = 0, len(self.bits)  # users below 2^high always include rank
+        while low < high:
+            mid = (low + high) // 2
+            if rank < len(users) - count_above(mid):
+                high = mid
+            else:
+                low = mid + 1
+        if low >= len(self.bits):
+            return users, len(self.bits)
+        return users - self.high(low), low
+
+    def kth_magnitude(self, users: AbstractBitMap, rank: int, above: dict[int, int] | None = None) -> int:
+        """Return the magnitude at 0-based rank (ascending) among users (`above`: counts shared across ranks)."""
+        found, length = self._length_at_rank(users, rank, above)
+        value = 0
+        for i in range(length - 1, -1, -1):
             bit = self.bits[i]
             zeros = found.difference_cardinality(bit) if bit else len(found)
             if rank < zeros:
@@ -195,6 +276,15 @@ class Field:
             return len(negative) + self.count_below(positive, c)
         return len(negative) - self.count_below(negative, -c + 1)
 
+    def counts_less_than(self, within: AbstractBitMap, thresholds: list[int]) -> list[int]:
+        """Return count_less_than for many constants in one partitioning pass (histogram buckets)."""
+        positive, negative = self.split(within)
+        above = [c for c in thresholds if c > 0]
+        counts = dict(zip(above, self.counts_below(positive, above), strict=True))
+        rest = [-c + 1 for c in thresholds if c <= 0]
+        gone = dict(zip(rest, self.counts_below(negative, rest), strict=True))
+        return [len(negative) + counts[c] if c > 0 else len(negative) - gone[-c + 1] for c in thresholds]
+
     def equal_to(self, within: AbstractBitMap, c: int) -> AbstractBitMap:
         """Return the users of within whose value is c."""
         positive, negative = self.split(within)
@@ -233,10 +323,20 @@ class Field:
 
     def kth(self, within: AbstractBitMap, rank: int) -> int:
         """Return the value at 0-based rank, ascending, among within."""
+        return self.kths(within, [rank])[0]
+
+    def kths(self, within: AbstractBitMap, ranks: list[int]) -> list[int]:
+        """Return the values at several 0-based ranks (ascending), sharing the counts of magnitude classes."""
         positive, negative = self.split(within)
-        if rank < len(negative):
-            return -self.kth_magnitude(negative, len(negative) - 1 - rank)
-        return self.kth_magnitude(positive, rank - len(negative))
+        above_positive: dict[int, int] = {}
+        above_negative: dict[int, int] = {}
+        out = []
+        for rank in ranks:
+            if rank < len(negative):
+                out.append(-self.kth_magnitude(negative, len(negative) - 1 - rank, above_negative))
+            else:
+                out.append(self.kth_magnitude(positive, rank - len(negative), above_positive))
+        return out
 
     def top(self, within: AbstractBitMap, k: int, *, descending: bool) -> AbstractBitMap:
         """Return the k users of within with the largest (descending) or smallest values."""
@@ -291,6 +391,7 @@ def upper_bound(value: Fraction, inclusive: bool) -> int:
 
 def ranks_of(percentiles: Iterable[float], count: int) -> list[int]:
     """Return the 0-based ranks of exact percentiles (0-100) among count values, by the nearest-rank method:
-    ceil(p/100 * count) - 1 (at least 0), as DuckDB's quantile_disc and ClickHouse's quantileExactLow pick them.
+    ceil(p/100 * count) - 1 (at least 0), as DuckDB's quantile_disc picks them (ClickHouse's quantileExact
+    family uses floor(level * count) instead, except for the median of quantileExactLow).
     The percentile is read as the decimal it prints as, so 90 means exactly 90/100."""
     return [min(count - 1, max(0, math.ceil(Fraction(repr(float(p))) / 100 * count) - 1)) for p in percentiles]

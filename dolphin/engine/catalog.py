@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+from pyroaring import AbstractBitMap
+
 from dolphin.engine.results import DimensionInfo
 from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import InvalidPageTokenError, NotFoundError
@@ -34,6 +36,12 @@ def page_of_names(names: list[str], page_size: int, page_token: str) -> tuple[li
     return page, name_token(page[-1]) if more and page else ""
 
 
+def _container_bytes(bitmap: AbstractBitMap) -> int:
+    """Return the bytes of a bitmap's containers (what it holds in memory, without the per-bitmap overhead)."""
+    stats = bitmap.get_statistics()
+    return int(stats["n_bytes_array_containers"] + stats["n_bytes_run_containers"] + stats["n_bytes_bitset_containers"])
+
+
 def describe_dimension(snap: Snapshot, name: str, max_values: int) -> DimensionInfo:
     """Return a dimension's kind, size and its largest values."""
     if not snap.has_dimension(name):
@@ -41,7 +49,10 @@ def describe_dimension(snap: Snapshot, name: str, max_values: int) -> DimensionI
         hint = f'; did you mean "{suggestion}"?' if suggestion else ""
         raise NotFoundError(f'dimension "{name}" not found{hint}')
     if snap.is_numeric(name):
-        return DimensionInfo(name, str(snap.kinds[name]), 0, len(snap.any_of(name)), [], snap.bounds(name))
+        index = snap.numeric(name)
+        size = snap.memo(name, "index bytes", lambda: sum(_container_bytes(bm) for bm in snap.tags[name].values()))
+        return DimensionInfo(name, str(snap.kinds[name]), 0, len(index.exists), [], snap.bounds(name),
+                             len(index.bits), size)
     tags = snap.tags[name]
     ranked = sorted(((v, len(bm)) for v, bm in tags.items()), key=lambda item: (-item[1], item[0]))
     users = len(snap.any_of(name))

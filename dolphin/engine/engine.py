@@ -6,6 +6,7 @@ Each call reads the current snapshot once, so it sees one version even while a r
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import logging
 import os
@@ -368,16 +369,24 @@ class Engine:
         return AggregateResult(len(audience), out, snap.version)
 
     def field_parts(self, expression: str, fields: list[str], *, thresholds: dict[str, list[int]] | None = None,
-                    sums: bool = False, extremes: bool = False, squares: bool = False,
+                    sums: bool = False, extremes: bool = False, squares: bool = False, sizes: bool = False,
                     deadline: float | None = None) -> tuple[int, list[FieldPart], int]:
         """Return (audience size, each field's exact partial aggregate, version): what a cluster front adds up."""
         snap = self._ref.current
         self.check_numeric(snap, fields)
         budget = Budget("field parts", deadline)
         audience = materialize(self._plan(snap, expression), budget)
-        parts = [field_part(snap.numeric(f), audience, (thresholds or {}).get(f, []), sums=sums, extremes=extremes,
-                            squares=squares, budget=budget) if snap.has_dimension(f) else FieldPart(f, "", 0)
-                 for f in fields]
+        parts = []
+        for f in fields:
+            if not snap.has_dimension(f):
+                parts.append(FieldPart(f, "", 0))
+                continue
+            part = field_part(snap.numeric(f), audience, (thresholds or {}).get(f, []), sums=sums, extremes=extremes,
+                              squares=squares, budget=budget)
+            if sizes:
+                info = catalog.describe_dimension(snap, f, 0)
+                part = dataclasses.replace(part, bits=info.bits, index_bytes=info.index_bytes)
+            parts.append(part)
         return len(audience), parts, snap.version
 
     def check_numeric(self, snap: Snapshot, names: list[str]) -> None:

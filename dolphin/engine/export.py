@@ -11,7 +11,7 @@ from dolphin.engine.evaluate import Budget, materialize, restrict
 from dolphin.engine.planner import Node
 from dolphin.engine.results import ExportPage
 from dolphin.engine.snapshot import Snapshot
-from dolphin.storage.numbers import format_value
+from dolphin.storage.numbers import format_values
 
 
 class ExportCursor:
@@ -120,7 +120,7 @@ class OrderedExportCursor:
         self._ordered_through(end)
         valued = len(self.valued)
         parts = [self.ordered[start:min(end, valued)]]
-        texts = [format_value(self.index.kind, int(v)) for v in self.values[start:min(end, valued)]]
+        texts = format_values(self.index.kind, self.values[start:min(end, valued)])
         if end > valued:  # past the users with a value: the others, in dense-ID order
             rest = np.frombuffer(self.unvalued.to_array(), dtype=np.uint32)
             parts.append(rest[max(0, start - valued):end - valued])

@@ -109,5 +109,5 @@ def range_count(node: Range, within: AbstractBitMap) -> int:
         return len(within) - (field.count_less_than(within, node.low) if node.low is not None else 0)
     if node.low is None:
         return field.count_less_than(within, node.high)
-    below_high = field.less_than(within, node.high)
-    return len(below_high) - field.count_less_than(below_high, node.low)
+    below_low, below_high = field.counts_less_than(within, [node.low, node.high])  # one pass for both ends
+    return below_high - below_low

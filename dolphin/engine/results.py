@@ -126,6 +126,8 @@ class DimensionInfo:
     user_count: int
     values: list[tuple[str, int]]
     bounds: tuple[int, int] | None = None  # a numeric field's min and max (stored units), None when no values
+    bits: int = 0  # a numeric field's magnitude slices
+    index_bytes: int = 0  # and the memory of its slices
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,8 @@ def field_parts(count: int, parts: list[FieldPart], version: int) -> shard_pb.Fi
     return shard_pb.FieldPartsResponse(audience_count=count, snapshot_version=version, fields=[
         shard_pb.FieldPart(field=p.name, kind=p.kind, count=p.count, sum="" if p.sum is None else str(p.sum),
                            min=p.minimum or 0, max=p.maximum or 0,
-                           sum_of_squares="" if p.sum_of_squares is None else str(p.sum_of_squares), below=p.below)
+                           sum_of_squares="" if p.sum_of_squares is None else str(p.sum_of_squares), below=p.below,
+                           bits=p.bits, index_bytes=p.index_bytes)
         for p in parts])
 
 
@@ -203,7 +204,7 @@ def numeric_field(d: r.DimensionInfo) -> cat_pb.NumericField | None:
     kind = field_kind(d.kind)
     low, high = d.bounds if d.bounds is not None else (None, None)
     return cat_pb.NumericField(type=d.kind.split("(")[0], scale=kind.scale, min=number(kind, low),
-                               max=number(kind, high))
+                               max=number(kind, high), bits=d.bits, index_bytes=d.index_bytes)
 
 
 def dimensions(page: r.DimensionPage, floor: Floor = NO_FLOOR) -> cat_pb.ListDimensionsResponse:

@@ -73,7 +73,8 @@ class ShardServicer(Deadlines, pb_grpc.ShardServiceServicer):
         thresholds = {t.field: list(t.values) for t in request.thresholds}
         count, parts, version = await run_engine(self.engine.field_parts, request.expression, list(request.fields),
                                                  thresholds=thresholds, sums=request.sums, extremes=request.extremes,
-                                                 squares=request.squares, deadline=self.deadline(context))
+                                                 squares=request.squares, sizes=request.sizes,
+                                                 deadline=self.deadline(context))
         return convert.field_parts(count, parts, version)
 
     @maps_errors

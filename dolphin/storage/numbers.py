@@ -114,6 +114,24 @@ def format_value(kind: DimensionKind, value: int) -> str:
     return f"{sign}{whole}.{fraction:0{kind.scale}d}"
 
 
+def format_values(kind: DimensionKind, values: np.ndarray) -> list[str]:
+    """Return format_value of many stored integers, vectorised (an export page's values)."""
+    import polars as pl
+
+    series = pl.Series(np.asarray(values, dtype=np.int64))
+    if kind is DimensionKind.DATE:
+        return series.cast(pl.Int32).cast(pl.Date).dt.strftime("%Y-%m-%d").to_list()
+    if kind is DimensionKind.TIMESTAMP:
+        return (series * 1_000_000).cast(pl.Datetime("us")).dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_list()
+    if not kind.scale:
+        return series.cast(pl.String).to_list()
+    unit = 10**kind.scale
+    magnitude = series.abs()
+    text = (pl.when(series < 0).then(pl.lit("-")).otherwise(pl.lit("")) + (magnitude // unit).cast(pl.String) + "."
+            + (magnitude % unit).cast(pl.String).str.zfill(kind.scale))
+    return pl.select(text.alias("v"))["v"].to_list()
+
+
 def format_exact(kind: DimensionKind, value: Fraction) -> str:
     """Return a rational in stored units (a mean) as text: dates and timestamps rounded to the nearest day or
     second, numbers to 6 places past the field's scale, trailing zeros dropped."""

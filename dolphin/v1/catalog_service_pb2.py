@@ -25,33 +25,33 @@ _sym_db = _symbol_database.Default()
 from dolphin.v1 import audience_service_pb2 as dolphin_dot_v1_dot_audience__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n dolphin/v1/catalog_service.proto\x12\ndolphin.v1\x1a!dolphin/v1/audience_service.proto\"m\n\x0cNumericField\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05scale\x18\x02 \x01(\x05\x12\x1f\n\x03min\x18\x03 \x01(\x0b\x32\x12.dolphin.v1.Number\x12\x1f\n\x03max\x18\x04 \x01(\x0b\x32\x12.dolphin.v1.Number\"e\n\x15ListDimensionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nmax_values\x18\x03 \x01(\x05\x12\x11\n\tdimension\x18\x04 \x01(\t\".\n\x0e\x44imensionValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\xc2\x01\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.dolphin.v1.DimensionKind\x12\x13\n\x0bvalue_count\x18\x03 \x01(\x04\x12\x12\n\nuser_count\x18\x04 \x01(\x04\x12*\n\x06values\x18\x05 \x03(\x0b\x32\x1a.dolphin.v1.DimensionValue\x12)\n\x07numeric\x18\x06 \x01(\x0b\x32\x18.dolphin.v1.NumericField\"v\n\x16ListDimensionsResponse\x12)\n\ndimensions\x18\x01 \x03(\x0b\x32\x15.dolphin.v1.Dimension\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\"=\n\x14ListCampaignsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\rCampaignEvent\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x11\n\tfirst_day\x18\x02 \x01(\t\x12\x10\n\x08last_day\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x04 \x01(\r\"C\n\x08\x43\x61mpaign\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x19.dolphin.v1.CampaignEvent\"s\n\x15ListCampaignsResponse\x12\'\n\tcampaigns\x18\x01 \x03(\x0b\x32\x14.dolphin.v1.Campaign\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04*\x80\x01\n\rDimensionKind\x12\x1e\n\x1a\x44IMENSION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44IMENSION_KIND_SINGLE\x10\x01\x12\x18\n\x14\x44IMENSION_KIND_MULTI\x10\x02\x12\x1a\n\x16\x44IMENSION_KIND_NUMERIC\x10\x03\x32\xbf\x01\n\x0e\x43\x61talogService\x12W\n\x0eListDimensions\x12!.dolphin.v1.ListDimensionsRequest\x1a\".dolphin.v1.ListDimensionsResponse\x12T\n\rListCampaigns\x12 .dolphin.v1.ListCampaignsRequest\x1a!.dolphin.v1.ListCampaignsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n dolphin/v1/catalog_service.proto\x12\ndolphin.v1\x1a!dolphin/v1/audience_service.proto\"\x90\x01\n\x0cNumericField\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05scale\x18\x02 \x01(\x05\x12\x1f\n\x03min\x18\x03 \x01(\x0b\x32\x12.dolphin.v1.Number\x12\x1f\n\x03max\x18\x04 \x01(\x0b\x32\x12.dolphin.v1.Number\x12\x0c\n\x04\x62its\x18\x05 \x01(\x05\x12\x13\n\x0bindex_bytes\x18\x06 \x01(\x04\"e\n\x15ListDimensionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nmax_values\x18\x03 \x01(\x05\x12\x11\n\tdimension\x18\x04 \x01(\t\".\n\x0e\x44imensionValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\xc2\x01\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.dolphin.v1.DimensionKind\x12\x13\n\x0bvalue_count\x18\x03 \x01(\x04\x12\x12\n\nuser_count\x18\x04 \x01(\x04\x12*\n\x06values\x18\x05 \x03(\x0b\x32\x1a.dolphin.v1.DimensionValue\x12)\n\x07numeric\x18\x06 \x01(\x0b\x32\x18.dolphin.v1.NumericField\"v\n\x16ListDimensionsResponse\x12)\n\ndimensions\x18\x01 \x03(\x0b\x32\x15.dolphin.v1.Dimension\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\"=\n\x14ListCampaignsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\rCampaignEvent\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x11\n\tfirst_day\x18\x02 \x01(\t\x12\x10\n\x08last_day\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ys\x18\x04 \x01(\r\"C\n\x08\x43\x61mpaign\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x19.dolphin.v1.CampaignEvent\"s\n\x15ListCampaignsResponse\x12\'\n\tcampaigns\x18\x01 \x03(\x0b\x32\x14.dolphin.v1.Campaign\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04*\x80\x01\n\rDimensionKind\x12\x1e\n\x1a\x44IMENSION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44IMENSION_KIND_SINGLE\x10\x01\x12\x18\n\x14\x44IMENSION_KIND_MULTI\x10\x02\x12\x1a\n\x16\x44IMENSION_KIND_NUMERIC\x10\x03\x32\xbf\x01\n\x0e\x43\x61talogService\x12W\n\x0eListDimensions\x12!.dolphin.v1.ListDimensionsRequest\x1a\".dolphin.v1.ListDimensionsResponse\x12T\n\rListCampaigns\x12 .dolphin.v1.ListCampaignsRequest\x1a!.dolphin.v1.ListCampaignsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dolphin.v1.catalog_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIMENSIONKIND']._serialized_start=995
-  _globals['_DIMENSIONKIND']._serialized_end=1123
-  _globals['_NUMERICFIELD']._serialized_start=83
-  _globals['_NUMERICFIELD']._serialized_end=192
-  _globals['_LISTDIMENSIONSREQUEST']._serialized_start=194
-  _globals['_LISTDIMENSIONSREQUEST']._serialized_end=295
-  _globals['_DIMENSIONVALUE']._serialized_start=297
-  _globals['_DIMENSIONVALUE']._serialized_end=343
-  _globals['_DIMENSION']._serialized_start=346
-  _globals['_DIMENSION']._serialized_end=540
-  _globals['_LISTDIMENSIONSRESPONSE']._serialized_start=542
-  _globals['_LISTDIMENSIONSRESPONSE']._serialized_end=660
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=662
-  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=723
-  _globals['_CAMPAIGNEVENT']._serialized_start=725
-  _globals['_CAMPAIGNEVENT']._serialized_end=806
-  _globals['_CAMPAIGN']._serialized_start=808
-  _globals['_CAMPAIGN']._serialized_end=875
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=877
-  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=992
-  _globals['_CATALOGSERVICE']._serialized_start=1126
-  _globals['_CATALOGSERVICE']._serialized_end=1317
+  _globals['_DIMENSIONKIND']._serialized_start=1031
+  _globals['_DIMENSIONKIND']._serialized_end=1159
+  _globals['_NUMERICFIELD']._serialized_start=84
+  _globals['_NUMERICFIELD']._serialized_end=228
+  _globals['_LISTDIMENSIONSREQUEST']._serialized_start=230
+  _globals['_LISTDIMENSIONSREQUEST']._serialized_end=331
+  _globals['_DIMENSIONVALUE']._serialized_start=333
+  _globals['_DIMENSIONVALUE']._serialized_end=379
+  _globals['_DIMENSION']._serialized_start=382
+  _globals['_DIMENSION']._serialized_end=576
+  _globals['_LISTDIMENSIONSRESPONSE']._serialized_start=578
+  _globals['_LISTDIMENSIONSRESPONSE']._serialized_end=696
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_start=698
+  _globals['_LISTCAMPAIGNSREQUEST']._serialized_end=759
+  _globals['_CAMPAIGNEVENT']._serialized_start=761
+  _globals['_CAMPAIGNEVENT']._serialized_end=842
+  _globals['_CAMPAIGN']._serialized_start=844
+  _globals['_CAMPAIGN']._serialized_end=911
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_start=913
+  _globals['_LISTCAMPAIGNSRESPONSE']._serialized_end=1028
+  _globals['_CATALOGSERVICE']._serialized_start=1162
+  _globals['_CATALOGSERVICE']._serialized_end=1353
 # @@protoc_insertion_point(module_scope)

@@ -20,16 +20,20 @@ DIMENSION_KIND_MULTI: DimensionKind
 DIMENSION_KIND_NUMERIC: DimensionKind
 
 class NumericField(_message.Message):
-    __slots__ = ("type", "scale", "min", "max")
+    __slots__ = ("type", "scale", "min", "max", "bits", "index_bytes")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SCALE_FIELD_NUMBER: _ClassVar[int]
     MIN_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
+    BITS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_BYTES_FIELD_NUMBER: _ClassVar[int]
     type: str
     scale: int
     min: _audience_service_pb2.Number
     max: _audience_service_pb2.Number
-    def __init__(self, type: _Optional[str] = ..., scale: _Optional[int] = ..., min: _Optional[_Union[_audience_service_pb2.Number, _Mapping]] = ..., max: _Optional[_Union[_audience_service_pb2.Number, _Mapping]] = ...) -> None: ...
+    bits: int
+    index_bytes: int
+    def __init__(self, type: _Optional[str] = ..., scale: _Optional[int] = ..., min: _Optional[_Union[_audience_service_pb2.Number, _Mapping]] = ..., max: _Optional[_Union[_audience_service_pb2.Number, _Mapping]] = ..., bits: _Optional[int] = ..., index_bytes: _Optional[int] = ...) -> None: ...
 
 class ListDimensionsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "max_values", "dimension")

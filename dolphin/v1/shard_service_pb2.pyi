@@ -15,23 +15,25 @@ class FieldThresholds(_message.Message):
     def __init__(self, field: _Optional[str] = ..., values: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class FieldPartsRequest(_message.Message):
-    __slots__ = ("expression", "fields", "thresholds", "sums", "extremes", "squares")
+    __slots__ = ("expression", "fields", "thresholds", "sums", "extremes", "squares", "sizes")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     SUMS_FIELD_NUMBER: _ClassVar[int]
     EXTREMES_FIELD_NUMBER: _ClassVar[int]
     SQUARES_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
     expression: str
     fields: _containers.RepeatedScalarFieldContainer[str]
     thresholds: _containers.RepeatedCompositeFieldContainer[FieldThresholds]
     sums: bool
     extremes: bool
     squares: bool
-    def __init__(self, expression: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ..., thresholds: _Optional[_Iterable[_Union[FieldThresholds, _Mapping]]] = ..., sums: _Optional[bool] = ..., extremes: _Optional[bool] = ..., squares: _Optional[bool] = ...) -> None: ...
+    sizes: bool
+    def __init__(self, expression: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ..., thresholds: _Optional[_Iterable[_Union[FieldThresholds, _Mapping]]] = ..., sums: _Optional[bool] = ..., extremes: _Optional[bool] = ..., squares: _Optional[bool] = ..., sizes: _Optional[bool] = ...) -> None: ...
 
 class FieldPart(_message.Message):
-    __slots__ = ("field", "kind", "count", "sum", "min", "max", "sum_of_squares", "below")
+    __slots__ = ("field", "kind", "count", "sum", "min", "max", "sum_of_squares", "below", "bits", "index_bytes")
     FIELD_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +42,8 @@ class FieldPart(_message.Message):
     MAX_FIELD_NUMBER: _ClassVar[int]
     SUM_OF_SQUARES_FIELD_NUMBER: _ClassVar[int]
     BELOW_FIELD_NUMBER: _ClassVar[int]
+    BITS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_BYTES_FIELD_NUMBER: _ClassVar[int]
     field: str
     kind: str
     count: int
@@ -48,7 +52,9 @@ class FieldPart(_message.Message):
     max: int
     sum_of_squares: str
     below: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, field: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., sum: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., sum_of_squares: _Optional[str] = ..., below: _Optional[_Iterable[int]] = ...) -> None: ...
+    bits: int
+    index_bytes: int
+    def __init__(self, field: _Optional[str] = ..., kind: _Optional[str] = ..., count: _Optional[int] = ..., sum: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., sum_of_squares: _Optional[str] = ..., below: _Optional[_Iterable[int]] = ..., bits: _Optional[int] = ..., index_bytes: _Optional[int] = ...) -> None: ...
 
 class FieldPartsResponse(_message.Message):
     __slots__ = ("audience_count", "fields", "snapshot_version")

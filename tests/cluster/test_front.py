@@ -144,8 +144,11 @@ def test_name_errors_equal_one_node(client: Client, ad_engine: Engine) -> None:
 
 def test_catalog_equals_one_node(client: Client, ad_engine: Engine) -> None:
     got = list(client.list_dimensions(max_values=5))
-    want = convert.dimensions(ad_engine.list_dimensions(max_values=5)).dimensions
-    assert got == list(want)
+    want = list(convert.dimensions(ad_engine.list_dimensions(max_values=5)).dimensions)
+    for d in got + want:  # a numeric field's index bytes are the shards' own slices added up, not one node's
+        if d.HasField("numeric"):
+            d.numeric.ClearField("index_bytes")
+    assert got == want
     campaigns = list(client.list_campaigns())
     names, _, version = ad_engine.list_campaign_names()
     assert campaigns == list(convert.campaigns(names, ad_engine.list_campaigns(), "", version).campaigns)

@@ -363,3 +363,23 @@ def test_first_paint(console: Console, artifacts: pathlib.Path) -> None:
     }""")
     (artifacts / "first_paint.json").write_text(json.dumps(timings, indent=2) + "\n")
     assert timings["first_contentful_paint_ms"] is not None and timings["first_contentful_paint_ms"] > 0
+
+
+def test_numeric_fields_in_the_console(console: Console, grpc_client: Client) -> None:
+    console.open()
+    console.page.click("#expr")
+    console.page.keyboard.type("spend")
+    console.page.wait_for_selector("#suggest:not([hidden]) li:has-text('spend_30d')", timeout=5_000)
+    assert "decimal(2)" in console.page.inner_text("#suggest")
+    console.page.keyboard.press("Enter")
+    console.page.keyboard.type(">= 120.5 AND gender=F")
+    expression = console.page.input_value("#expr")
+    assert expression == "spend_30d >= 120.5 AND gender=F"
+    assert console.shown_count() == grpc_client.count(expression)
+    console.page.select_option("#profile-dims", ["spend_30d"])
+    console.page.click("#profile-run")
+    rows = console.table("#profile-out-table-0")
+    truth = grpc_client.profile(expression, dimensions=["spend_30d"]).dimensions[0].values
+    assert sorted((r[0], int(r[1].replace(",", ""))) for r in rows) == sorted((v.value, v.count) for v in truth)
+    console.type_expression("spend_30d < abc")
+    assert '"abc" is not a number' in console.shown_error()

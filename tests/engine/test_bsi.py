@@ -76,3 +76,12 @@ def test_top_k_and_decoding(sample: tuple[Field, dict[int, int], BitMap], k: int
 def test_percentile_ranks_are_nearest_rank() -> None:
     assert ranks_of([0, 10, 50, 90, 99, 100], 10) == [0, 0, 4, 8, 9, 9]
     assert ranks_of([50], 1) == [0]
+
+
+@settings(max_examples=150)
+@given(fields(), st.lists(st.integers(-(2**63) + 1, 2**63 - 1), max_size=12), st.lists(st.integers(-300, 300),
+                                                                                      max_size=12))
+def test_batched_counts_below(sample: tuple[Field, dict[int, int], BitMap], big: list[int], small: list[int]) -> None:
+    field, truth, within = sample
+    thresholds = big + small + list(truth.values())[:4]
+    assert field.counts_less_than(within, thresholds) == [sum(truth[u] < c for u in within) for c in thresholds]

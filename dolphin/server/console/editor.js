@@ -208,8 +208,10 @@ export class ExpressionEditor {
     let items = [];
     if (where.kind === "dimension") {
       items = this.dimensions.filter((d) => d.name.toLowerCase().startsWith(wanted))
-        .map((d) => ({ label: d.name, note: `${Number(d.valueCount || 0)} ${t("values")}`,
-          insert: `${quoted(d.name)}=` }));
+        .map((d) => (d.numeric
+          ? { label: d.name, note: d.numeric.scale ? `${d.numeric.type}(${d.numeric.scale})` : d.numeric.type,
+            insert: `${quoted(d.name)} ` } // then < <= > >= BETWEEN =
+          : { label: d.name, note: `${Number(d.valueCount || 0)} ${t("values")}`, insert: `${quoted(d.name)}=` }));
       if (wanted) {
         items.push(...KEYWORDS.filter((k) => k.toLowerCase().startsWith(wanted) && k.toLowerCase() !== wanted)
           .map((k) => ({ label: k, note: "", insert: `${k} ` })));
@@ -231,7 +233,7 @@ export class ExpressionEditor {
   }
 
   async valuesOf(dimension) {
-    if (!this.dimensions.some((d) => d.name === dimension)) return [];
+    if (!this.dimensions.some((d) => d.name === dimension && !d.numeric)) return [];
     if (!this.values.has(dimension)) {
       this.values.set(dimension, call("CatalogService", "ListDimensions", { dimension, maxValues: 200 })
         .then((page) => (page.dimensions[0] ? page.dimensions[0].values : []))
