@@ -347,3 +347,11 @@ def test_random_expressions_equal_a_python_model(numeric: dict[str, Any], engine
     text = format_expr(expr)
     assert engine.count(text).count == len(expected), text
     assert {u for page in engine.export_pages(text, page_size=997) for u in page.user_ids} == expected, text
+
+
+def test_explain_shows_comparisons(engine: Engine) -> None:
+    result = engine.explain("spend_30d BETWEEN 100 AND 500 AND gender=F")
+    leaves = [c for c in result.root.children]
+    assert [c.op for c in leaves] == ["tag", "compare"]  # the range last, over the tag's users
+    assert leaves[1].detail == "spend_30d BETWEEN 100 AND 500" and leaves[1].cardinality > 0
+    assert result.count == engine.count("spend_30d BETWEEN 100 AND 500 AND gender=F").count
