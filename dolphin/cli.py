@@ -275,7 +275,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
         stats = sink.stats
     print(f"streamed {report.sent} of {report.rows} mutations from {report.sources} sources "
           f"({report.skipped_rows} already applied) in {report.seconds:.2f} s: {stats.acked_batches} batches acked, "
-          f"{stats.skipped_batches} skipped, {stats.reconnects} reconnects")
+          f"{stats.skipped_batches} skipped, {stats.reconnects} reconnects"
+          + (f", {stats.dropped_events} events older than the server's --keep-days window dropped"
+             if stats.dropped_events else ""))
     return 0
 
 
@@ -603,7 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     stream = sub.add_parser("stream", help="replay a change log (JSON lines or Parquet) into a running server")
     stream.add_argument("files", nargs="+", help="files or globs; columns user_id, op, dimension, value "
-                        "[, source, offset]")
+                        "[, campaign, event, date for add_event] [, source, offset]; or user_id, campaign, event, "
+                        "date rows of campaign events")
     stream.add_argument("--batch-size", type=int, default=5000, help="mutations per batch")
     _add_setting_flags(stream, ["target"])
     stream.set_defaults(func=cmd_stream)

@@ -95,6 +95,10 @@ class Settings:
         "(drops it and everything after it)", choices=("refuse", "truncate-at-corruption")
     )
     max_batch_mutations: int = _setting(100_000, "most mutations in one stream batch (RESOURCE_EXHAUSTED above)", 1)
+    keep_days: int = _setting(
+        0, "window of streamed campaign events: an add_event older than the newest event day minus N-1 is dropped "
+        "and counted in its ack, and days that leave the window are removed; 0 keeps every day (use the N of "
+        "`dolphin load events --keep-days`)", 0)
     max_pending_bytes: int = _setting(
         64 * 1024 * 1024, "bytes of received, unacknowledged stream batches; above it the server stops reading "
         "streams (gRPC flow control)", 1024

@@ -4,6 +4,7 @@
         resume = sink.offsets(["kafka:user-tags/3"])["kafka:user-tags/3"]   # -1: start from the beginning
         for offset, change in source_records_after(resume):
             sink.write("kafka:user-tags/3", offset, change.user_id, MUTATION_OP_SET, "city", change.city)
+        sink.write_event("kafka:ad-events/0", 7, "u1", "spring_sale", "click", "2026-11-01")  # a campaign event
         sink.flush()                                                       # every write is acknowledged
 
 `write` buffers a mutation into its source's open batch; a batch is sent when it holds `batch_size` mutations
@@ -32,7 +33,7 @@ from dolphin.v1 import ingest_service_pb2 as pb
 
 OPS = {"add": pb.MUTATION_OP_ADD, "remove": pb.MUTATION_OP_REMOVE, "set": pb.MUTATION_OP_SET,
        "delete_user": pb.MUTATION_OP_DELETE_USER, "set_number": pb.MUTATION_OP_SET_NUMBER,
-       "clear_number": pb.MUTATION_OP_CLEAR_NUMBER}
+       "clear_number": pb.MUTATION_OP_CLEAR_NUMBER, "add_event": pb.MUTATION_OP_ADD_EVENT}
 # a restart or a network blip (UNAVAILABLE, CANCELLED, ... arrive as ServerError), no snapshot yet, a deadline,
 # or a full data dir: worth resending after a pause
 RETRYABLE = (ServerError, errors.NotReadyError, errors.DeadlineError, errors.StorageFullError)
@@ -46,6 +47,7 @@ class SinkStats:
     acked_batches: int = 0
     skipped_batches: int = 0  # acked as already applied (a replay after a reconnect)
     applied_mutations: int = 0
+    dropped_events: int = 0  # events the server dropped as older than its --keep-days window
     reconnects: int = 0
     resumed_batches: int = 0  # dropped after a reconnect because GetOffsets showed them applied
     history: list[tuple[str, int, str]] = field(default_factory=list)  # (source, offset, ok|skipped|resumed)
@@ -98,6 +100,14 @@ class Sink:
 
     def write(self, source: str, offset: int, user_id: str, op: int, dimension: str = "", value: str = "") -> None:
         """Buffer one mutation at a source offset (offsets must increase per source); may block (backpressure)."""
+        self._buffer(source, offset, pb.Mutation(user_id=user_id, op=op, dimension=dimension, value=value))  # type: ignore[arg-type]
+
+    def write_event(self, source: str, offset: int, user_id: str, campaign: str, event: str, date: str) -> None:
+        """Buffer one campaign event (an ISO date such as 2026-11-01) at a source offset, like write."""
+        self._buffer(source, offset, pb.Mutation(user_id=user_id, op=pb.MUTATION_OP_ADD_EVENT, campaign=campaign,
+                                                 event=event, date=date))
+
+    def _buffer(self, source: str, offset: int, mutation: pb.Mutation) -> None:
         with self._cond:
             self._raise_if_failed()
             last = self._last_offset.get(source, -1)
@@ -107,7 +117,7 @@ class Sink:
             batch = self._open.get(source)
             if batch is None:
                 batch = self._open[source] = _Open(first_offset=offset, opened_at=time.monotonic())
-            batch.mutations.append(pb.Mutation(user_id=user_id, op=op, dimension=dimension, value=value))  # type: ignore[arg-type]
+            batch.mutations.append(mutation)
             batch.last_offset = offset
             if len(batch.mutations) >= self.batch_size:
                 self._seal(source)
@@ -201,6 +211,7 @@ class Sink:
             self.stats.acked_batches += 1
             self.stats.skipped_batches += ack.skipped
             self.stats.applied_mutations += ack.applied
+            self.stats.dropped_events += ack.dropped_events
             self._record(ack.source, ack.offset, "skipped" if ack.skipped else "ok")
             self._cond.notify_all()
 

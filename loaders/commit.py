@@ -31,11 +31,16 @@ def writer_after(
     carry_attachments: bool = True,
     carry_events: bool = True,
     cut_time: float | None = None,
+    replaced_days: tuple[str, str] | None = None,
 ) -> SnapshotWriter:
-    """Return a writer holding the previous version (minus `replaced` dimensions) plus the new users."""
+    """Return a writer holding the previous version (minus `replaced` dimensions) plus the new users.
+
+    replaced_days (an events load) are the event days the load replaces, for what a stream re-applies over it.
+    """
     writer = SnapshotWriter(data_dir, shard_bits=shard_bits)
     writer.ids = ids
-    writer.stream = stream_state_after(previous, replaced, time.time() if cut_time is None else cut_time)
+    writer.stream = stream_state_after(previous, replaced, time.time() if cut_time is None else cut_time,
+                                       replaced_days)
     population: AbstractBitMap = bitmap_from_array(dense)
     if previous:
         population = previous.population | population
@@ -54,13 +59,15 @@ def writer_after(
     return writer
 
 
-def stream_state_after(previous: SnapshotData | None, replaced: set[str], cut_time: float) -> StreamMark:
+def stream_state_after(previous: SnapshotData | None, replaced: set[str], cut_time: float,
+                       replaced_days: tuple[str, str] | None = None) -> StreamMark:
     """Return the stream mark of a batch version: what a streaming server must re-apply from its log.
 
-    Loaded dimensions are fresh as of cut_time; carried ones as fresh as the previous version (see
-    StreamMark.after_load). Source offsets carry over unchanged.
+    Loaded dimensions and event days are fresh as of cut_time; carried ones as fresh as the previous version
+    (see StreamMark.after_load). Source offsets carry over unchanged.
     """
-    return (previous.manifest.stream if previous is not None else StreamMark()).after_load(replaced, cut_time)
+    return (previous.manifest.stream if previous is not None else StreamMark()).after_load(
+        replaced, cut_time, replaced_days)
 
 
 def previous_snapshot(data_dir: pathlib.Path) -> SnapshotData | None:

@@ -61,12 +61,14 @@ def load_events(
     progress: Progress | None = None,
     replaced_days: tuple[datetime.date, datetime.date] | None = None,
     horizon: datetime.date | None = None,
+    cut_time: float | None = None,
 ) -> EventReport:
     """Load campaign events into a new snapshot version of data_dir.
 
     replaced_days (a cluster shard's load) is the range the whole input covers: it is replaced even where this
     part has no rows, and an empty part is then allowed. horizon (a cluster shard's load) is the newest day over
-    every shard, which `keep_days` counts back from, so that all shards keep the same days.
+    every shard, which `keep_days` counts back from, so that all shards keep the same days. cut_time (default:
+    now) is when the input was exported: streamed events of the replaced days logged after it are re-applied.
     """
     started = time.time()
     show = progress or (lambda i, n, msg: None)
@@ -99,7 +101,8 @@ def load_events(
     lengths = groups["dense"].list.len().to_numpy().astype(np.int64)
     ends = np.cumsum(lengths)
     members = groups["dense"].explode().to_numpy().astype(np.uint32, copy=False)
-    writer = writer_after(previous, data_dir, shard_bits, ids, dense, replaced=set(), carry_events=False)
+    writer = writer_after(previous, data_dir, shard_bits, ids, dense, replaced=set(), carry_events=False,
+                          cut_time=cut_time, replaced_days=(first.isoformat(), last.isoformat()))
     events: dict[tuple[str, str, str], AbstractBitMap] = {}
     if previous:
         for (campaign, event), days in previous.events.items():

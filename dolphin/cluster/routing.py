@@ -7,8 +7,6 @@ and each shard deduplicates a resent part by its own offsets (exactly once, per 
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import polars as pl
 
@@ -26,8 +24,5 @@ def split_batch(batch: MutationBatch, id_type: str, shards: int) -> list[Mutatio
     bounds = np.searchsorted(owner[order], np.arange(shards + 1))
     parts = []
     for shard in range(shards):
-        picked = order[bounds[shard] : bounds[shard + 1]].tolist()
-        parts.append(dataclasses.replace(
-            batch, ops=batch.ops[picked], user_ids=[batch.user_ids[i] for i in picked],
-            dimensions=[batch.dimensions[i] for i in picked], values=[batch.values[i] for i in picked]))
+        parts.append(batch.picked(order[bounds[shard] : bounds[shard + 1]].tolist()))
     return parts

@@ -23,7 +23,7 @@ from dolphin.cluster.channels import ShardChannels, shard_error
 from dolphin.cluster.routing import split_batch
 from dolphin.errors import DolphinError, InvalidArgumentError, ShardUnavailableError
 from dolphin.storage import DimensionKind
-from dolphin.stream.batches import NO_OFFSET, MutationBatch, normalized, validated
+from dolphin.stream.batches import NO_OFFSET, MutationBatch, MutationOp, normalized, validated
 from dolphin.stream.results import Ack, CheckpointResult, IngestStats, StreamStatus
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import ingest_service_pb2 as ing_pb
@@ -33,9 +33,16 @@ KindsOf = Callable[[], dict[str, DimensionKind]]
 
 def part_message(part: MutationBatch) -> ing_pb.MutationBatch:
     """Return the wire batch of one shard's part."""
-    message = ing_pb.MutationBatch(source=part.source, offset=part.offset, mutations=[
-        ing_pb.Mutation(user_id=u, op=o, dimension=d, value=v)
-        for u, o, d, v in zip(part.user_ids, part.ops.tolist(), part.dimensions, part.values, strict=True)])
+    if part.dates is None:
+        mutations = [ing_pb.Mutation(user_id=u, op=o, dimension=d, value=v)
+                     for u, o, d, v in zip(part.user_ids, part.ops.tolist(), part.dimensions, part.values,
+                                           strict=True)]
+    else:
+        mutations = [ing_pb.Mutation(user_id=u, op=o, campaign=d, event=v, date=day) if o == MutationOp.ADD_EVENT
+                     else ing_pb.Mutation(user_id=u, op=o, dimension=d, value=v)
+                     for u, o, d, v, day in zip(part.user_ids, part.ops.tolist(), part.dimensions, part.values,
+                                                part.dates, strict=True)]
+    message = ing_pb.MutationBatch(source=part.source, offset=part.offset, mutations=mutations)
     if part.first_offset != NO_OFFSET:
         message.first_offset = part.first_offset
     return message
@@ -127,7 +134,8 @@ class _Batch:
             return
         self.future.set_result(Ack(
             self.source, self.offset, sum(a.applied for a in self.acks), all(a.skipped for a in self.acks),
-            max(a.sequence for a in self.acks), min(a.snapshot_version for a in self.acks)))
+            max(a.sequence for a in self.acks), min(a.snapshot_version for a in self.acks),
+            sum(a.dropped_events for a in self.acks)))
 
 
 class ClusterStream:
@@ -156,7 +164,9 @@ class ClusterStream:
         batch = normalized(batch)
         kinds = self.kinds()
         validated(batch, kinds, self.max_batch_mutations, int_ids=self.id_type == "int64")
-        creates = bool(set(batch.dimensions) - kinds.keys() - {""})
+        # events may bring a campaign, an event or a day the front's names lack; forgetting them is cheap (the
+        # next name check or listing re-reads them)
+        creates = batch.dates is not None or bool(set(batch.dimensions) - kinds.keys() - {""})
         try:
             parts = split_batch(batch, self.id_type, self.channels.count)
         except ValueError as exc:
@@ -177,6 +187,7 @@ class ClusterStream:
         self.stats.batches += 1
         self.stats.skipped += int(ack.skipped)
         self.stats.mutations += ack.applied
+        self.stats.dropped_events += ack.dropped_events
         self.stats.last_applied_at = time.time()
 
     def offsets(self) -> dict[str, int]:
@@ -206,7 +217,7 @@ class ClusterStream:
             sum(i.sequence for i in ingest), sum(i.wal_position for i in ingest),
             max((i.sources for i in ingest), default=0), any(i.storage_full for i in ingest),
             IngestStats(self.stats.batches, self.stats.mutations, self.stats.skipped, self.stats.rejected,
-                        self.stats.last_applied_at), None,
+                        self.stats.dropped_events, self.stats.last_applied_at), None,
             min((i.last_checkpoint_version for i in ingest), default=0))
 
     def close(self) -> None:

@@ -34,16 +34,47 @@ def check_range(start: datetime.date, end: datetime.date, max_days: int) -> int:
 
 
 class EventIndex:
-    """The events of one snapshot, with a bounded cache of date-range unions."""
+    """The events of one snapshot, with a bounded cache of date-range unions.
+
+    A stream batch derives the next snapshot's index (`derived`): only the (campaign, event) pairs it touched
+    are re-sorted, and only their cached unions are dropped, so a funnel over one campaign keeps its cache while
+    events of another stream in.
+    """
 
     def __init__(self, events: dict[tuple[str, str], dict[str, FrozenBitMap]]) -> None:
         self.events = events
-        self.campaigns: dict[str, dict[str, list[str]]] = {}
-        for (campaign, event), days in sorted(events.items()):
-            self.campaigns.setdefault(campaign, {})[event] = sorted(days)
-        self.event_names = sorted({event for _, event in events})
+        self.days: dict[tuple[str, str], list[str]] = {key: sorted(days) for key, days in events.items() if days}
         self._cache: dict[tuple[str | None, str, str, str], AbstractBitMap] = {}
         self._lock = threading.Lock()
+        self._index_names()
+
+    def _index_names(self) -> None:
+        self.campaigns: dict[str, dict[str, list[str]]] = {}
+        for (campaign, event), days in sorted(self.days.items()):
+            self.campaigns.setdefault(campaign, {})[event] = days
+        self.event_names = sorted({event for _, event in self.days})
+        self.newest_day = max((days[-1] for days in self.days.values()), default="")
+        self.oldest_day = min((days[0] for days in self.days.values()), default="")
+
+    def derived(self, events: dict[tuple[str, str], dict[str, FrozenBitMap]],
+                touched: set[tuple[str, str]]) -> EventIndex:
+        """Return the index of events, which differ from this index's only in the touched (campaign, event)s."""
+        index = EventIndex.__new__(EventIndex)
+        index.events = events
+        index.days = dict(self.days)
+        for key in touched:
+            days = events.get(key)
+            if days:
+                index.days[key] = sorted(days)
+            else:
+                index.days.pop(key, None)
+        names = {event for _, event in touched}
+        with self._lock:  # readers of this snapshot may be adding entries
+            cached = list(self._cache.items())
+        index._cache = {k: v for k, v in cached if (k[1] not in names if k[0] is None else (k[0], k[1]) not in touched)}
+        index._lock = threading.Lock()
+        index._index_names()
+        return index
 
     def check(self, campaign: str | None, event: str, strict: bool = True) -> None:
         """Raise NotFoundError naming an unknown campaign or event (unless not strict: a cluster shard's are empty)."""

@@ -34,7 +34,8 @@ class StreamState:
     # tags that differ from the version on disk this snapshot builds on (data.path) -> the sequence that last
     # changed them; a checkpoint writes these over that version (its overlay carries the rest of the chain)
     dirty: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    events_dirty: bool = False  # a DELETE_USER changed event bitmaps since that version (forces a full one)
+    # event days (campaign, event, day) that differ from that version -> the sequence that last changed them
+    dirty_events: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     # the sequence a version on disk holds all of (-1: none does, e.g. after a replay or an adopted batch load);
     # a checkpoint has work to do while it differs from sequence
     saved_sequence: int = 0
@@ -54,7 +55,9 @@ class Snapshot:
     `version` (the version on disk they build on) and a higher `stream.sequence`.
     """
 
-    def __init__(self, data: SnapshotData, stream: StreamState | None = None) -> None:
+    def __init__(self, data: SnapshotData, stream: StreamState | None = None, events: EventIndex | None = None
+                 ) -> None:
+        """Serve data; `events` is its event index when the caller derived it from a previous snapshot's."""
         self.data = data
         self.stream = stream or StreamState()
         self.version = data.version
@@ -70,11 +73,20 @@ class Snapshot:
         self._fields: dict[str, Field] = {}
         self._bounds: dict[str, tuple[int, int] | None] = {}
         self._memo: dict[tuple[str, object], object] = {}
-        self.events = EventIndex(data.events)
+        self.events = events if events is not None else EventIndex(data.events)
 
-    def with_stream(self, stream: StreamState, data: SnapshotData, touched: set[str]) -> Snapshot:
-        """Return a snapshot of data derived from this one; read caches of untouched dimensions are kept."""
-        derived = Snapshot(data, stream)
+    def with_stream(self, stream: StreamState, data: SnapshotData, touched: set[str],
+                    touched_events: set[tuple[str, str]] | None = None) -> Snapshot:
+        """Return a snapshot of data derived from this one; read caches of untouched dimensions are kept, and
+        so are the event index's caches of untouched (campaign, event)s (all of them are dropped when events
+        changed and touched_events is None)."""
+        if data.events is self.data.events:
+            events = self.events
+        elif touched_events is not None:
+            events = self.events.derived(data.events, touched_events)
+        else:
+            events = EventIndex(data.events)
+        derived = Snapshot(data, stream, events)
         derived.loaded_at = self.loaded_at
         same_ids = len(data.ids) == len(self.ids)
         derived._any = {d: bm for d, bm in self._any.items() if d not in touched}
@@ -82,8 +94,6 @@ class Snapshot:
         derived._fields = {d: f for d, f in self._fields.items() if d not in touched}
         derived._bounds = {d: b for d, b in self._bounds.items() if d not in touched}
         derived._memo = {k: v for k, v in self._memo.items() if k[0] not in touched}
-        if data.events is self.data.events:
-            derived.events = self.events
         return derived
 
     @property

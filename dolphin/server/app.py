@@ -68,6 +68,7 @@ def ingest_settings(settings: Settings) -> IngestSettings:
         max_record_bytes=2 * settings.max_message_bytes + 1024, checkpoint_seconds=settings.checkpoint_seconds,
         wal_retention_seconds=settings.wal_retention_seconds,
         truncate_at_corruption=settings.wal_recovery == "truncate-at-corruption", keep_versions=settings.keep,
+        keep_days=settings.keep_days,
     )
 
 

@@ -20,6 +20,7 @@ from dolphin.stream.batches import NO_OFFSET, MutationBatch
 from dolphin.v1 import ingest_service_pb2 as pb
 from dolphin.v1 import ingest_service_pb2_grpc as pb_grpc
 
+ADD_EVENT = pb.MUTATION_OP_ADD_EVENT
 ACK_WINDOW = 64  # unacknowledged batches per stream before the server stops reading it
 INGEST_OFF = ("stream ingest is off in this process (it needs --workers 1: one process must own the write-ahead "
               "log); send mutations to a single-process server")
@@ -54,9 +55,14 @@ def ingestor_or_refuse(ingestor: StreamApi | None) -> StreamApi:
 
 
 def batch_of(message: pb.MutationBatch) -> MutationBatch:
-    """Return the engine's columnar batch of a wire batch (ops stay raw so validation can name bad ones)."""
-    rows = [(m.user_id, m.op, m.dimension, m.value) for m in message.mutations]  # one pass over the messages
+    """Return the engine's columnar batch of a wire batch (ops stay raw so validation can name bad ones).
+
+    An ADD_EVENT's campaign and event travel in the dimension and value columns (see stream.batches).
+    """
+    rows = [(m.user_id, m.op, m.dimension, m.value) if m.op != ADD_EVENT else (m.user_id, m.op, m.campaign, m.event)
+            for m in message.mutations]  # one pass over the messages
     users, ops, dims, values = (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [], [])
+    dates = [m.date for m in message.mutations] if ADD_EVENT in ops else None
     return MutationBatch(
         source=message.source,
         offset=message.offset,
@@ -65,13 +71,14 @@ def batch_of(message: pb.MutationBatch) -> MutationBatch:
         dimensions=dims,
         values=values,
         first_offset=message.first_offset if message.HasField("first_offset") else NO_OFFSET,
+        dates=dates,
     )
 
 
 def ack_message(ack: Ack) -> pb.MutationAck:
     """Return the wire ack."""
     return pb.MutationAck(source=ack.source, offset=ack.offset, applied=ack.applied, skipped=ack.skipped,
-                          snapshot_version=ack.version, sequence=ack.sequence)
+                          snapshot_version=ack.version, sequence=ack.sequence, dropped_events=ack.dropped_events)
 
 
 class IngestServicer(pb_grpc.IngestServiceServicer):

@@ -125,8 +125,9 @@ class StreamMark:
     """How much of the stream a version holds, which decides what recovery replays over it.
 
     CHECKPOINT: every log record before `wal_position` is in the version. BATCH: the dimensions in `replaced`
-    are the truth as of `cut_time`; the carried ones are as fresh as `carried_from` (the previous version's own
-    point). `offsets` (source -> highest applied offset) carry over in both.
+    and the event days in `replaced_days` (first, last ISO day, for every campaign and event) are the truth as
+    of `cut_time`; the rest is as fresh as `carried_from` (the previous version's own point). `offsets`
+    (source -> highest applied offset) carry over in both.
     """
 
     kind: MarkKind = MarkKind.NONE
@@ -135,21 +136,24 @@ class StreamMark:
     replaced: tuple[str, ...] = ()
     carried_from: LogPoint = LogPoint()
     offsets: Mapping[str, int] = field(default_factory=dict)
+    replaced_days: tuple[str, str] | None = None
 
     @staticmethod
     def checkpoint(wal_position: int, offsets: Mapping[str, int]) -> StreamMark:
         """Return the mark of a checkpoint covering the log before wal_position."""
         return StreamMark(MarkKind.CHECKPOINT, wal_position=wal_position, offsets=dict(offsets))
 
-    def after_load(self, replaced: set[str], cut_time: float) -> StreamMark:
-        """Return the mark of a batch version built on this one, loading `replaced` as of cut_time.
+    def after_load(self, replaced: set[str], cut_time: float,
+                   replaced_days: tuple[str, str] | None = None) -> StreamMark:
+        """Return the mark of a batch version built on this one, loading `replaced` (and the event days
+        `replaced_days`) as of cut_time.
 
         The carried dimensions stay as fresh as this version: its checkpoint position, or what it carried from.
         """
         carried = LogPoint(wal_position=self.wal_position) if self.kind is MarkKind.CHECKPOINT else (
             self.carried_from)
         return StreamMark(MarkKind.BATCH, cut_time=cut_time, replaced=tuple(sorted(replaced)),
-                          carried_from=carried, offsets=dict(self.offsets))
+                          carried_from=carried, offsets=dict(self.offsets), replaced_days=replaced_days)
 
     def to_json(self) -> dict[str, Any]:
         """Return the on-disk form, tagged with its format."""
@@ -159,6 +163,8 @@ class StreamMark:
         elif self.kind is MarkKind.BATCH:
             out |= {"cut_time": self.cut_time, "replaced": list(self.replaced),
                     "carried_from": self.carried_from.to_json()}
+            if self.replaced_days is not None:
+                out["replaced_days"] = list(self.replaced_days)
         return out
 
     @staticmethod
@@ -173,9 +179,11 @@ class StreamMark:
         if kind is MarkKind.CHECKPOINT:
             return StreamMark(kind, wal_position=int(raw["wal_position"]), offsets=offsets)
         if kind is MarkKind.BATCH:
+            days = raw.get("replaced_days")
             return StreamMark(kind, cut_time=float(raw["cut_time"]),
                               replaced=tuple(str(d) for d in raw.get("replaced", [])),
-                              carried_from=LogPoint.from_json(raw.get("carried_from", {})), offsets=offsets)
+                              carried_from=LogPoint.from_json(raw.get("carried_from", {})), offsets=offsets,
+                              replaced_days=None if days is None else (str(days[0]), str(days[1])))
         return StreamMark(offsets=offsets)
 
 
@@ -201,6 +209,9 @@ class Manifest:
     # an incremental checkpoint: the shard files are the base version's (hard links), and OVERLAY_FILE holds
     # the population and every tag changed since the base; a tag with count 0 there was removed
     overlay: list[TagEntry] | None = None
+    # an incremental checkpoint's event days changed since the base (their pieces follow the overlay's tags in
+    # OVERLAY_FILE); count 0: the day was removed
+    overlay_events: list[EventEntry] = field(default_factory=list)
     base_version: int = 0
     base_id_count: int = 0  # IDs in the shared ids.parquet of an incremental version
     id_files: list[str] = field(default_factory=lambda: ["ids.parquet"])
@@ -245,6 +256,7 @@ class Manifest:
                 events=[EventEntry(**e) for e in data.get("events", [])],
                 stream=StreamMark.from_json(data.get("stream", {})),
                 overlay=None if data.get("overlay") is None else [TagEntry(**t) for t in data["overlay"]],
+                overlay_events=[EventEntry(**e) for e in data.get("overlay_events", [])],
                 base_version=int(data.get("base_version", 0)),
                 base_id_count=int(data.get("base_id_count", 0)),
                 id_files=[str(f) for f in data.get("id_files", ["ids.parquet"])],

@@ -98,30 +98,48 @@ def open_snapshot(path: pathlib.Path) -> SnapshotData:
         tags.setdefault(entry.dimension, {})[entry.value] = bm
     population = bitmaps[0]
     if overlay is not None:
-        population = overlay.pop(("", ""))
-        for (dimension, value), bm in overlay.items():
+        overlay_tags, overlay_events = overlay
+        population = overlay_tags.pop(("", ""))
+        for (dimension, value), bm in overlay_tags.items():
             if bm:
                 tags.setdefault(dimension, {})[value] = bm
             else:
                 tags.get(dimension, {}).pop(value, None)
+        for (campaign, event, day), bm in overlay_events.items():
+            if bm:
+                events.setdefault((campaign, event), {})[day] = bm
+            elif day in events.get((campaign, event), {}):
+                del events[(campaign, event)][day]
+                if not events[(campaign, event)]:
+                    del events[(campaign, event)]
     tags = {d: tags.get(d, {}) for d in manifest.dimensions}
     size = sum(e.bytes for n, e in manifest.files.items() if n.startswith("shard-") or n == layout.OVERLAY_FILE)
     return SnapshotData(manifest, ids, population, dict(manifest.dimensions), tags, size, events, path=path)
 
 
-def _read_overlay(path: pathlib.Path, manifest: Manifest) -> dict[tuple[str, str], FrozenBitMap] | None:
-    """Return the population (key ("", "")) and the changed tags of an incremental version."""
+def _read_overlay(path: pathlib.Path, manifest: Manifest) -> tuple[
+        dict[tuple[str, str], FrozenBitMap], dict[tuple[str, str, str], FrozenBitMap]] | None:
+    """Return the population (key ("", "")) and the changed tags of an incremental version, and its changed
+    event days."""
     if manifest.overlay is None:
         return None
-    pieces = read_pieces(path / layout.OVERLAY_FILE, 0, len(manifest.overlay) + 1)
+    tags = len(manifest.overlay)
+    pieces = read_pieces(path / layout.OVERLAY_FILE, 0, tags + len(manifest.overlay_events) + 1)
     overlay = {("", ""): _merge(pieces[:1])}
-    for entry, piece in zip(manifest.overlay, pieces[1:], strict=True):
+    for entry, piece in zip(manifest.overlay, pieces[1 : tags + 1], strict=True):
         bm = _merge([piece])
         if len(bm) != entry.count:
             raise SnapshotError(f"{path}: overlay tag {entry.dimension}={entry.value} has {len(bm)} users; "
                                 f"the manifest says {entry.count}")
         overlay[(entry.dimension, entry.value)] = bm
-    return overlay
+    events = {}
+    for event_entry, piece in zip(manifest.overlay_events, pieces[tags + 1 :], strict=True):
+        bm = _merge([piece])
+        if len(bm) != event_entry.count:
+            raise SnapshotError(f"{path}: overlay event {event_entry.campaign}/{event_entry.event}/{event_entry.day} "
+                                f"has {len(bm)} users; the manifest says {event_entry.count}")
+        events[(event_entry.campaign, event_entry.event, event_entry.day)] = bm
+    return overlay, events
 
 
 

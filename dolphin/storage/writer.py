@@ -134,16 +134,18 @@ class SnapshotWriter:
         base_manifest: Manifest,
         changed: dict[tuple[str, str], AbstractBitMap],
         *,
+        changed_events: dict[tuple[str, str, str], AbstractBitMap] | None = None,
         source: dict[str, Any] | None = None,
         failpoint: Callable[[str], None] | None = None,
     ) -> int:
         """Write the next version incrementally: the full base's shard and ID files shared, an overlay written.
 
-        `changed` maps every tag that differs from `base` to its bitmap (empty: removed); the population, the
-        IDs appended since the full base and the kinds come from this writer. `base` is a full version or an
-        incremental one. The overlay always holds every tag that differs from the full base: the base's own
-        overlay entries are carried into it, and `changed` is laid over them, so a chain of incremental
-        versions never forgets what an earlier link held (see README "Checkpoint format").
+        `changed` maps every tag that differs from `base` to its bitmap (empty: removed), `changed_events` every
+        (campaign, event, day) likewise; the population, the IDs appended since the full base and the kinds
+        come from this writer. `base` is a full version or an incremental one. The overlay always holds every
+        tag and event day that differs from the full base: the base's own overlay entries are carried into it,
+        and the changes are laid over them, so a chain of incremental versions never forgets what an earlier
+        link held (see README "Checkpoint format").
         """
         incremental = base_manifest.overlay is not None
         base_ids = base_manifest.base_id_count if incremental else base_manifest.id_count
@@ -161,10 +163,13 @@ class SnapshotWriter:
             self.ids.save_from(delta, base_ids)
             files[layout.IDS_DELTA_FILE] = FileEntry(*_fsynced_crc(delta))
             files.update(self._link_attachments(tmp))
-            overlay = carried_overlay(base, base_manifest)
+            overlay, overlay_events = carried_overlay(base, base_manifest)
             overlay.update({key: (bm.serialize(), len(bm)) for key, bm in changed.items()})
+            overlay_events.update({key: (bm.serialize(), len(bm)) for key, bm in (changed_events or {}).items()})
             entries = sorted(overlay.items())
-            pieces = [self.population.serialize()] + [piece for _, (piece, _) in entries]
+            event_entries = sorted(overlay_events.items())
+            pieces = [self.population.serialize()] + [piece for _, (piece, _) in entries] + [
+                piece for _, (piece, _) in event_entries]
             files[layout.OVERLAY_FILE] = FileEntry(*write_synced(tmp / layout.OVERLAY_FILE, shard_chunks(0, pieces)))
             if failpoint:
                 failpoint("ckpt.after_files_before_manifest")
@@ -173,6 +178,7 @@ class SnapshotWriter:
                 tags=base_manifest.tags, events=base_manifest.events, base_version=base_version,
                 base_id_count=base_ids,
                 overlay=[TagEntry(d, v, count) for (d, v), (_, count) in entries],
+                overlay_events=[EventEntry(c, e, day, count) for (c, e, day), (_, count) in event_entries],
                 id_files=[layout.IDS_FILE, layout.IDS_DELTA_FILE],
             )
         except BaseException as exc:
@@ -262,17 +268,23 @@ def _raise_if_full(exc: BaseException) -> None:
         raise full from exc
 
 
-def carried_overlay(base: pathlib.Path, manifest: Manifest) -> dict[tuple[str, str], tuple[bytes, int]]:
-    """Return an incremental version's overlay tags as (serialized bitmap, count); empty for a full version."""
+def carried_overlay(base: pathlib.Path, manifest: Manifest) -> tuple[
+        dict[tuple[str, str], tuple[bytes, int]], dict[tuple[str, str, str], tuple[bytes, int]]]:
+    """Return an incremental version's overlay tags and event days as (serialized bitmap, count); empty for a
+    full version."""
     if manifest.overlay is None:
-        return {}
+        return {}, {}
     path = base / layout.OVERLAY_FILE
     entry = manifest.files[layout.OVERLAY_FILE]
     raw = path.read_bytes()  # read once: checked, then parsed
     if (len(raw), zlib.crc32(raw)) != (entry.bytes, entry.crc32):  # verified when opened; it may have rotted since
         raise SnapshotError(f"{path}: checksum mismatch; cannot carry the overlay of version {manifest.version}")
-    pieces = pieces_of(raw, path, 0, len(manifest.overlay) + 1)[1:]  # the first is the base's population
-    return {(t.dimension, t.value): (piece, t.count) for t, piece in zip(manifest.overlay, pieces, strict=True)}
+    tags = len(manifest.overlay)
+    pieces = pieces_of(raw, path, 0, tags + len(manifest.overlay_events) + 1)[1:]  # the first: the population
+    return ({(t.dimension, t.value): (piece, t.count)
+             for t, piece in zip(manifest.overlay, pieces[:tags], strict=True)},
+            {(e.campaign, e.event, e.day): (piece, e.count)
+             for e, piece in zip(manifest.overlay_events, pieces[tags:], strict=True)})
 
 
 def overlay_bytes(manifest: Manifest) -> int:

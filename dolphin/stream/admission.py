@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import DolphinError, InvalidArgumentError, QueryLimitError
 from dolphin.storage import DimensionKind
-from dolphin.stream.batches import MutationBatch, encode_record, validated
+from dolphin.stream.apply import event_windows
+from dolphin.stream.batches import MutationBatch, MutationOp, encode_record, validated
 from dolphin.stream.settings import IngestSettings
 
 
@@ -19,6 +22,7 @@ class Admission:
     accepted: list[int] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)  # the log record of each accepted batch
     kinds_after: list[dict[str, DimensionKind]] = field(default_factory=list)  # kinds after each accepted batch
+    dropped_events: list[int] = field(default_factory=list)  # per accepted batch: events before the window
     skipped: list[int] = field(default_factory=list)  # at or below the source's stored offset: acked, not applied
     rejected: list[tuple[int, DolphinError]] = field(default_factory=list)
 
@@ -34,6 +38,7 @@ def admit(batches: Sequence[MutationBatch], snap: Snapshot, settings: IngestSett
     """
     kinds = dict(snap.kinds)
     offsets = dict(snap.stream.offsets)
+    newest_day = snap.events.newest_day
     verdict = Admission()
     for index, batch in enumerate(batches):
         try:
@@ -59,4 +64,16 @@ def admit(batches: Sequence[MutationBatch], snap: Snapshot, settings: IngestSett
         verdict.accepted.append(index)
         verdict.payloads.append(payload)
         verdict.kinds_after.append(after)
+        newest_day, dropped = events_before_window(batch, newest_day, settings.keep_days)
+        verdict.dropped_events.append(dropped)
     return verdict
+
+
+def events_before_window(batch: MutationBatch, newest_day: str, keep_days: int) -> tuple[str, int]:
+    """Return the newest event day after the batch and how many of its events fall before its window (the rule
+    apply_batches drops by: apply.event_windows)."""
+    if keep_days <= 0 or batch.dates is None:
+        return newest_day, 0
+    (oldest,), newest_day = event_windows([batch], newest_day, keep_days)
+    per_day = collections.Counter(itertools.compress(batch.dates, batch.ops == MutationOp.ADD_EVENT))
+    return newest_day, sum(n for day, n in per_day.items() if day < oldest)

@@ -9,21 +9,25 @@ one, in order, and it turns N mutations into one bitmap operation per touched ta
 Semantics: SET moves a user of a single-valued dimension out of its old value and into the new one; ADD and
 REMOVE are for multi-valued dimensions; SET_NUMBER and CLEAR_NUMBER set and clear a user's value of a numeric
 field, whose slices are rewritten for the users the batch names (per (user, field) only the last counts);
-DELETE_USER removes the user from every tag, every slice, every event bitmap and the population (its dense ID
-stays reserved, so saved audiences keep meaning). A SET on an unknown dimension creates a single-valued one,
-an ADD a multi-valued one, a SET_NUMBER a numeric field. An unknown user gets a new dense ID; only SET, ADD
-and SET_NUMBER make a user part of the population.
+ADD_EVENT adds the user to the reach bitmap of (campaign, event, day); with a keep-days window, events older
+than the window (counted back from the newest event day, the batch's included) are dropped and days that leave
+the window are removed. DELETE_USER removes the user from every tag, every slice, every event bitmap and the
+population (its dense ID stays reserved, so saved audiences keep meaning). A SET on an unknown dimension
+creates a single-valued one, an ADD a multi-valued one, a SET_NUMBER a numeric field. An unknown user gets a
+new dense ID; only SET, ADD, SET_NUMBER and ADD_EVENT make a user part of the population.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import itertools
 
 import numpy as np
 import polars as pl
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
+from dolphin.engine.events import EventIndex
 from dolphin.engine.snapshot import Snapshot, StreamState
 from dolphin.errors import InvalidArgumentError
 from dolphin.storage import DimensionKind, IdDictionary, bitmap_from_array
@@ -31,6 +35,8 @@ from dolphin.storage.numbers import BIT_NAMES, EXISTS, NEGATIVE, parse_value, sl
 from dolphin.stream.batches import NUMBER_OPS, MutationBatch, MutationOp
 
 EMPTY = FrozenBitMap()
+Events = dict[tuple[str, str], dict[str, FrozenBitMap]]
+JOINING = [MutationOp.ADD, MutationOp.SET, MutationOp.SET_NUMBER, MutationOp.ADD_EVENT]
 
 
 def _dense_ids(snap: Snapshot, users: list[str]) -> tuple[np.ndarray, IdDictionary]:
@@ -52,6 +58,7 @@ def _frame(snap: Snapshot, batches: list[MutationBatch]) -> tuple[pl.DataFrame, 
         "op": np.concatenate([b.ops for b in batches]),
         "dim": list(itertools.chain.from_iterable(b.dimensions for b in batches)),
         "value": list(itertools.chain.from_iterable(b.values for b in batches)),
+        "date": list(itertools.chain.from_iterable(b.dates or itertools.repeat("", len(b)) for b in batches)),
     })
     return frame, ids
 
@@ -155,19 +162,91 @@ def _apply_numbers(tags: _Tags, frame: pl.DataFrame, kinds: dict[str, DimensionK
                 tags.put(str(field), name, updated)
 
 
-def _delete_from_events(
-    events: dict[tuple[str, str], dict[str, FrozenBitMap]], deleted: BitMap
-) -> dict[tuple[str, str], dict[str, FrozenBitMap]]:
-    if not any(bm.intersect(deleted) for days in events.values() for bm in days.values()):
-        return events
-    return {key: {day: FrozenBitMap(bm - deleted) if bm.intersect(deleted) else bm for day, bm in days.items()}
-            for key, days in events.items()}
+def _delete_from_events(events: Events, deleted: BitMap) -> tuple[Events, set[tuple[str, str, str]]]:
+    """Return events without the deleted users, and the days that changed."""
+    changed = {(c, e, day) for (c, e), days in events.items() for day, bm in days.items() if bm.intersect(deleted)}
+    if not changed:
+        return events, changed
+    out = dict(events)
+    for campaign, event in {(c, e) for c, e, _ in changed}:
+        days = dict(out[(campaign, event)])
+        for day, bm in list(days.items()):
+            if (campaign, event, day) in changed:
+                left = bm - deleted
+                if left:
+                    days[day] = FrozenBitMap(left)
+                else:
+                    del days[day]
+        out[(campaign, event)] = days
+    return out, changed
+
+
+def window_start(newest_day: str, keep_days: int) -> str:
+    """Return the oldest ISO day a keep-days window counted back from newest_day holds ("" without a window)."""
+    if keep_days <= 0 or not newest_day:
+        return ""
+    return (datetime.date.fromisoformat(newest_day) - datetime.timedelta(days=keep_days - 1)).isoformat()
+
+
+def event_windows(batches: list[MutationBatch], newest_day: str, keep_days: int) -> tuple[list[str], str]:
+    """Return each batch's window start ("" without a window) and the newest event day after them all.
+
+    A batch's window counts back from the newest event day so far, its own events included, so what is dropped
+    depends on the batches alone, never on how they were grouped into one apply (a replay groups differently).
+    """
+    starts = []
+    for batch in batches:
+        if keep_days > 0 and batch.dates is not None:
+            days = set(itertools.compress(batch.dates, batch.ops == MutationOp.ADD_EVENT))
+            newest_day = max(newest_day, *days) if days else newest_day
+        starts.append(window_start(newest_day, keep_days))
+    return starts, newest_day
+
+
+def _apply_events(events: Events, index: EventIndex, frame: pl.DataFrame, oldest: str
+                  ) -> tuple[Events, set[tuple[str, str, str]]]:
+    """Return events with the ADD_EVENTs added and days before oldest removed, and the days that changed."""
+    adds = frame.filter(pl.col("op") == MutationOp.ADD_EVENT)
+    changed: set[tuple[str, str, str]] = set()
+    out = events
+    if not adds.is_empty():
+        out = dict(events)
+        copied: set[tuple[str, str]] = set()
+        grouped = adds.group_by(["dim", "value", "date"]).agg(pl.col("user"))
+        keys = zip(grouped["dim"].to_list(), grouped["value"].to_list(), grouped["date"].to_list(), strict=True)
+        for (campaign, event, day), users in zip(keys, _bitmaps(grouped["user"]), strict=True):
+            old = out.get((campaign, event), {}).get(day, EMPTY)
+            if users.issubset(old):
+                continue
+            if (campaign, event) not in copied:
+                out[(campaign, event)] = dict(out.get((campaign, event), {}))
+                copied.add((campaign, event))
+            out[(campaign, event)][day] = FrozenBitMap(old | users)
+            changed.add((campaign, event, day))
+    if oldest:  # days left the window: the index's oldest ones, or days this group added before a later batch
+        stale = {key for key, days in index.days.items() if days[0] < oldest}
+        stale |= {(c, e) for c, e, day in changed if day < oldest}
+        out = dict(out) if stale and out is events else out
+        for key in stale:
+            if key not in out:  # a DELETE_USER emptied it
+                continue
+            kept = {day: bm for day, bm in out[key].items() if day >= oldest}
+            changed.update((*key, day) for day in out[key] if day < oldest)
+            if kept:
+                out[key] = kept
+            else:
+                del out[key]
+    return out, changed
 
 
 def apply_batches(
-    snap: Snapshot, batches: list[MutationBatch], kinds: dict[str, DimensionKind], stream: StreamState
+    snap: Snapshot, batches: list[MutationBatch], kinds: dict[str, DimensionKind], stream: StreamState,
+    keep_days: int = 0,
 ) -> Snapshot:
-    """Return a new snapshot with validated batches applied in order; `kinds` are the dimensions after them."""
+    """Return a new snapshot with validated batches applied in order; `kinds` are the dimensions after them.
+
+    keep_days > 0 is the window of event days (see the module docstring).
+    """
     if not any(len(b) for b in batches):
         return snap.with_stream(stream, dataclasses.replace(snap.data, dimensions=kinds), set())
     frame, ids = _frame(snap, batches)
@@ -175,17 +254,26 @@ def apply_batches(
     tags = _Tags(snap)
     population: FrozenBitMap = snap.population
     events = snap.data.events
+    changed_days: set[tuple[str, str, str]] = set()
+    starts, newest = event_windows(batches, snap.events.newest_day, keep_days)
+    oldest = window_start(newest, keep_days)
+    if oldest:  # events before their batch's window are dropped (the ack counted them)
+        start = np.repeat(np.array(starts, dtype=object), [len(b) for b in batches])
+        frame = frame.with_columns(pl.Series("start", start, dtype=pl.String)).filter(
+            (pl.col("op") != MutationOp.ADD_EVENT) | (pl.col("date") >= pl.col("start"))).drop("start")
     if not deletes.is_empty():
         deleted = _users(deletes)
         frame = (frame.join(deletes.rename({"pos": "cut"}), on="user", how="left")
                  .filter(pl.col("cut").is_null() | (pl.col("pos") > pl.col("cut"))))
         tags.delete_users(deleted)
-        events = _delete_from_events(events, deleted)
+        events, changed_days = _delete_from_events(events, deleted)
         population = population - deleted
     _apply_multi(tags, frame)
     _apply_single(tags, frame)
     _apply_numbers(tags, frame, kinds)
-    joined = frame.filter(pl.col("op").is_in([MutationOp.ADD, MutationOp.SET, MutationOp.SET_NUMBER]))
+    events, added_days = _apply_events(events, snap.events, frame, oldest)
+    changed_days |= added_days
+    joined = frame.filter(pl.col("op").is_in(JOINING))
     if not joined.is_empty():
         population = population | _users(joined)
     data = dataclasses.replace(
@@ -194,6 +282,7 @@ def apply_batches(
     )
     dirty = dict(stream.dirty)
     dirty.update(dict.fromkeys(tags.changed, stream.sequence))
-    events_dirty = stream.events_dirty or events is not snap.data.events
-    stream = dataclasses.replace(stream, dirty=dirty, events_dirty=events_dirty)
-    return snap.with_stream(stream, data, tags.touched)
+    dirty_events = dict(stream.dirty_events)
+    dirty_events.update(dict.fromkeys(changed_days, stream.sequence))
+    stream = dataclasses.replace(stream, dirty=dirty, dirty_events=dirty_events)
+    return snap.with_stream(stream, data, tags.touched, {(c, e) for c, e, _ in changed_days})

@@ -1,18 +1,23 @@
 """A batch of stream mutations: its columnar form, its validation, and its encoding as one log record.
 
-A batch is kept as columns (op codes, user IDs, dimensions, values) because everything done with it, from
-validation to the log record to applying it, works per column in C rather than per mutation in Python. The
-log record is::
+A batch is kept as columns (op codes, user IDs, dimensions, values, dates) because everything done with it,
+from validation to the log record to applying it, works per column in C rather than per mutation in Python. An
+ADD_EVENT row keeps its campaign in the dimension column and its event in the value column (they are names of
+the same length limits and rules), and its ISO day in the date column, which is "" on every other row. The log
+record is::
 
     head: format u16 | offset i64 | first_offset i64 | appended_at f64 | count u32 | source length u16
     source (UTF-8) | ops (count bytes) | 3 x (length u32 + NUL-joined UTF-8 text: user IDs, dimensions, values)
+    format 2 only: length u32 + NUL-joined dates
 
-NUL is not allowed in any field, which is what makes the NUL-joined columns unambiguous.
+Format 2 is written only for batches with events, so a log without events stays readable by older builds. NUL
+is not allowed in any field, which is what makes the NUL-joined columns unambiguous.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import re
 import struct
@@ -26,6 +31,7 @@ from dolphin.storage import DimensionKind
 from dolphin.storage.numbers import kind_of_literal, parse_value
 
 RECORD_FORMAT = 1
+EVENT_RECORD_FORMAT = 2  # a record with a date column
 HEAD = struct.Struct("<HqqdIH")
 LENGTH = struct.Struct("<I")
 MAX_TEXT = 1024  # characters of a user ID, dimension or value
@@ -42,19 +48,28 @@ class MutationOp(enum.IntEnum):
     DELETE_USER = 4
     SET_NUMBER = 5
     CLEAR_NUMBER = 6
+    ADD_EVENT = 7
 
 
 NUMBER_OPS = (MutationOp.SET_NUMBER, MutationOp.CLEAR_NUMBER)
+LAST_OP = MutationOp.ADD_EVENT
 
 
 @dataclass(frozen=True, slots=True)
 class Mutation:
-    """One change: op on user_id, with dimension and value for ADD, REMOVE, SET and SET_NUMBER."""
+    """One change: op on user_id, with dimension and value for ADD, REMOVE, SET and SET_NUMBER; ADD_EVENT keeps
+    its campaign in dimension, its event in value and its ISO day in date."""
 
     user_id: str
     op: MutationOp
     dimension: str = ""
     value: str = ""
+    date: str = ""
+
+    @staticmethod
+    def event(user_id: str, campaign: str, event: str, date: str) -> Mutation:
+        """Return the ADD_EVENT of one user, campaign, event and ISO day."""
+        return Mutation(user_id, MutationOp.ADD_EVENT, campaign, event, date)
 
 
 @dataclass(slots=True)
@@ -65,11 +80,12 @@ class MutationBatch:
     offset: int
     ops: np.ndarray  # uint8 MutationOp numbers
     user_ids: list[str]
-    dimensions: list[str]
-    values: list[str]
+    dimensions: list[str]  # the campaign of an ADD_EVENT
+    values: list[str]  # the event of an ADD_EVENT
     first_offset: int = NO_OFFSET  # the first source offset in the batch, when the producer says
     appended_at: float = 0.0  # wall-clock seconds when the batch entered the log
     wire_bytes: int = field(default=0, compare=False)
+    dates: list[str] | None = None  # ISO day of each ADD_EVENT ("" elsewhere); None: the batch has no events
 
     def __len__(self) -> int:
         return len(self.user_ids)
@@ -77,16 +93,25 @@ class MutationBatch:
     @staticmethod
     def of(source: str, offset: int, mutations: list[Mutation], first_offset: int = NO_OFFSET) -> MutationBatch:
         """Build a batch from Mutation values (convenient in tests and small producers)."""
+        dates = [m.date for m in mutations]
         return MutationBatch(
             source, offset, np.array([int(m.op) for m in mutations], dtype=np.uint8),
             [m.user_id for m in mutations], [m.dimension for m in mutations], [m.value for m in mutations],
-            first_offset,
+            first_offset, dates=dates if any(dates) else None,
         )
 
     def mutations(self) -> list[Mutation]:
         """Return the batch as Mutation values (slow; for tests and error messages)."""
-        return [Mutation(u, MutationOp(int(o)), d, v)
-                for o, u, d, v in zip(self.ops.tolist(), self.user_ids, self.dimensions, self.values, strict=True)]
+        dates = self.dates or [""] * len(self)
+        return [Mutation(u, MutationOp(int(o)), d, v, day) for o, u, d, v, day in zip(
+            self.ops.tolist(), self.user_ids, self.dimensions, self.values, dates, strict=True)]
+
+    def picked(self, rows: list[int]) -> MutationBatch:
+        """Return the batch with only the given rows, in that order (same source and offsets)."""
+        return dataclasses.replace(
+            self, ops=self.ops[rows], user_ids=[self.user_ids[i] for i in rows],
+            dimensions=[self.dimensions[i] for i in rows], values=[self.values[i] for i in rows],
+            dates=None if self.dates is None else [self.dates[i] for i in rows])
 
 
 def _nfc(column: list[str]) -> list[str]:
@@ -109,9 +134,11 @@ def normalized(batch: MutationBatch) -> MutationBatch:
 def encode_record(batch: MutationBatch) -> bytes:
     """Return the log payload of a batch."""
     source = batch.source.encode()
-    parts = [HEAD.pack(RECORD_FORMAT, batch.offset, batch.first_offset, batch.appended_at, len(batch),
+    fmt = RECORD_FORMAT if batch.dates is None else EVENT_RECORD_FORMAT
+    parts = [HEAD.pack(fmt, batch.offset, batch.first_offset, batch.appended_at, len(batch),
                        len(source)), source, np.ascontiguousarray(batch.ops, dtype=np.uint8).tobytes()]
-    for column in (batch.user_ids, batch.dimensions, batch.values):
+    columns = [batch.user_ids, batch.dimensions, batch.values] + ([] if batch.dates is None else [batch.dates])
+    for column in columns:
         blob = "\0".join(column).encode()
         parts += [LENGTH.pack(len(blob)), blob]
     return b"".join(parts)
@@ -130,7 +157,7 @@ def _column(payload: bytes, at: int, count: int) -> tuple[list[str], int]:
 def decode_record(payload: bytes) -> MutationBatch:
     """Rebuild a batch from its log payload; raises ValueError when the payload is not one."""
     fmt, offset, first, appended_at, count, source_len = HEAD.unpack_from(payload)
-    if fmt != RECORD_FORMAT:
+    if fmt not in (RECORD_FORMAT, EVENT_RECORD_FORMAT):
         raise ValueError(f"unknown batch record format {fmt}")
     at = HEAD.size
     source = payload[at : at + source_len].decode()
@@ -140,26 +167,65 @@ def decode_record(payload: bytes) -> MutationBatch:
     users, at = _column(payload, at, count)
     dims, at = _column(payload, at, count)
     values, at = _column(payload, at, count)
+    dates = None
+    if fmt == EVENT_RECORD_FORMAT:
+        dates, at = _column(payload, at, count)
     if at != len(payload):
         raise ValueError("trailing bytes after the batch")
-    return MutationBatch(source, offset, ops, users, dims, values, first, appended_at)
+    return MutationBatch(source, offset, ops, users, dims, values, first, appended_at, dates=dates)
 
 
 def _where(batch: MutationBatch, index: int, field_name: str) -> str:
     return f"batch {batch.source}@{batch.offset}: mutation {index}: {field_name}"
 
 
-def _check_text(batch: MutationBatch, name: str, column: list[str], required: np.ndarray) -> None:
-    """Raise naming the first text that is too long, holds NUL, or is empty where required."""
+def _check_text(batch: MutationBatch, name: str, column: list[str], required: np.ndarray,
+                event_name: str = "") -> None:
+    """Raise naming the first text that is too long, holds NUL, or is empty where required (an ADD_EVENT row's
+    field is called event_name: the column holds its campaign or event)."""
     empty = "" in column
     if not empty and max(map(len, column), default=0) <= MAX_TEXT and "\0" not in "".join(column):
         return  # the common case, decided in C
     for i, text in enumerate(column):
+        called = event_name if event_name and batch.ops[i] == MutationOp.ADD_EVENT else name
         if not text and required[i]:
-            raise InvalidArgumentError(f"{_where(batch, i, name)} is empty")
+            raise InvalidArgumentError(f"{_where(batch, i, called)} is empty")
         if len(text) > MAX_TEXT or "\0" in text:
             raise InvalidArgumentError(
-                f"{_where(batch, i, name)} is over {MAX_TEXT} characters or holds a NUL character")
+                f"{_where(batch, i, called)} is over {MAX_TEXT} characters or holds a NUL character")
+
+
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MAX_DAYS_AHEAD = 1  # an event may be dated tomorrow (UTC), for producers east of Greenwich; not later
+
+
+def _check_dates(batch: MutationBatch, events: np.ndarray) -> None:
+    """Raise naming the first ADD_EVENT whose date is missing, not an ISO day, or after tomorrow (UTC).
+
+    A far-future day would move the --keep-days window and push every real day out of it.
+    """
+    rows = np.flatnonzero(events).tolist()
+    if not rows:
+        return
+    dates = batch.dates or [""] * len(batch)
+    latest = (datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=MAX_DAYS_AHEAD)).isoformat()
+    bad: set[str] = set()
+    for day in {dates[i] for i in rows}:  # few distinct days per batch
+        try:
+            if not ISO_DAY.fullmatch(day) or datetime.date.fromisoformat(day).isoformat() > latest:
+                bad.add(day)
+        except ValueError:
+            bad.add(day)
+    if not bad:
+        return
+    i = next(i for i in rows if dates[i] in bad)
+    if not dates[i]:
+        raise InvalidArgumentError(f"{_where(batch, i, 'date')} is empty; an add_event needs its day, e.g. 2026-11-01")
+    if ISO_DAY.fullmatch(dates[i]) and dates[i] > latest:
+        raise InvalidArgumentError(f'{_where(batch, i, "date")} "{dates[i]}" is in the future (after {latest}, '
+                                   "tomorrow in UTC)")
+    raise InvalidArgumentError(f'{_where(batch, i, "date")} "{dates[i][:64]}" is not an ISO date such as '
+                               "2026-11-01")
 
 
 def check_batch(
@@ -181,16 +247,20 @@ def check_batch(
     if len(batch) > max_mutations:
         raise QueryLimitError("batch mutation count", len(batch), max_mutations, "max_batch_mutations")
     ops = batch.ops
-    bad_op = np.flatnonzero((ops < MutationOp.ADD) | (ops > MutationOp.CLEAR_NUMBER))
+    bad_op = np.flatnonzero((ops < MutationOp.ADD) | (ops > LAST_OP))
     if len(bad_op):
         i = int(bad_op[0])
         what = "is MUTATION_OP_UNSPECIFIED" if ops[i] == 0 else f"{int(ops[i])} is not a known operation"
         raise InvalidArgumentError(f"{_where(batch, i, 'op')} {what}; use ADD, REMOVE, SET, DELETE_USER, "
-                                   "SET_NUMBER or CLEAR_NUMBER")
+                                   "SET_NUMBER, CLEAR_NUMBER or ADD_EVENT")
+    if batch.dates is not None and len(batch.dates) != len(batch):
+        raise InvalidArgumentError(f"batch {batch.source}@{batch.offset}: {len(batch.dates)} dates for "
+                                   f"{len(batch)} mutations")
     _check_text(batch, "user_id", batch.user_ids, np.ones(len(batch), dtype=bool))
-    tagged = ops != MutationOp.DELETE_USER
-    _check_text(batch, "dimension", batch.dimensions, tagged)
-    _check_text(batch, "value", batch.values, ops == MutationOp.SET_NUMBER)
+    events = ops == MutationOp.ADD_EVENT
+    _check_text(batch, "dimension", batch.dimensions, ops != MutationOp.DELETE_USER, "campaign")
+    _check_text(batch, "value", batch.values, (ops == MutationOp.SET_NUMBER) | events, "event")
+    _check_dates(batch, events)
     after = _checked_kinds(batch, kinds)
     _check_numbers(batch, after)
     return after
@@ -240,7 +310,8 @@ def _checked_kinds(batch: MutationBatch, known: dict[str, DimensionKind]) -> dic
                  if d in new and op in creating}
         for d, i in first.items():
             kinds[d] = _created_kind(batch, i)
-    wrong = {(d, op) for d, op in pairs if op != MutationOp.DELETE_USER and d in kinds and not _fits(kinds[d], op)}
+    wrong = {(d, op) for d, op in pairs
+             if op not in (MutationOp.DELETE_USER, MutationOp.ADD_EVENT) and d in kinds and not _fits(kinds[d], op)}
     if not wrong:
         return kinds
     offending = [i for i, pair in enumerate(zip(batch.dimensions, ops, strict=True))

@@ -35,12 +35,16 @@ def write_checkpoint(data_dir: pathlib.Path, snap: Snapshot, position: int, over
     source = {"kind": "checkpoint", "sequence": snap.stream.sequence}
     changed: dict[tuple[str, str], AbstractBitMap] = {
         k: snap.tags.get(k[0], {}).get(k[1], FrozenBitMap()) for k in snap.stream.dirty}
+    changed_events: dict[tuple[str, str, str], AbstractBitMap] = {
+        (c, e, day): data.events.get((c, e), {}).get(day, FrozenBitMap()) for c, e, day in snap.stream.dirty_events}
     base = data.manifest
-    if data.path is not None and base.shards and not snap.stream.events_dirty and base.version > 0:
-        changed_bytes = overlay_bytes(base) + sum(bm.__sizeof__() for bm in changed.values())
+    if data.path is not None and base.shards and base.version > 0:
+        changed_bytes = overlay_bytes(base) + sum(bm.__sizeof__() for bm in changed.values()) + sum(
+            bm.__sizeof__() for bm in changed_events.values())
         base_bytes = sum(e.bytes for n, e in base.files.items() if n.startswith("shard-"))
         if changed_bytes <= overlay_ratio * base_bytes:
-            version = writer.commit_overlay(data.path, base, changed, source=source, failpoint=failpoints.hit)
+            version = writer.commit_overlay(data.path, base, changed, changed_events=changed_events, source=source,
+                                            failpoint=failpoints.hit)
             return version, True, len(changed)
     for dimension, values in snap.tags.items():
         for value, bm in values.items():

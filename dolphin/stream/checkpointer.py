@@ -101,8 +101,9 @@ class Checkpointer:
         held = time.monotonic()
         current = self.writer.current()
         dirty = {k: s for k, s in current.stream.dirty.items() if s > snap.stream.sequence}
-        stream = dataclasses.replace(current.stream, dirty=dirty, saved_sequence=snap.stream.sequence,
-                                     events_dirty=current.data.events is not snap.data.events)
+        dirty_events = {k: s for k, s in current.stream.dirty_events.items() if s > snap.stream.sequence}
+        stream = dataclasses.replace(current.stream, dirty=dirty, dirty_events=dirty_events,
+                                     saved_sequence=snap.stream.sequence)
         data = dataclasses.replace(current.data, manifest=manifest, path=path)
         self.writer.publish(current.with_stream(stream, data, set()), "checkpoint")
         return time.monotonic() - held

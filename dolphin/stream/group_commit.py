@@ -279,7 +279,7 @@ class GroupCommit:
             kinds = verdict.kinds_of_first(len(written), dict(snap.kinds))
             snap = self._apply(snap, [item.batch for item in written], kinds)
             failpoints.hit("wal.after_apply_before_ack")
-        self._acknowledge(snap, written, skipped)
+        self._acknowledge(snap, written, skipped, verdict.dropped_events)
 
     def _apply(self, snap: Snapshot, batches: list[MutationBatch], kinds: dict[str, DimensionKind]) -> Snapshot:
         """Apply logged batches in one copy-on-write step and publish the result."""
@@ -287,20 +287,23 @@ class GroupCommit:
         for batch in batches:
             offsets[batch.source] = max(offsets.get(batch.source, -1), batch.offset)
         stream = snap.stream.advanced(self._wal.position, offsets, len(batches))
-        snap = apply_batches(snap, batches, kinds, stream)
+        snap = apply_batches(snap, batches, kinds, stream, self.settings.keep_days)
         self.publish(snap, "stream")
         return snap
 
-    def _acknowledge(self, snap: Snapshot, written: list[_Submitted], skipped: list[_Submitted]) -> None:
-        """Count and ack written and skipped batches with the state that shows them."""
+    def _acknowledge(self, snap: Snapshot, written: list[_Submitted], skipped: list[_Submitted],
+                     dropped: list[int]) -> None:
+        """Count and ack written and skipped batches with the state that shows them (dropped: per written
+        batch, its events before the keep-days window)."""
         if written:
             self.stats.batches += len(written)
-            self.stats.mutations += sum(len(w.batch) for w in written)
+            self.stats.mutations += sum(len(w.batch) for w in written) - sum(dropped[: len(written)])
+            self.stats.dropped_events += sum(dropped[: len(written)])
             self.stats.last_applied_at = written[-1].batch.appended_at
         self.stats.skipped += len(skipped)
-        for item in written:
-            resolve(item.future, Ack(item.batch.source, item.batch.offset, len(item.batch), False,
-                                     snap.stream.sequence, snap.version))
+        for item, lost in zip(written, dropped, strict=False):
+            resolve(item.future, Ack(item.batch.source, item.batch.offset, len(item.batch) - lost, False,
+                                     snap.stream.sequence, snap.version, lost))
         for item in skipped:
             resolve(item.future, Ack(item.batch.source, item.batch.offset, 0, True, snap.stream.sequence,
                                      snap.version))

@@ -65,7 +65,9 @@ class Ingestor:
             engine.publish(recovered.snapshot, "recovery")
         writer = GroupCommit(engine, layout.wal_dir(self.data_dir), recovered.end_position, self.settings,
                              ops=self.ops, on_fatal=self.on_fatal)
-        checkpointer = Checkpointer(writer, self.data_dir, self.settings, lambda data: adopt_version(writer, data))
+        keep_days = self.settings.keep_days
+        checkpointer = Checkpointer(writer, self.data_dir, self.settings,
+                                    lambda data: adopt_version(writer, data, keep_days))
         self._running = _Running(engine, writer, checkpointer)
         writer.start()
         checkpointer.start_periodic(lambda: writer.failed is None and self.has_unsaved_changes())
@@ -108,7 +110,7 @@ class Ingestor:
     def adopt(self, data: SnapshotData) -> None:
         """Serve a version a batch loader wrote, with the logged mutations after its cut time re-applied."""
         running = self._parts()
-        adopt_version(running.writer, data)
+        adopt_version(running.writer, data, self.settings.keep_days)
 
     def has_unsaved_changes(self) -> bool:
         """True when batches were applied since the last version on disk that holds them."""

@@ -43,7 +43,7 @@ def recover_state(data_dir: pathlib.Path, settings: IngestSettings, served: Snap
         snap = Snapshot(data) if data is not None else empty_snapshot(0) if found.records else None
     replayed = mutations = 0
     if snap is not None:
-        result = replay_records(snap, found.records, snap.data.manifest, found.end_position)
+        result = replay_records(snap, found.records, snap.data.manifest, found.end_position, settings.keep_days)
         replayed, mutations = result.records, result.mutations
         snap = result.snapshot
         saved = snap.stream.sequence if not replayed else -1  # a replayed state is on no version yet
@@ -55,18 +55,21 @@ def recover_state(data_dir: pathlib.Path, settings: IngestSettings, served: Snap
     return Recovered(snap, report, found.end_position)
 
 
-def adopt_version(writer: WriterThread, data: SnapshotData) -> Snapshot:
-    """Serve a version a batch loader wrote, with the logged mutations acked after its cut time on top."""
+def adopt_version(writer: WriterThread, data: SnapshotData, keep_days: int = 0) -> Snapshot:
+    """Serve a version a batch loader wrote, with the logged mutations acked after its cut time on top
+    (keep_days: the event window, as apply_batches takes it)."""
 
     def adopt() -> Snapshot:
         current = writer.current()
         base = Snapshot(data, StreamState(current.stream.sequence, current.stream.wal_position,
                                           current.stream.offsets))
-        result = replay_records(base, writer.logged_records(), data.manifest, current.stream.wal_position)
+        result = replay_records(base, writer.logged_records(), data.manifest, current.stream.wal_position,
+                                keep_days)
         snap = result.snapshot
         # every tag that differs from the batch version is dirty (-1: before any checkpoint of this state)
         stream = dataclasses.replace(snap.stream, wal_position=current.stream.wal_position,
-                                     dirty={k: -1 for k in snap.stream.dirty}, saved_sequence=-1)
+                                     dirty={k: -1 for k in snap.stream.dirty},
+                                     dirty_events={k: -1 for k in snap.stream.dirty_events}, saved_sequence=-1)
         snap = snap.with_stream(stream, snap.data, set())
         writer.publish(snap, "batch load adopted")
         log.info("batch version %d adopted with %d logged batches (%d mutations) after its cut time re-applied",

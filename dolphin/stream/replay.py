@@ -24,8 +24,8 @@ def replay_rule(manifest: Manifest) -> Callable[[Record, MutationBatch], Mutatio
 
     After a checkpoint: every record from its log position on. After a batch load: every record logged after
     the input's cut time, plus, from the point the carried dimensions are fresh as of, the mutations on
-    dimensions the load did not replace (and DELETE_USER). A version without stream state counts as a batch
-    of every dimension cut at its build time.
+    dimensions the load did not replace, the events on days it did not replace (and DELETE_USER). A version
+    without stream state counts as a batch of every dimension and every event day cut at its build time.
     """
     mark = manifest.stream
     if mark.kind is MarkKind.CHECKPOINT:
@@ -34,6 +34,8 @@ def replay_rule(manifest: Manifest) -> Callable[[Record, MutationBatch], Mutatio
     batch_load = mark.kind is MarkKind.BATCH
     cut = mark.cut_time if batch_load else manifest.built_at
     replaced = set(mark.replaced if batch_load else manifest.dimensions)
+    # the event days the version holds the truth of; ("", "") replaces none, ("", "9999-12-31") every one
+    first_day, last_day = (mark.replaced_days or ("", "")) if batch_load else ("", "9999-12-31")
     carried = mark.carried_from
 
     def carried_fresh(record: Record, batch: MutationBatch) -> bool:
@@ -50,14 +52,14 @@ def replay_rule(manifest: Manifest) -> Callable[[Record, MutationBatch], Mutatio
             return batch
         if not carried_fresh(record, batch):
             return None
-        keep = np.array([d not in replaced for d in batch.dimensions], dtype=bool) | (
+        events = batch.ops == MutationOp.ADD_EVENT
+        dates = batch.dates or [""] * len(batch)
+        keep = np.where(events, np.array([not first_day <= day <= last_day for day in dates], dtype=bool),
+                        np.array([d not in replaced for d in batch.dimensions], dtype=bool)) | (
             batch.ops == MutationOp.DELETE_USER)
         if not keep.any():
             return None
-        picked = np.flatnonzero(keep).tolist()
-        return dataclasses.replace(batch, ops=batch.ops[keep], user_ids=[batch.user_ids[i] for i in picked],
-                                   dimensions=[batch.dimensions[i] for i in picked],
-                                   values=[batch.values[i] for i in picked])
+        return batch.picked(np.flatnonzero(keep).tolist())
 
     return rule
 
@@ -71,8 +73,11 @@ class Replayed:
     mutations: int
 
 
-def replay_records(snap: Snapshot, records: Iterable[Record], manifest: Manifest, end: int) -> Replayed:
+def replay_records(snap: Snapshot, records: Iterable[Record], manifest: Manifest, end: int, keep_days: int = 0
+                   ) -> Replayed:
     """Apply the log records that the version `manifest` describes lacks; the result's log position is end.
+
+    keep_days is the event window the batches were applied with (apply_batches).
 
     A record that no longer applies (a batch version changed a dimension's kind or brought integer IDs since it
     was logged) is skipped with an error in the log, as a loader that rewrote that dimension meant.
@@ -99,8 +104,10 @@ def replay_records(snap: Snapshot, records: Iterable[Record], manifest: Manifest
         replayed += 1
         mutations += len(batch)
         if len(pending) >= REPLAY_CHUNK:
-            snap = apply_batches(snap, pending, kinds, snap.stream.advanced(record.end, dict(offsets), len(pending)))
+            snap = apply_batches(snap, pending, kinds, snap.stream.advanced(record.end, dict(offsets), len(pending)),
+                                 keep_days)
             pending = []
     stream = snap.stream.advanced(end, dict(offsets), len(pending))
-    snap = apply_batches(snap, pending, kinds, stream) if pending else snap.with_stream(stream, snap.data, set())
+    snap = apply_batches(snap, pending, kinds, stream, keep_days) if pending else snap.with_stream(
+        stream, snap.data, set())
     return Replayed(snap, replayed, mutations)

@@ -15,6 +15,7 @@ class Ack:
     skipped: bool  # the batch was at or below the source's stored offset
     sequence: int  # stream sequence of the snapshot that first shows the batch
     version: int  # snapshot version of that snapshot (the version on disk it builds on)
+    dropped_events: int = 0  # ADD_EVENTs before the keep-days window, not applied (nor counted in applied)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class IngestStats:
     mutations: int = 0
     skipped: int = 0
     rejected: int = 0
+    dropped_events: int = 0  # ADD_EVENTs before the keep-days window
     last_applied_at: float = 0.0  # when the newest applied batch entered the log (wall clock)
 
 

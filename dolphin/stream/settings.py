@@ -41,3 +41,4 @@ class IngestSettings:
     truncate_at_corruption: bool = False
     overlay_ratio: float = 0.25  # write a full version when changed tags exceed this share of the base
     keep_versions: int = 3
+    keep_days: int = 0  # streamed events older than the newest event day minus keep_days - 1 are dropped; 0: none

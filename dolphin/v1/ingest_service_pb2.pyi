@@ -16,6 +16,7 @@ class MutationOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MUTATION_OP_DELETE_USER: _ClassVar[MutationOp]
     MUTATION_OP_SET_NUMBER: _ClassVar[MutationOp]
     MUTATION_OP_CLEAR_NUMBER: _ClassVar[MutationOp]
+    MUTATION_OP_ADD_EVENT: _ClassVar[MutationOp]
 MUTATION_OP_UNSPECIFIED: MutationOp
 MUTATION_OP_ADD: MutationOp
 MUTATION_OP_REMOVE: MutationOp
@@ -23,18 +24,25 @@ MUTATION_OP_SET: MutationOp
 MUTATION_OP_DELETE_USER: MutationOp
 MUTATION_OP_SET_NUMBER: MutationOp
 MUTATION_OP_CLEAR_NUMBER: MutationOp
+MUTATION_OP_ADD_EVENT: MutationOp
 
 class Mutation(_message.Message):
-    __slots__ = ("user_id", "op", "dimension", "value")
+    __slots__ = ("user_id", "op", "dimension", "value", "campaign", "event", "date")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     op: MutationOp
     dimension: str
     value: str
-    def __init__(self, user_id: _Optional[str] = ..., op: _Optional[_Union[MutationOp, str]] = ..., dimension: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    campaign: str
+    event: str
+    date: str
+    def __init__(self, user_id: _Optional[str] = ..., op: _Optional[_Union[MutationOp, str]] = ..., dimension: _Optional[str] = ..., value: _Optional[str] = ..., campaign: _Optional[str] = ..., event: _Optional[str] = ..., date: _Optional[str] = ...) -> None: ...
 
 class MutationBatch(_message.Message):
     __slots__ = ("source", "offset", "mutations", "first_offset")
@@ -49,20 +57,22 @@ class MutationBatch(_message.Message):
     def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ..., mutations: _Optional[_Iterable[_Union[Mutation, _Mapping]]] = ..., first_offset: _Optional[int] = ...) -> None: ...
 
 class MutationAck(_message.Message):
-    __slots__ = ("source", "offset", "applied", "skipped", "snapshot_version", "sequence")
+    __slots__ = ("source", "offset", "applied", "skipped", "snapshot_version", "sequence", "dropped_events")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     source: str
     offset: int
     applied: int
     skipped: bool
     snapshot_version: int
     sequence: int
-    def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ..., applied: _Optional[int] = ..., skipped: _Optional[bool] = ..., snapshot_version: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
+    dropped_events: int
+    def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ..., applied: _Optional[int] = ..., skipped: _Optional[bool] = ..., snapshot_version: _Optional[int] = ..., sequence: _Optional[int] = ..., dropped_events: _Optional[int] = ...) -> None: ...
 
 class GetOffsetsRequest(_message.Message):
     __slots__ = ("sources",)

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class IngestServiceStub:
-    """IngestService takes streamed tag mutations. Each batch is appended to a write-ahead log, made durable per
+    """IngestService takes streamed mutations (tags, numeric fields, campaign events). Each batch is appended to a write-ahead log, made durable per
     the server's --fsync policy, applied, and then acknowledged. Replaying a source from any earlier offset
     applies nothing twice: the server keeps the highest applied offset per source.
     """
@@ -50,7 +50,7 @@ class IngestServiceStub:
 
 
 class IngestServiceServicer:
-    """IngestService takes streamed tag mutations. Each batch is appended to a write-ahead log, made durable per
+    """IngestService takes streamed mutations (tags, numeric fields, campaign events). Each batch is appended to a write-ahead log, made durable per
     the server's --fsync policy, applied, and then acknowledged. Replaying a source from any earlier offset
     applies nothing twice: the server keeps the highest applied offset per source.
     """
@@ -93,7 +93,7 @@ def add_IngestServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class IngestService:
-    """IngestService takes streamed tag mutations. Each batch is appended to a write-ahead log, made durable per
+    """IngestService takes streamed mutations (tags, numeric fields, campaign events). Each batch is appended to a write-ahead log, made durable per
     the server's --fsync policy, applied, and then acknowledged. Replaying a source from any earlier offset
     applies nothing twice: the server keeps the highest applied offset per source.
     """

@@ -31,15 +31,16 @@ def base_engine(root: pathlib.Path) -> Engine:
 def model_of(snap: Snapshot) -> Model:
     decode = lambda bm: set(snap.ids.decode(np.frombuffer(bm.to_array(), dtype=np.uint32)))  # noqa: E731
     return Model(decode(snap.population),
-                 {d: {v: decode(bm) for v, bm in vs.items() if bm} for d, vs in snap.tags.items()})
+                 {d: {v: decode(bm) for v, bm in vs.items() if bm} for d, vs in snap.tags.items()},
+                 {(c, e, day): decode(bm) for (c, e), days in snap.data.events.items() for day, bm in days.items()})
 
 
-def applied(snap: Snapshot, batches: list[list[Mutation]]) -> Snapshot:
+def applied(snap: Snapshot, batches: list[list[Mutation]], keep_days: int = 0) -> Snapshot:
     columnar = [MutationBatch.of("s", i, b) for i, b in enumerate(batches)]
     kinds = dict(snap.kinds)
     for batch in columnar:
         kinds = check_batch(batch, kinds, 1000)
-    return apply_batches(snap, columnar, kinds, StreamState(sequence=1))
+    return apply_batches(snap, columnar, kinds, StreamState(sequence=1), keep_days)
 
 
 MUTATIONS = st.one_of(
@@ -48,6 +49,9 @@ MUTATIONS = st.one_of(
               st.just("hobby"), st.sampled_from("xyzw")),
     st.builds(Mutation, st.sampled_from(USERS), st.just(MutationOp.DELETE_USER)),
 )
+DAYS = [f"2026-01-{d:02d}" for d in range(1, 8)]
+EVENTS = st.builds(Mutation.event, st.sampled_from(USERS), st.sampled_from(["c1", "city"]),
+                   st.sampled_from(["click", "a"]), st.sampled_from(DAYS))
 
 
 @settings(max_examples=80, deadline=None)
@@ -90,4 +94,63 @@ def test_delete_user_also_leaves_events(tmp_path: pathlib.Path) -> None:
     after = applied(engine.snapshot(), [[Mutation("u1", MutationOp.DELETE_USER)]])
     engine.publish(after, "test")
     assert engine.count("event(click, campaign=c, from=2026-01-01, to=2026-01-01)").count == 1
-    assert after.stream.events_dirty
+    assert set(after.stream.dirty_events) == {("c", "click", "2026-01-01")}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.one_of(MUTATIONS, EVENTS), max_size=15), min_size=1, max_size=4))
+def test_events_apply_like_one_by_one_and_delete_user_takes_them_away(batches: list[list[Mutation]]) -> None:
+    """Campaign and event names may equal dimension names and values ("city", "a"): they never mix."""
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = base_engine(pathlib.Path(tmp))
+        before = engine.snapshot()
+        model = model_of(before)
+        for batch in batches:
+            for m in batch:
+                model.apply(m)
+        after = applied(before, batches)
+        assert model_of(after) == model.cleaned()
+        assert not before.data.events  # the old snapshot was never touched
+        engine.publish(after, "test")
+        for day in DAYS[::3]:
+            want = {u for (c, e, d), users in model.events.items() if e == "click" and d <= day for u in users}
+            if "click" in after.events.event_names:
+                assert engine.count(f"event(click, from=2026-01-01, to={day})").count == len(want)
+            else:
+                assert not want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(EVENTS, max_size=12), min_size=1, max_size=5), st.integers(1, 4), st.booleans())
+def test_the_keep_days_window_drops_old_events_and_removes_old_days(batches: list[list[Mutation]],
+                                                                    keep_days: int, one_group: bool) -> None:
+    """Grouped into one apply or applied one by one (as a replay may group them), the result is the same."""
+    with tempfile.TemporaryDirectory() as tmp:
+        snap = base_engine(pathlib.Path(tmp)).snapshot()
+        model = model_of(snap)
+        model.keep_days = keep_days
+        for batch in batches:
+            model.apply_batch(batch)
+        if one_group:
+            snap = applied(snap, batches, keep_days)
+        else:
+            for batch in batches:
+                snap = applied(snap, [batch], keep_days)
+        assert model_of(snap) == model.cleaned()
+        newest = max((d for _, _, d in model.events), default="")
+        assert snap.events.newest_day == newest
+
+
+def test_the_event_index_keeps_cached_unions_of_untouched_events_only(tmp_path: pathlib.Path) -> None:
+    snap = base_engine(tmp_path).snapshot()
+    snap = applied(snap, [[Mutation.event("u1", "c1", "click", "2026-01-01"),
+                           Mutation.event("u2", "c2", "view", "2026-01-01")]])
+    click = snap.events.reach("c1", "click", "2026-01-01", "2026-01-07")
+    view = snap.events.reach("c2", "view", "2026-01-01", "2026-01-07")
+    any_click = snap.events.reach(None, "click", "2026-01-01", "2026-01-07")
+    later = applied(snap, [[Mutation.event("u3", "c1", "click", "2026-01-02")]])
+    assert later.events.reach("c2", "view", "2026-01-01", "2026-01-07") is view  # kept
+    assert len(later.events.reach("c1", "click", "2026-01-01", "2026-01-07")) == 2  # not the stale union
+    assert len(later.events.reach(None, "click", "2026-01-01", "2026-01-07")) == 2
+    assert len(click) == len(any_click) == 1  # the old snapshot still answers as before
+    assert later.events.campaigns["c1"]["click"] == ["2026-01-01", "2026-01-02"]

@@ -37,6 +37,13 @@ def batch_with(bad: Mutation, source: str = "k/1") -> MutationBatch:
     (Mutation("u1", MutationOp.ADD, "d" * 1025, "x"), "mutation 1: dimension is over 1024"),
     (Mutation("u\0", MutationOp.ADD, "hobby", "x"), "mutation 1: user_id .* NUL"),
     (Mutation("u1", MutationOp.ADD, "hobby", "a\0b"), "mutation 1: value .* NUL"),
+    (Mutation.event("u1", "", "click", "2026-01-01"), "mutation 1: campaign is empty"),
+    (Mutation.event("u1", "c", "", "2026-01-01"), "mutation 1: event is empty"),
+    (Mutation.event("u1", "c" * 1025, "click", "2026-01-01"), "mutation 1: campaign is over 1024"),
+    (Mutation.event("u1", "c", "click", ""), "mutation 1: date is empty"),
+    (Mutation.event("u1", "c", "click", "2026-02-30"), 'mutation 1: date "2026-02-30" is not an ISO date'),
+    (Mutation.event("u1", "c", "click", "20260101"), 'mutation 1: date "20260101" is not an ISO date'),
+    (Mutation.event("u1", "c", "click", "2999-01-01"), 'mutation 1: date "2999-01-01" is in the future'),
 ])
 def test_bad_mutations_are_named(mutation: Mutation, message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=f"batch k/1@7: {message}"):
@@ -75,16 +82,31 @@ def test_kinds_are_returned_not_changed_in_place() -> None:
 TEXT = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=20)
 
 
+def test_events_take_no_dimension_kind_and_may_share_a_dimension_s_name() -> None:
+    kinds = check_batch(MutationBatch.of("s", 1, [Mutation.event("u", "city", "hobby", "2026-01-01"),
+                                                  Mutation.event("u", "fresh", "x", "2026-01-01")]), KINDS, 10)
+    assert kinds == KINDS
+
+
+def test_event_records_are_format_2_and_tag_records_stay_format_1() -> None:
+    tags = MutationBatch.of("s", 1, [GOOD])
+    events = MutationBatch.of("s", 2, [GOOD, Mutation.event("u", "c", "click", "2026-01-01")])
+    assert encode_record(tags)[:2] == b"\x01\x00" and encode_record(events)[:2] == b"\x02\x00"
+    assert decode_record(encode_record(events)).mutations() == events.mutations()
+    assert decode_record(encode_record(tags)).dates is None
+
+
 @given(st.text(min_size=1, max_size=30).filter(lambda s: "\0" not in s and "\ud800" > s[:1]),
        st.integers(0, 2**62), st.integers(-1, 2**62), st.floats(0, 2e9, allow_nan=False),
-       st.lists(st.tuples(TEXT, st.sampled_from(list(MutationOp)), TEXT, TEXT), max_size=30))
+       st.lists(st.tuples(TEXT, st.sampled_from(list(MutationOp)), TEXT, TEXT, TEXT), max_size=30))
 def test_record_round_trip(source: str, offset: int, first: int, at: float,
-                           rows: list[tuple[str, MutationOp, str, str]]) -> None:
+                           rows: list[tuple[str, MutationOp, str, str, str]]) -> None:
     try:
         source.encode()
     except UnicodeEncodeError:
         return
-    batch = MutationBatch.of(source, offset, [Mutation(u, op, d, v) for u, op, d, v in rows], first_offset=first)
+    batch = MutationBatch.of(source, offset, [Mutation(u, op, d, v, day) for u, op, d, v, day in rows],
+                             first_offset=first)
     batch.appended_at = at
     back = decode_record(encode_record(batch))
     assert back.mutations() == batch.mutations()

@@ -67,14 +67,31 @@ def test_a_chain_of_incremental_checkpoints_keeps_every_link(base: Snapshot) -> 
     assert model_of(reopened(base, v2)) == model_of(second)
 
 
-def test_changed_event_bitmaps_force_a_full_version(base: Snapshot) -> None:
-    state = applied(base, [[Mutation("u5", MutationOp.DELETE_USER)]])
-    version, incremental, _ = write_checkpoint(data_dir_of(base), state, 5, 0.25)
-    assert incremental  # no event bitmaps here: the delete is a few tags and the population
-    state = state.with_stream(dataclasses.replace(state.stream, events_dirty=True), state.data, set())
-    version, incremental, _ = write_checkpoint(data_dir_of(base), state, 5, 0.25)
-    assert not incremental  # an overlay holds tags only
-    assert model_of(reopened(base, version)) == model_of(state)
+def test_streamed_event_days_go_into_the_overlay_and_a_chain_keeps_them(base: Snapshot, tmp_path: pathlib.Path
+                                                                        ) -> None:
+    from loaders.events import load_events
+
+    data = data_dir_of(base)
+    pl.DataFrame({"user_id": USERS[:50], "campaign": "c", "event": "view", "date": "2026-01-01"}).write_parquet(
+        tmp_path / "e.pq")
+    load_events([str(tmp_path / "e.pq")], data, shard_bits=6)
+    loaded = Engine(data).snapshot()
+    first = applied(loaded, [[Mutation.event("u1", "c", "click", "2026-01-02"),
+                              Mutation.event("new", "d", "view", "2026-01-02"),
+                              Mutation("u7", MutationOp.DELETE_USER)]])
+    v1, inc1, _ = write_checkpoint(data, first, 10, 0.25)
+    back = reopened(loaded, v1)
+    assert inc1 and model_of(back) == model_of(first)
+    assert {(e.campaign, e.event, e.day) for e in back.data.manifest.overlay_events} == {
+        ("c", "click", "2026-01-02"), ("d", "view", "2026-01-02"), ("c", "view", "2026-01-01")}
+    served = first.with_stream(dataclasses.replace(first.stream, dirty={}, dirty_events={}), back.data, set())
+    second = applied(served, [[Mutation.event("u2", "c", "click", "2026-01-03")]], keep_days=2)  # drops 01-01
+    v2, inc2, _ = write_checkpoint(data, second, 20, 0.25)
+    again = reopened(loaded, v2)
+    assert inc2 and model_of(again) == model_of(second)
+    assert ("c", "view") not in again.data.events and again.events.newest_day == "2026-01-03"
+    full, incremental, _ = write_checkpoint(data, second, 20, 0.0)
+    assert not incremental and model_of(reopened(loaded, full)) == model_of(second)
 
 
 def test_the_needed_log_position_is_the_oldest_checkpoint_s_unless_a_batch_version_is_kept(base: Snapshot) -> None:

@@ -60,7 +60,8 @@ def model_of(engine: Engine) -> Model:
     snap = engine.snapshot()
     decode = lambda bm: set(snap.ids.decode(np.frombuffer(bm.to_array(), dtype=np.uint32)))  # noqa: E731
     return Model(decode(snap.population),
-                 {d: {v: decode(bm) for v, bm in vs.items() if bm} for d, vs in snap.tags.items()})
+                 {d: {v: decode(bm) for v, bm in vs.items() if bm} for d, vs in snap.tags.items()},
+                 {(c, e, day): decode(bm) for (c, e), days in snap.data.events.items() for day, bm in days.items()})
 
 
 def start(data: pathlib.Path, ops: FileOps | None = None, on_fatal: Callable[[BaseException], None] | None = None,
@@ -549,3 +550,71 @@ def test_an_engine_built_with_an_adopter_is_loaded_by_it(data: pathlib.Path) -> 
     ingestor.start(engine)
     assert engine.ready and engine.snapshot().data.path is not None
     ingestor.close(checkpoint=False)
+
+
+def random_events(rng: random.Random, n: int) -> list[Mutation]:
+    """Events over five days (in order, mostly), with tags and a few deletes mixed in."""
+    out = []
+    for _ in range(n):
+        roll = rng.random()
+        if roll < 0.8:
+            day = f"2026-01-{rng.choice([1, 2, 3, 4, 5, 5, 5]):02d}"
+            out.append(Mutation.event(rng.choice(USERS), rng.choice(["c1", "c2"]), rng.choice(["view", "click"]), day))
+        elif roll < 0.95:
+            out.append(Mutation(rng.choice(USERS), MutationOp.SET, "city", rng.choice(CITIES)))
+        else:
+            out.append(Mutation(rng.choice(USERS), MutationOp.DELETE_USER))
+    return out
+
+
+@pytest.mark.parametrize("keep_days", [0, 3])
+def test_events_are_applied_once_and_survive_restarts_and_checkpoints(data: pathlib.Path, keep_days: int) -> None:
+    ingestor = start(data, keep_days=keep_days)
+    rng = random.Random(keep_days)
+    batches = [random_events(rng, 30) for _ in range(20)]
+    model = model_of(ingestor.engine)
+    model.keep_days = keep_days
+    acks = []
+    for i, batch in enumerate(batches):
+        before = {k for k, users in model.events.items() if users}
+        model.apply_batch(batch)
+        dropped = sum(1 for m in batch if m.op is MutationOp.ADD_EVENT and m.date < model.oldest)
+        acks.append(ingestor.submit(MutationBatch.of("kafka/0", i, batch)).result())
+        assert (acks[-1].dropped_events, acks[-1].applied) == (dropped, 30 - dropped), before
+        if i == 9:
+            ingestor.checkpoint()  # an incremental version in the middle: the log after it replays
+    want = model.cleaned()
+    assert model_of(ingestor.engine) == want
+    assert bool(keep_days) == any(a.dropped_events for a in acks)
+    again = ingestor.submit(MutationBatch.of("kafka/0", 5, batches[5])).result()
+    assert again.skipped and model_of(ingestor.engine) == want  # exactly once
+    ingestor.close(checkpoint=False)  # as after a crash: the checkpoint plus the log
+    recovered = start(data, keep_days=keep_days)
+    assert model_of(recovered.engine) == want and recovered.offsets() == {"kafka/0": 19}
+    recovered.close()  # a shutdown checkpoint
+    assert model_of(start(data, keep_days=keep_days).engine) == want
+
+
+def test_an_events_load_replaces_its_days_and_keeps_streamed_events_of_other_days(data: pathlib.Path,
+                                                                                    tmp_path: pathlib.Path) -> None:
+    from loaders.events import load_events
+
+    ingestor = start(data)
+    engine = ingestor.engine
+    ingestor.submit(MutationBatch.of("s", 0, [Mutation.event("u1", "c", "view", "2026-01-01"),
+                                              Mutation.event("u2", "c", "view", "2026-01-02")])).result()
+    time.sleep(0.02)
+    cut = time.time()
+    time.sleep(0.02)
+    ingestor.submit(MutationBatch.of("s", 1, [Mutation.event("u3", "c", "view", "2026-01-01")])).result()
+    # the nightly export of 2026-01-01, cut between the batches, does not have u1 (it was a bot, say)
+    pl.DataFrame({"user_id": ["u9"], "campaign": ["c"], "event": ["view"], "date": ["2026-01-01"]}).write_parquet(
+        tmp_path / "nightly.pq")
+    load_events([str(tmp_path / "nightly.pq")], data, shard_bits=6, cut_time=cut)
+    assert engine.reload().changed
+    days = model_of(engine).events
+    assert days[("c", "view", "2026-01-01")] == {"u9", "u3"}  # the load, plus the stream after its cut
+    assert days[("c", "view", "2026-01-02")] == {"u2"}  # a day the load did not cover: the stream's
+    want = model_of(engine)
+    ingestor.close(checkpoint=False)
+    assert model_of(start(data).engine) == want

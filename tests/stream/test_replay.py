@@ -23,16 +23,19 @@ MUTATION = st.one_of(
     st.builds(Mutation, st.sampled_from(["u1", "u2", "u3"]), st.sampled_from([MutationOp.ADD, MutationOp.REMOVE]),
               st.just("hobby"), st.sampled_from("xy")),
     st.builds(Mutation, st.sampled_from(["u1", "u2", "u3"]), st.just(MutationOp.DELETE_USER)),
+    st.builds(Mutation.event, st.sampled_from(["u1", "u2", "u3"]), st.sampled_from(["city", "c1"]),
+              st.sampled_from(["view", "a"]), st.sampled_from(["2026-01-01", "2026-01-02", "2026-01-03"])),
 )
 LOGGED = st.lists(st.tuples(st.floats(0, 100), st.lists(MUTATION, min_size=1, max_size=6)), max_size=12)
 MARKS = st.one_of(
     st.just(StreamMark()),
     st.builds(StreamMark.checkpoint, st.integers(0, 1500), st.just({})),
-    st.builds(lambda cut, replaced, carried: StreamMark(MarkKind.BATCH, cut_time=cut, replaced=tuple(replaced),
-                                                        carried_from=carried),
+    st.builds(lambda cut, replaced, carried, days: StreamMark(MarkKind.BATCH, cut_time=cut, replaced=tuple(replaced),
+                                                              carried_from=carried, replaced_days=days),
               st.floats(0, 100), st.lists(st.sampled_from(DIMS), unique=True),
               st.one_of(st.just(LogPoint()), st.builds(LogPoint, st.integers(0, 1500)),
-                        st.builds(LogPoint, st.none(), st.floats(0, 100)))),
+                        st.builds(LogPoint, st.none(), st.floats(0, 100))),
+              st.one_of(st.none(), st.just(("2026-01-02", "2026-01-02")), st.just(("2026-01-01", "2026-01-02")))),
 )
 
 
@@ -53,7 +56,7 @@ def records_of(logged: list[tuple[float, list[Mutation]]]) -> list[tuple[Record,
 
 def dimensions_with_users(model: Model) -> Model:
     """A REMOVE before any ADD leaves the model an empty dimension the engine never creates: compare without."""
-    return Model(model.population, {d: vs for d, vs in model.tags.items() if vs})
+    return Model(model.population, {d: vs for d, vs in model.tags.items() if vs}, model.events)
 
 
 def oracle(mark: StreamMark, built_at: float, record: Record, batch: MutationBatch) -> list[Mutation]:
@@ -68,7 +71,14 @@ def oracle(mark: StreamMark, built_at: float, record: Record, batch: MutationBat
     point = mark.carried_from
     fresh = (record.position >= point.wal_position if point.wal_position is not None
              else batch.appended_at > point.cut_time if point.cut_time is not None else True)
-    return [m for m in every if fresh and (m.op is MutationOp.DELETE_USER or m.dimension not in mark.replaced)]
+    first, last = mark.replaced_days or ("9", "0")  # no day is in an empty range
+
+    def lacks(m: Mutation) -> bool:
+        if m.op is MutationOp.ADD_EVENT:  # an event's campaign is no dimension, even when it has one's name
+            return not first <= m.date <= last
+        return m.op is MutationOp.DELETE_USER or m.dimension not in mark.replaced
+
+    return [m for m in every if fresh and lacks(m)]
 
 
 @given(MARKS, LOGGED)
