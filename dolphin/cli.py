@@ -304,7 +304,16 @@ def cmd_query(args: argparse.Namespace) -> int:
             response = client.profile(args.expressions[0], dimensions=args.dimension, top_k=args.top_k,
                                       numeric_cuts=_field_cuts(args.field_cuts))
             _print(response, True) if args.json else _print_profile(response)
+        elif args.what == "export" and args.output:
+            from loaders.audience_files import export_file
+
+            done = export_file(client, args.expressions[0], args.output, bitmap_format=args.bitmap_format,
+                               columns=_comma_list(args.with_columns), bitmap_64=args.bitmap_64,
+                               progress=_progress_printer())
+            print(f"wrote {done.users} users to {done.path} ({done.bytes} bytes) in {done.seconds:.2f} s")
         elif args.what == "export":
+            if args.bitmap_format or args.with_columns:
+                raise InvalidArgumentError("--format and --with need --output FILE")
             _print_export(client, args)
         elif args.what == "aggregate":
             response = client.aggregate(args.expressions[0], args.field or [], percentiles=args.percentile,
@@ -402,6 +411,14 @@ def cmd_audience(args: argparse.Namespace) -> int:
     with Client.from_env(args.target or _settings(args).target) as client:
         if args.action == "save":
             _print(client.save_audience(args.name, args.expression, overwrite=args.overwrite), True)
+        elif args.action == "import":
+            from loaders.audience_files import read_bitmap_file
+
+            if not args.name or not args.expression:
+                raise InvalidArgumentError("dolphin audience import NAME FILE [--format roaring|clickhouse|doris]")
+            data = read_bitmap_file(pathlib.Path(args.expression), base64_text=args.base64)
+            _print(client.save_audience(args.name, overwrite=args.overwrite, bitmap=data,
+                                        bitmap_format=args.bitmap_format), True)
         elif args.action == "get":
             _print(client.get_audience(args.name), True)
         elif args.action == "delete":
@@ -600,6 +617,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="profile: buckets of a numeric field (default: its deciles)")
     query.add_argument("--order-by", help="export: order by this numeric field (prints user_id<TAB>value)")
     query.add_argument("--descending", action="store_true", help="export --order-by: largest first")
+    query.add_argument("--output", type=pathlib.Path, metavar="FILE",
+                       help="export: write the audience to FILE atomically (.parquet or .csv; any name with --format)")
+    query.add_argument("--format", dest="bitmap_format", choices=["roaring", "clickhouse", "doris"],
+                       help="export --output: a bitmap file of the external IDs (portable Roaring, a ClickHouse "
+                       "groupBitmap state, a Doris/StarRocks BITMAP) instead of a table")
+    query.add_argument("--bitmap-64", action="store_true",
+                       help="export --format: the 64-bit form even when every ID fits 32 bits (groupBitmap(UInt64))")
+    query.add_argument("--with", dest="with_columns", metavar="NAME,...",
+                       help="export --output: add a column per dimension or numeric field (comma-separated)")
     _add_setting_flags(query, ["target"])
     query.set_defaults(func=cmd_query)
 
@@ -616,10 +642,15 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint.set_defaults(func=cmd_checkpoint)
 
     audience = sub.add_parser("audience", help="save, get, list or delete saved audiences")
-    audience.add_argument("action", choices=["save", "get", "list", "delete"])
+    audience.add_argument("action", choices=["save", "get", "list", "delete", "import"])
     audience.add_argument("name", nargs="?", default="")
-    audience.add_argument("expression", nargs="?", default="")
+    audience.add_argument("expression", nargs="?", default="", metavar="EXPR|FILE",
+                          help="save: the expression; import: the bitmap file")
     audience.add_argument("--overwrite", action="store_true")
+    audience.add_argument("--format", dest="bitmap_format", choices=["roaring", "clickhouse", "doris"],
+                          default="roaring", help="import: the bitmap file's format (default roaring)")
+    audience.add_argument("--base64", action="store_true",
+                          help="import: the file holds base64 text (Doris/StarRocks bitmap_to_base64)")
     _add_setting_flags(audience, ["target"])
     audience.set_defaults(func=cmd_audience)
 

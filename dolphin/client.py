@@ -37,6 +37,18 @@ CODE_ERRORS: dict[grpc.StatusCode, type[errors.DolphinError]] = {
     grpc.StatusCode[name]: cls for name, cls in errors.fallback_classes().items()}
 
 
+BITMAP_FORMATS = {"roaring": aud_pb.EXPORT_FORMAT_ROARING_PORTABLE,
+                  "clickhouse": aud_pb.EXPORT_FORMAT_CLICKHOUSE_GROUP_BITMAP,
+                  "doris": aud_pb.EXPORT_FORMAT_DORIS_BITMAP}
+
+
+def export_format_of(name: str) -> aud_pb.ExportFormat:
+    """Return the ExportFormat of a bitmap format name (roaring, clickhouse, doris), or ValueError."""
+    if name not in BITMAP_FORMATS:
+        raise ValueError(f'bitmap format "{name}" is not one of {", ".join(BITMAP_FORMATS)}')
+    return BITMAP_FORMATS[name]
+
+
 def _pem(value: str | bytes | None) -> bytes | None:
     """Return PEM bytes from bytes or from a file path."""
     if value is None or isinstance(value, bytes):
@@ -190,6 +202,36 @@ class Client:
                                       timeout=timeout, id_encoding=aud_pb.ID_ENCODING_INT64):
             yield page.int_user_ids
 
+    def export_values(self, expression: str, field: str, *, integer_ids: bool = False, page_size: int = 0,
+                      timeout: float | None = None) -> Iterator[tuple[Sequence[int] | Sequence[str], Sequence[str]]]:
+        """Yield (user IDs, values of a numeric field) pages of an audience, ordered by the field (users without a
+        value last, with empty text); integer_ids sends the IDs as packed int64."""
+        encoding = aud_pb.ID_ENCODING_INT64 if integer_ids else aud_pb.ID_ENCODING_TEXT
+        for page in self.export_pages(expression, page_size=page_size, timeout=timeout, id_encoding=encoding,
+                                      order_by=field):
+            yield (page.int_user_ids if integer_ids else page.user_ids), page.order_values
+
+    def export_bitmap_chunks(self, expression: str, format: str = "roaring", *, bitmap_64: bool = False,
+                             timeout: float | None = None) -> Iterator[aud_pb.ExportResponse]:
+        """Yield the chunks of an audience exported as one bitmap of its external IDs (see export_bitmap); each
+        carries bitmap_bytes (the whole size) and total_count, for progress."""
+        request = aud_pb.ExportRequest(expression=expression, format=export_format_of(format), bitmap_64=bitmap_64)
+        try:
+            yield from self.audiences.Export(request, timeout=timeout or self.timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise to_dolphin_error(exc) from None
+
+    def export_bitmap(self, expression: str, format: str = "roaring", *, bitmap_64: bool = False,
+                      timeout: float | None = None) -> bytes:
+        """Return an audience as one bitmap of its external integer IDs.
+
+        format: "roaring" (portable RoaringFormatSpec), "clickhouse" (a groupBitmap state: UInt32, or UInt64 when
+        an ID needs it or bitmap_64) or "doris" (Doris/StarRocks BITMAP binary). FAILED_PRECONDITION for string
+        or negative IDs.
+        """
+        return b"".join(c.bitmap_chunk for c in self.export_bitmap_chunks(expression, format, bitmap_64=bitmap_64,
+                                                                           timeout=timeout))
+
     def profile(
         self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,
         numeric_cuts: dict[str, list[str]] | None = None, timeout: float | None = None
@@ -221,9 +263,14 @@ class Client:
         return self._call(self.audiences.Explain, aud_pb.ExplainRequest(expression=expression),
                           timeout=timeout, idempotent=True)
 
-    def save_audience(self, name: str, expression: str, *, overwrite: bool = False) -> aud_pb.Audience:
-        """Save an expression's users as @name."""
+    def save_audience(self, name: str, expression: str = "", *, overwrite: bool = False, bitmap: bytes | None = None,
+                      bitmap_format: str = "roaring") -> aud_pb.Audience:
+        """Save an expression's users as @name, or a bitmap of external integer IDs (bitmap, in bitmap_format:
+        "roaring", "clickhouse" or "doris"); the answer's unknown_ids counts the bitmap's IDs no user has."""
         request = aud_pb.SaveAudienceRequest(name=name, expression=expression, overwrite=overwrite)
+        if bitmap is not None:
+            request.bitmap = bitmap
+            request.bitmap_format = export_format_of(bitmap_format)
         return self._call(self.audiences.SaveAudience, request, timeout=None, idempotent=False)
 
     def get_audience(self, name: str) -> aud_pb.Audience:

@@ -32,6 +32,7 @@ import numpy as np
 
 from dolphin.cluster import numeric as cluster_numeric
 from dolphin.cluster.channels import ShardChannels, ShardStubs
+from dolphin.cluster.exchange import merged_bitmap, shard_parts
 from dolphin.cluster.export import (
     ClusterExport,
     OrderedClusterExport,
@@ -45,11 +46,13 @@ from dolphin.engine.aggregates import AggregateResult, FieldPart, ValueSum, chec
 from dolphin.engine.audiences import check_name
 from dolphin.engine.engine import EngineLimits, bounded
 from dolphin.engine.events import EventIndex
+from dolphin.engine.exchange import imported_description, require_integer_ids
 from dolphin.engine.profile import dimension_profile
 from dolphin.engine.results import (
     AudienceInfo,
     AudiencePage,
     BatchCountResult,
+    BitmapExport,
     CountResult,
     DimensionInfo,
     DimensionPage,
@@ -76,6 +79,7 @@ from dolphin.errors import (
 )
 from dolphin.query import format_expr, parse
 from dolphin.storage import DimensionKind
+from dolphin.storage.bitmap_formats import BitmapFormat
 from dolphin.storage.cluster_file import PINS_FILE, newest_batches, read_batches, read_cluster, write_batches
 from dolphin.v1 import adeffect_service_pb2 as ad_pb
 from dolphin.v1 import admin_service_pb2 as admin_pb
@@ -202,9 +206,9 @@ def _summed(answers: list[aud_pb.CountResponse]) -> CountResult:
     return CountResult(sum(a.count for a in answers), min(a.snapshot_version for a in answers))
 
 
-def _audience(message: aud_pb.Audience, count: int) -> AudienceInfo:
+def _audience(message: aud_pb.Audience, count: int, unknown_ids: int = 0) -> AudienceInfo:
     return AudienceInfo(message.name, message.expression, count, message.snapshot_version,
-                        message.created_at.ToNanoseconds() / 1e9)
+                        message.created_at.ToNanoseconds() / 1e9, unknown_ids)
 
 
 def _plan(node: aud_pb.PlanNode) -> PlanTrace:
@@ -565,6 +569,33 @@ class ClusterEngine:
                 raise
         return _audience(saved[0], sum(a.count for a in saved))
 
+    def export_bitmap(self, expression: str, fmt: BitmapFormat, *, wide: bool = False,
+                      deadline: float | None = None) -> BitmapExport:
+        """Return the audience as one bitmap: each shard's portable bitmap of its users, merged."""
+        require_integer_ids(self.id_type, "bitmap export")
+        subject = self.shard_expression(expression)
+        with self.gate.reading():
+            return merged_bitmap(self.channels, subject, fmt, wide, deadline)
+
+    def save_audience_bitmap(self, name: str, data: bytes, fmt: BitmapFormat, *, overwrite: bool = False
+                             ) -> AudienceInfo:
+        """Save a bitmap as @name: each shard saves the IDs it owns (all-or-nothing, as save_audience)."""
+        check_name(name)
+        require_integer_ids(self.id_type, "bitmap import")
+        parts = shard_parts(data, fmt, self.channels.count)
+        with self.gate.reading():
+            futures = [self.channels.stubs(k).audiences.SaveAudience.future(aud_pb.SaveAudienceRequest(
+                name=name, bitmap=part, bitmap_format=aud_pb.EXPORT_FORMAT_ROARING_PORTABLE, overwrite=overwrite))
+                for k, part in enumerate(parts)]
+            try:
+                saved = self._collect(futures)
+            except DolphinError:
+                if not overwrite:
+                    self._forget(name, futures)
+                raise
+        info = _audience(saved[0], sum(a.count for a in saved), sum(a.unknown_ids for a in saved))
+        return dataclasses.replace(info, expression=imported_description(fmt))
+
     def _collect(self, futures: list[Any]) -> list[Any]:
         """Return every future's answer, or raise the first shard's error once all are done."""
         return self.channels.answers(list(range(len(futures))), futures, 0.0)
@@ -582,7 +613,7 @@ class ClusterEngine:
     def get_audience(self, name: str) -> AudienceInfo:
         """Return a saved audience; its count is summed over shards."""
         answers = self._read(lambda s: s.audiences.GetAudience, aud_pb.GetAudienceRequest(name=name))
-        return _audience(answers[0], sum(a.count for a in answers))
+        return _audience(answers[0], sum(a.count for a in answers), sum(a.unknown_ids for a in answers))
 
     def list_audiences(self, *, page_size: int = 0, page_token: str = "") -> AudiencePage:
         """Return a page of saved audiences, by name, counts summed over shards."""
@@ -590,10 +621,12 @@ class ClusterEngine:
         request = aud_pb.ListAudiencesRequest(page_size=size, page_token=page_token)
         answers = self._read(lambda s: s.audiences.ListAudiences, request)
         counts: dict[str, int] = {}
+        unknown: dict[str, int] = {}
         for answer in answers:
             for a in answer.audiences:
                 counts[a.name] = counts.get(a.name, 0) + a.count
-        return AudiencePage([_audience(a, counts[a.name]) for a in answers[0].audiences],
+                unknown[a.name] = unknown.get(a.name, 0) + a.unknown_ids
+        return AudiencePage([_audience(a, counts[a.name], unknown[a.name]) for a in answers[0].audiences],
                             answers[0].next_page_token)
 
     def delete_audience(self, name: str) -> AudienceInfo:

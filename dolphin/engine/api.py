@@ -12,6 +12,7 @@ from typing import Protocol
 from dolphin.engine import adeffect
 from dolphin.engine import results as r
 from dolphin.engine.aggregates import AggregateResult, FieldPart
+from dolphin.storage.bitmap_formats import BitmapFormat
 
 
 class ExportPages(Protocol):
@@ -90,6 +91,18 @@ class EngineApi(Protocol):
                      deadline: float | None = None) -> r.ValueCountsResult: ...
 
     def save_audience(self, name: str, expression: str, *, overwrite: bool = False) -> r.AudienceInfo: ...
+
+    def export_bitmap(self, expression: str, fmt: BitmapFormat, *, wide: bool = False,
+                      deadline: float | None = None) -> r.BitmapExport:
+        """Return an audience as one bitmap of its external integer IDs (PreconditionError for string or
+        negative IDs); wide forces the 64-bit form."""
+        ...
+
+    def save_audience_bitmap(self, name: str, data: bytes, fmt: BitmapFormat, *, overwrite: bool = False
+                             ) -> r.AudienceInfo:
+        """Save a bitmap of external integer IDs as @name; unknown IDs are left out and counted (unknown_ids).
+        Bad bytes are InvalidArgumentError, and nothing is saved."""
+        ...
 
     def get_audience(self, name: str) -> r.AudienceInfo: ...
 

@@ -108,12 +108,14 @@ class AudienceStore:
         return sorted(self._items)
 
     def save(
-        self, name: str, expression: str, bitmap: AbstractBitMap, version: int, *, overwrite: bool
+        self, name: str, expression: str, bitmap: AbstractBitMap, version: int, *, overwrite: bool,
+        unknown_ids: int = 0,
     ) -> AudienceInfo:
-        """Persist a materialised audience (fsynced) and make it visible as @name."""
+        """Persist a materialised audience (fsynced) and make it visible as @name (unknown_ids: of an imported
+        bitmap, the IDs left out)."""
         check_name(name)
         frozen = bitmap if isinstance(bitmap, FrozenBitMap) else FrozenBitMap(bitmap)
-        info = AudienceInfo(name, expression, len(frozen), version, time.time())
+        info = AudienceInfo(name, expression, len(frozen), version, time.time(), unknown_ids)
         with self._lock:
             if name in self._items and not overwrite:
                 raise AudienceExistsError(name)

@@ -34,6 +34,14 @@ from dolphin.engine.aggregates import (
 from dolphin.engine.audiences import AudienceStore, check_name
 from dolphin.engine.bsi import Field
 from dolphin.engine.evaluate import Budget, count, materialize, trace
+from dolphin.engine.exchange import (
+    bitmap_of,
+    decoded_bitmap,
+    imported_description,
+    possible_user_ids,
+    require_integer_ids,
+    sorted_integers,
+)
 from dolphin.engine.export import ExportCursor, OrderedExportCursor
 from dolphin.engine.numeric_profile import numeric_profile
 from dolphin.engine.planner import Node, plan
@@ -42,6 +50,7 @@ from dolphin.engine.results import (
     AudienceInfo,
     AudiencePage,
     BatchCountResult,
+    BitmapExport,
     CountResult,
     DimensionPage,
     ExplainResult,
@@ -63,6 +72,7 @@ from dolphin.errors import (
 )
 from dolphin.query import Expr, QueryLimits, format_expr, parse
 from dolphin.storage import DimensionKind, MarkKind, SnapshotData, bitmap_from_array, open_newest_snapshot, partition
+from dolphin.storage.bitmap_formats import BitmapFormat
 from dolphin.storage.cluster_file import shard_pin
 
 log = logging.getLogger("dolphin.engine")
@@ -303,6 +313,26 @@ class Engine:
             return OrderedExportCursor(snap, subject, audience, index, descending, size, start, integers)
         total = count(node, Budget("export", deadline))
         return ExportCursor(snap, subject, node, size, start, total, integers)
+
+    def export_bitmap(self, expression: str, fmt: BitmapFormat, *, wide: bool = False,
+                      deadline: float | None = None) -> BitmapExport:
+        """Return an audience as one bitmap of its external integer IDs (PreconditionError for string IDs)."""
+        snap, audience = self.audience(expression, deadline=deadline)
+        values = sorted_integers(snap.ids, np.frombuffer(audience.to_array(), dtype=np.uint32))
+        return bitmap_of(values, fmt, wide, snap.version)
+
+    def save_audience_bitmap(self, name: str, data: bytes, fmt: BitmapFormat, *, overwrite: bool = False
+                             ) -> AudienceInfo:
+        """Save a bitmap of external integer IDs as @name; IDs no user has are left out and counted."""
+        check_name(name)
+        snap = self._ref.current
+        if len(snap.ids):
+            require_integer_ids(snap.ids.id_type, "bitmap import")
+        values, unusable = possible_user_ids(decoded_bitmap(data, fmt))
+        dense = snap.ids.lookup(pl.Series("user_id", values, dtype=pl.Int64)).drop_nulls() if len(snap.ids) else (
+            pl.Series("dense", [], dtype=pl.UInt32))
+        return self.audiences.save(name, imported_description(fmt), bitmap_from_array(dense.to_numpy()),
+                                   snap.version, overwrite=overwrite, unknown_ids=unusable + len(values) - len(dense))
 
     def export_pages(self, expression: str, *, page_size: int = 0, page_token: str = "") -> Iterator[ExportPage]:
         """Yield every page of an audience's external IDs from page_token on."""

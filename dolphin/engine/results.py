@@ -36,6 +36,15 @@ class ExportPage:
 
 
 @dataclass(frozen=True, slots=True)
+class BitmapExport:
+    """A whole audience as one bitmap of its external IDs, in an interchange format."""
+
+    data: bytes
+    count: int
+    snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileValue:
     """One value of a profiled dimension."""
 
@@ -106,6 +115,7 @@ class AudienceInfo:
     count: int
     snapshot_version: int
     created_at: float
+    unknown_ids: int = 0  # saved from a bitmap: its IDs no user has (left out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from dolphin.config import Settings
 from dolphin.engine.api import EngineApi, ExportPages
+from dolphin.engine.exchange import BitmapFormat
 from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
 from dolphin.server.call_limits import Deadlines, ExpensiveCalls
@@ -44,6 +45,11 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
 
     @maps_stream_errors
     async def Export(self, request: pb.ExportRequest, context: Context) -> AsyncIterator[pb.ExportResponse]:
+        fmt = convert.bitmap_format(request.format, "format")
+        if fmt is not None:
+            async for chunk in self._export_bitmap(request, fmt, context):
+                yield chunk
+            return
         if request.max_pages < 0:
             raise InvalidArgumentError(f"max_pages must not be negative, got {request.max_pages}")
         if request.id_encoding not in pb.IdEncoding.values():
@@ -58,6 +64,19 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
                 if not message.next_page_token or pages == request.max_pages:
                     return
                 message = await run_engine(lambda: convert.export_page(cursor.next_page()))
+
+    async def _export_bitmap(self, request: pb.ExportRequest, fmt: BitmapFormat, context: Context
+                             ) -> AsyncIterator[pb.ExportResponse]:
+        """Stream one bitmap of the audience's external IDs in chunks under the message size limit."""
+        if request.page_token or request.max_pages or request.order_by.field:
+            raise InvalidArgumentError("a bitmap export is the whole audience at once: leave page_token, max_pages "
+                                       "and order_by empty")
+        with self.expensive.slot("Export"):
+            result = await run_engine(self.engine.export_bitmap, request.expression, fmt, wide=request.bitmap_64,
+                                      deadline=self.deadline(context))
+        self.floor.check_export(result.count)
+        for chunk in convert.bitmap_chunks(result):
+            yield chunk
 
     def _first_page(self, request: pb.ExportRequest, deadline: float) -> tuple[ExportPages, pb.ExportResponse]:
         """Open the export and encode its first page in one worker hop (the hop costs as much as a small page)."""
@@ -98,8 +117,19 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
 
     @maps_errors
     async def SaveAudience(self, request: pb.SaveAudienceRequest, context: Context) -> pb.Audience:
-        info = await run_engine(self.engine.save_audience, request.name, request.expression,
-                                overwrite=request.overwrite)
+        if request.bitmap:
+            if request.expression:
+                raise InvalidArgumentError("give an expression or a bitmap, not both")
+            fmt = convert.bitmap_format(request.bitmap_format, "bitmap_format")
+            if fmt is None:
+                raise InvalidArgumentError("bitmap_format is required with bitmap: EXPORT_FORMAT_ROARING_PORTABLE, "
+                                           "EXPORT_FORMAT_CLICKHOUSE_GROUP_BITMAP or EXPORT_FORMAT_DORIS_BITMAP")
+            with self.expensive.slot("SaveAudience"):
+                info = await run_engine(self.engine.save_audience_bitmap, request.name, request.bitmap, fmt,
+                                        overwrite=request.overwrite)
+        else:
+            info = await run_engine(self.engine.save_audience, request.name, request.expression,
+                                    overwrite=request.overwrite)
         return convert.audience(info, self.floor)
 
     @maps_errors

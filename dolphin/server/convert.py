@@ -19,6 +19,7 @@ from dolphin.engine.aggregates import (
     number_text,
     sum_text,
 )
+from dolphin.engine.exchange import BitmapFormat
 from dolphin.errors import InvalidArgumentError
 from dolphin.lookalike import SeedVectors, VectorHits
 from dolphin.server.privacy import Floor
@@ -45,8 +46,31 @@ def audience(info: r.AudienceInfo, floor: Floor = NO_FLOOR) -> aud_pb.Audience:
     count, below = floor.shown(info.count)
     return aud_pb.Audience(
         name=info.name, expression=info.expression, count=count, below_reportable=below,
-        snapshot_version=info.snapshot_version, created_at=timestamp(info.created_at),
+        snapshot_version=info.snapshot_version, created_at=timestamp(info.created_at), unknown_ids=info.unknown_ids,
     )
+
+
+BITMAP_FORMATS: dict[int, BitmapFormat] = {aud_pb.EXPORT_FORMAT_ROARING_PORTABLE: BitmapFormat.ROARING,
+                  aud_pb.EXPORT_FORMAT_CLICKHOUSE_GROUP_BITMAP: BitmapFormat.CLICKHOUSE,
+                  aud_pb.EXPORT_FORMAT_DORIS_BITMAP: BitmapFormat.DORIS}
+BITMAP_CHUNK = 1 << 20  # bytes per ExportResponse: well under any message limit
+
+
+def bitmap_format(value: int, field: str) -> BitmapFormat | None:
+    """Return the bitmap format an ExportFormat names (None: an ID list), or InvalidArgumentError."""
+    if value in (aud_pb.EXPORT_FORMAT_UNSPECIFIED, aud_pb.EXPORT_FORMAT_ID_LIST):
+        return None
+    if value not in BITMAP_FORMATS:
+        raise InvalidArgumentError(f"{field} {value} is not one of {', '.join(aud_pb.ExportFormat.keys())}")
+    return BITMAP_FORMATS[value]
+
+
+def bitmap_chunks(result: r.BitmapExport) -> list[aud_pb.ExportResponse]:
+    """Return the ExportResponse messages of a bitmap export (at least one, even for an empty bitmap)."""
+    size = len(result.data)
+    return [aud_pb.ExportResponse(bitmap_chunk=result.data[at : at + BITMAP_CHUNK], total_count=result.count,
+                                  snapshot_version=result.snapshot_version, bitmap_bytes=size)
+            for at in range(0, max(size, 1), BITMAP_CHUNK)]
 
 
 def _profile_value(v: r.ProfileValue, floor: Floor) -> aud_pb.ProfileValue:

@@ -10,6 +10,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_FORMAT_UNSPECIFIED: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_ID_LIST: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_ROARING_PORTABLE: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_CLICKHOUSE_GROUP_BITMAP: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_DORIS_BITMAP: _ClassVar[ExportFormat]
+
 class IdEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ID_ENCODING_UNSPECIFIED: _ClassVar[IdEncoding]
@@ -26,6 +34,11 @@ class Statistic(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STATISTIC_MAX: _ClassVar[Statistic]
     STATISTIC_STDDEV: _ClassVar[Statistic]
     STATISTIC_HISTOGRAM: _ClassVar[Statistic]
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat
+EXPORT_FORMAT_ID_LIST: ExportFormat
+EXPORT_FORMAT_ROARING_PORTABLE: ExportFormat
+EXPORT_FORMAT_CLICKHOUSE_GROUP_BITMAP: ExportFormat
+EXPORT_FORMAT_DORIS_BITMAP: ExportFormat
 ID_ENCODING_UNSPECIFIED: IdEncoding
 ID_ENCODING_TEXT: IdEncoding
 ID_ENCODING_INT64: IdEncoding
@@ -71,20 +84,24 @@ class BatchCountResponse(_message.Message):
     def __init__(self, counts: _Optional[_Iterable[int]] = ..., snapshot_version: _Optional[int] = ..., suppressed: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class ExportRequest(_message.Message):
-    __slots__ = ("expression", "page_size", "page_token", "max_pages", "id_encoding", "order_by")
+    __slots__ = ("expression", "page_size", "page_token", "max_pages", "id_encoding", "order_by", "format", "bitmap_64")
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MAX_PAGES_FIELD_NUMBER: _ClassVar[int]
     ID_ENCODING_FIELD_NUMBER: _ClassVar[int]
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    BITMAP_64_FIELD_NUMBER: _ClassVar[int]
     expression: str
     page_size: int
     page_token: str
     max_pages: int
     id_encoding: IdEncoding
     order_by: ExportOrder
-    def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_pages: _Optional[int] = ..., id_encoding: _Optional[_Union[IdEncoding, str]] = ..., order_by: _Optional[_Union[ExportOrder, _Mapping]] = ...) -> None: ...
+    format: ExportFormat
+    bitmap_64: bool
+    def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_pages: _Optional[int] = ..., id_encoding: _Optional[_Union[IdEncoding, str]] = ..., order_by: _Optional[_Union[ExportOrder, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., bitmap_64: _Optional[bool] = ...) -> None: ...
 
 class ExportOrder(_message.Message):
     __slots__ = ("field", "descending")
@@ -95,20 +112,24 @@ class ExportOrder(_message.Message):
     def __init__(self, field: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...
 
 class ExportResponse(_message.Message):
-    __slots__ = ("user_ids", "next_page_token", "snapshot_version", "total_count", "int_user_ids", "order_values")
+    __slots__ = ("user_ids", "next_page_token", "snapshot_version", "total_count", "int_user_ids", "order_values", "bitmap_chunk", "bitmap_bytes")
     USER_IDS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     INT_USER_IDS_FIELD_NUMBER: _ClassVar[int]
     ORDER_VALUES_FIELD_NUMBER: _ClassVar[int]
+    BITMAP_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    BITMAP_BYTES_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     next_page_token: str
     snapshot_version: int
     total_count: int
     int_user_ids: _containers.RepeatedScalarFieldContainer[int]
     order_values: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_count: _Optional[int] = ..., int_user_ids: _Optional[_Iterable[int]] = ..., order_values: _Optional[_Iterable[str]] = ...) -> None: ...
+    bitmap_chunk: bytes
+    bitmap_bytes: int
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_count: _Optional[int] = ..., int_user_ids: _Optional[_Iterable[int]] = ..., order_values: _Optional[_Iterable[str]] = ..., bitmap_chunk: _Optional[bytes] = ..., bitmap_bytes: _Optional[int] = ...) -> None: ...
 
 class ProfileRequest(_message.Message):
     __slots__ = ("expression", "dimensions", "top_k", "numeric_cuts")
@@ -237,30 +258,36 @@ class ExplainResponse(_message.Message):
     def __init__(self, root: _Optional[_Union[PlanNode, _Mapping]] = ..., count: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., normalized_expression: _Optional[str] = ...) -> None: ...
 
 class SaveAudienceRequest(_message.Message):
-    __slots__ = ("name", "expression", "overwrite")
+    __slots__ = ("name", "expression", "overwrite", "bitmap", "bitmap_format")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    BITMAP_FIELD_NUMBER: _ClassVar[int]
+    BITMAP_FORMAT_FIELD_NUMBER: _ClassVar[int]
     name: str
     expression: str
     overwrite: bool
-    def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., overwrite: _Optional[bool] = ...) -> None: ...
+    bitmap: bytes
+    bitmap_format: ExportFormat
+    def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., overwrite: _Optional[bool] = ..., bitmap: _Optional[bytes] = ..., bitmap_format: _Optional[_Union[ExportFormat, str]] = ...) -> None: ...
 
 class Audience(_message.Message):
-    __slots__ = ("name", "expression", "count", "snapshot_version", "created_at", "below_reportable")
+    __slots__ = ("name", "expression", "count", "snapshot_version", "created_at", "below_reportable", "unknown_ids")
     NAME_FIELD_NUMBER: _ClassVar[int]
     EXPRESSION_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     BELOW_REPORTABLE_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_IDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     expression: str
     count: int
     snapshot_version: int
     created_at: _timestamp_pb2.Timestamp
     below_reportable: bool
-    def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., count: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., below_reportable: _Optional[bool] = ...) -> None: ...
+    unknown_ids: int
+    def __init__(self, name: _Optional[str] = ..., expression: _Optional[str] = ..., count: _Optional[int] = ..., snapshot_version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., below_reportable: _Optional[bool] = ..., unknown_ids: _Optional[int] = ...) -> None: ...
 
 class GetAudienceRequest(_message.Message):
     __slots__ = ("name",)
