@@ -10,6 +10,10 @@ Phases:
   queries    2-tag count p50/p99 while a paced producer ingests at half the capacity (target < 2 ms p50)
   checkpoint how long queries and ingest are held by a checkpoint, and the checkpoint's own time
   recovery   kill -9 with 5M mutations in the log after the last checkpoint; time until a query is answered
+  events     campaign events/s with --fsync batch (ADD_EVENT: 10 campaigns, impression 70% / click 20% / add_cart
+             7% / conversion 3%, over the 7 days 2026-11-24..30), one producer process as in capacity
+  funnel     a 4-stage 7-day funnel of campaign c0 (the one streamed into most) p50/p99, idle and while a paced
+             producer streams events at half the events capacity (target < 5 ms p50 while ingesting)
 
 Mutations: SET city (one of 300 values) 40%, ADD interest 40%, REMOVE interest 20%, over the existing 10M users
 (plus 1% new ones). Results go to bench/work/stream-report-<users>.json.
@@ -59,6 +63,28 @@ def mutations(users: int, n: int, seed: int) -> tuple[list[str], np.ndarray, lis
     return ids.astype(str).tolist(), ops, dims.tolist(), values.tolist()
 
 
+EVENT_DAYS = [f"2026-11-{d}" for d in range(24, 31)]
+FUNNEL = ["impression", "click", "add_cart", "conversion"]
+
+
+def serialized_event_batches(users: int, batches: int, source: str, seed: int) -> list[bytes]:
+    """Return ADD_EVENT batches as wire bytes: a Zipf-ish campaign mix, funnel-shaped event shares, 7 days."""
+    rng = np.random.default_rng(seed)
+    n = batches * BATCH
+    ids = (rng.integers(0, users, n) * 7 + 10_000_000).astype(str).tolist()
+    campaigns = np.char.add("c", (rng.zipf(1.5, n) % 10).astype(str)).tolist()
+    events = np.array(FUNNEL)[rng.choice(4, n, p=[0.70, 0.20, 0.07, 0.03])].tolist()
+    days = np.array(EVENT_DAYS)[rng.integers(0, 7, n)].tolist()
+    out = []
+    for b in range(batches):
+        lo = b * BATCH
+        message = pb.MutationBatch(source=source, offset=b, mutations=[
+            pb.Mutation(user_id=ids[i], op=pb.MUTATION_OP_ADD_EVENT, campaign=campaigns[i], event=events[i],
+                        date=days[i]) for i in range(lo, lo + BATCH)])
+        out.append(message.SerializeToString())
+    return out
+
+
 def serialized_batches(users: int, batches: int, source: str, seed: int) -> list[bytes]:
     """Return batches as wire bytes (built up front, so the producer costs nothing while measuring)."""
     ids, ops, dims, values = mutations(users, batches * BATCH, seed)
@@ -103,18 +129,18 @@ def stream_raw(target: str, payloads: list[bytes], pace: float = 0.0) -> dict[st
 
 
 def _producer(target: str, users: int, batches: int, source: str, seed: int, pace: float,
-              out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    payloads = serialized_batches(users, batches, source, seed)
+              out: multiprocessing.Queue, events: bool = False) -> None:  # type: ignore[type-arg]
+    payloads = (serialized_event_batches if events else serialized_batches)(users, batches, source, seed)
     out.put("ready")
     out.put(stream_raw(target, payloads, pace))
 
 
-def produce_in_process(target: str, users: int, batches: int, source: str, seed: int, pace: float = 0.0
-                       ) -> tuple[multiprocessing.Process, multiprocessing.Queue]:  # type: ignore[type-arg]
+def produce_in_process(target: str, users: int, batches: int, source: str, seed: int, pace: float = 0.0,
+                       events: bool = False) -> tuple[multiprocessing.Process, multiprocessing.Queue]:  # type: ignore[type-arg]
     """Start a producer process; it reports "ready" once its batches are built, then its results."""
     spawn = multiprocessing.get_context("spawn")  # a forked child of a process that used gRPC can hang in it
     queue: multiprocessing.Queue = spawn.Queue()  # type: ignore[type-arg]
-    proc = spawn.Process(target=_producer, args=(target, users, batches, source, seed, pace, queue))  # type: ignore[attr-defined]
+    proc = spawn.Process(target=_producer, args=(target, users, batches, source, seed, pace, queue, events))  # type: ignore[attr-defined]
     proc.start()
     assert queue.get() == "ready"
     return proc, queue
@@ -151,6 +177,19 @@ def query_latencies(target: str, seconds: float, interval: float = 0.005) -> lis
     return out
 
 
+def funnel_latencies(target: str, seconds: float, interval: float = 0.005) -> list[float]:
+    """Run the 4-stage 7-day funnel of campaign c0 at a steady rate for seconds; return latencies in ms."""
+    out = []
+    with Client(target) as client:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            started = time.perf_counter()
+            client.funnel("c0", FUNNEL, EVENT_DAYS[0], EVENT_DAYS[-1])
+            out.append((time.perf_counter() - started) * 1e3)
+            time.sleep(interval)
+    return out
+
+
 def summary(samples: list[float]) -> dict[str, float]:
     samples = sorted(samples)
     return {"p50_ms": round(statistics.median(samples), 3), "p99_ms": round(samples[int(0.99 * (len(samples) - 1))], 3),
@@ -163,7 +202,8 @@ def main() -> int:
     parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
     parser.add_argument("--port", type=int, default=50093)
     parser.add_argument("--batches", type=int, default=400, help="5,000-mutation batches in the capacity phase")
-    parser.add_argument("--phases", default="capacity,sink,queries,checkpoint,recovery")
+    parser.add_argument("--phases", default="capacity,sink,queries,checkpoint,recovery,events,funnel")
+    parser.add_argument("--event-batches", type=int, default=600, help="5,000-event batches in the events phase")
     args = parser.parse_args()
     phases = args.phases.split(",")
     work = pathlib.Path(args.work)
@@ -223,6 +263,26 @@ def main() -> int:
                                 "checkpoint_seconds": round(wall, 3), "queries_during": summary(lat)})
             report["checkpoint"] = results
             print("checkpoint", results, flush=True)
+        if "events" in phases:
+            proc, queue = produce_in_process(target, args.users, args.event_batches, "bench/events", 6, events=True)
+            report["events"] = queue.get()
+            proc.join()
+            with Client(target) as client:
+                stages = [s.count for s in client.funnel("c0", FUNNEL, EVENT_DAYS[0], EVENT_DAYS[-1]).stages]
+            report["events"]["funnel_c0_stages"] = stages  # type: ignore[index]
+            print("events", report["events"], flush=True)
+        if "funnel" in phases:
+            event_rate = int(report.get("events", {}).get("mutations_per_second", 200_000))  # type: ignore[union-attr]
+            idle = summary(funnel_latencies(target, 5))
+            half = event_rate // 2
+            batches = max(20, int(half * 12 / BATCH))
+            proc, queue = produce_in_process(target, args.users, batches, "bench/events-paced", 7, pace=BATCH / half,
+                                             events=True)
+            busy = summary(funnel_latencies(target, 10))
+            paced = queue.get()
+            proc.join()
+            report["funnel"] = {"idle": idle, "while_ingesting": busy, "ingest": paced, "target_rate": half}
+            print("funnel", report["funnel"], flush=True)
         if "recovery" in phases:
             with Client(target) as client:
                 client.checkpoint()

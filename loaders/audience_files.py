@@ -1,6 +1,7 @@
 """Audiences as files, through the client: `dolphin query export --output` and `dolphin audience import`.
 
-A table export (Parquet or CSV) is the audience's user IDs in export order, plus a column per `--with` name: a
+A table export (Parquet or CSV) is the audience's user IDs (integer IDs ascending: they travel as one portable
+bitmap; string IDs in export order), plus a column per `--with` name: a
 numeric field's values (typed: Int64, Decimal, Date, Datetime; null without a value) come from one ordered
 export of that field; a tag dimension's values from one export per value the audience has (counted first with
 BatchCount, so values it lacks cost nothing), a list column for a multi-valued dimension (joined with "|" in
@@ -26,6 +27,7 @@ import polars as pl
 
 from dolphin.errors import InvalidArgumentError, PreconditionError
 from dolphin.query.ast import quote
+from dolphin.storage.bitmap_formats import BitmapFormat, decode_ids
 from loaders.inputs import Progress
 
 BITMAP_FORMATS = ("roaring", "clickhouse", "doris")
@@ -97,13 +99,23 @@ def _write_bitmap(client: Any, expression: str, output: pathlib.Path, fmt: str, 
 
 
 def _user_ids(client: Any, expression: str, show: Progress) -> pl.Series:
-    """Return the audience's IDs in export order: int64 when the data's IDs are integers, else text."""
+    """Return the audience's IDs: integer IDs ascending (they travel as one portable bitmap, the cheapest form),
+    negative integer IDs as int64 pages, string IDs as text pages (both in dense-ID order)."""
+    try:
+        data = bytearray()
+        for chunk in client.export_bitmap_chunks(expression, "roaring"):
+            data += chunk.bitmap_chunk
+            show(len(data), max(int(chunk.bitmap_bytes), 1), "bitmap bytes read")
+        return pl.Series("user_id", decode_ids(bytes(data), BitmapFormat.ROARING).view(np.int64))
+    except PreconditionError:  # string IDs, or negative ones
+        pass
     total = client.count(expression)
     try:
-        pages = []
+        pages, done = [], 0
         for page in client.export_integers(expression, page_size=10_000):
             pages.append(np.asarray(page, dtype=np.int64))
-            show(sum(len(p) for p in pages), max(total, 1), "user IDs read")
+            done += len(pages[-1])
+            show(done, max(total, 1), "user IDs read")
         return pl.Series("user_id", np.concatenate(pages) if pages else np.empty(0, dtype=np.int64))
     except PreconditionError:  # string IDs
         ids: list[str] = []
@@ -180,7 +192,7 @@ def _write_table(client: Any, expression: str, output: pathlib.Path, columns: li
         table = table.join(column, on="user_id", how="left", maintain_order="left")
     with atomic_file(output) as tmp:
         if output.suffix.lower() == ".parquet":
-            table.write_parquet(tmp)
+            table.write_parquet(tmp, compression="zstd", compression_level=1)  # 1: as small as 3 here, faster
         else:
             lists = [c for c, t in table.schema.items() if isinstance(t, pl.List)]
             table.with_columns(pl.col(c).list.join(LIST_SEPARATOR) for c in lists).write_csv(tmp)

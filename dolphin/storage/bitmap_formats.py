@@ -72,7 +72,10 @@ def portable32(ids: np.ndarray, runs: bool = True) -> bytes:
     `runs`: Doris and StarRocks write none, and their documented bytes have none)."""
     buf = array.array("I")
     buf.frombytes(np.ascontiguousarray(ids, dtype=np.uint32).tobytes())
-    return bytes(BitMap(buf, optimize=runs).serialize())
+    bitmap = BitMap(buf, optimize=False)  # building plainly, then run-optimising, is faster than optimize=True
+    if runs:
+        bitmap.run_optimize()
+    return bytes(bitmap.serialize())
 
 
 def portable64(ids: np.ndarray, runs: bool = True) -> bytes:
