@@ -67,7 +67,20 @@ EVENT_DAYS = [f"2026-11-{d}" for d in range(24, 31)]
 FUNNEL = ["impression", "click", "add_cart", "conversion"]
 
 
-def serialized_event_batches(users: int, batches: int, source: str, seed: int) -> list[bytes]:
+def columns_message(source: str, offset: int, ids: list[str], ops: list[int], dims: list[str], values: list[str],
+                    dates: list[str] | None) -> pb.MutationBatch:
+    """Return one batch as MutationColumns (a string table and indexes), what dolphin.sink sends."""
+    strings: dict[str, int] = {"": 0}
+    index = strings.setdefault
+    columns = pb.MutationColumns(user_ids=ids, ops=bytes(ops), dimensions=[index(d, len(strings)) for d in dims],
+                                 values=[index(v, len(strings)) for v in values],
+                                 dates=[index(d, len(strings)) for d in dates] if dates else [])
+    columns.strings.extend(strings)
+    return pb.MutationBatch(source=source, offset=offset, columns=columns)
+
+
+def serialized_event_batches(users: int, batches: int, source: str, seed: int, columnar: bool = False
+                             ) -> list[bytes]:
     """Return ADD_EVENT batches as wire bytes: a Zipf-ish campaign mix, funnel-shaped event shares, 7 days."""
     rng = np.random.default_rng(seed)
     n = batches * BATCH
@@ -77,23 +90,30 @@ def serialized_event_batches(users: int, batches: int, source: str, seed: int) -
     days = np.array(EVENT_DAYS)[rng.integers(0, 7, n)].tolist()
     out = []
     for b in range(batches):
-        lo = b * BATCH
-        message = pb.MutationBatch(source=source, offset=b, mutations=[
-            pb.Mutation(user_id=ids[i], op=pb.MUTATION_OP_ADD_EVENT, campaign=campaigns[i], event=events[i],
-                        date=days[i]) for i in range(lo, lo + BATCH)])
+        lo, hi = b * BATCH, (b + 1) * BATCH
+        if columnar:
+            message = columns_message(source, b, ids[lo:hi], [pb.MUTATION_OP_ADD_EVENT] * BATCH, campaigns[lo:hi],
+                                      events[lo:hi], days[lo:hi])
+        else:
+            message = pb.MutationBatch(source=source, offset=b, mutations=[
+                pb.Mutation(user_id=ids[i], op=pb.MUTATION_OP_ADD_EVENT, campaign=campaigns[i], event=events[i],
+                            date=days[i]) for i in range(lo, hi)])
         out.append(message.SerializeToString())
     return out
 
 
-def serialized_batches(users: int, batches: int, source: str, seed: int) -> list[bytes]:
+def serialized_batches(users: int, batches: int, source: str, seed: int, columnar: bool = False) -> list[bytes]:
     """Return batches as wire bytes (built up front, so the producer costs nothing while measuring)."""
     ids, ops, dims, values = mutations(users, batches * BATCH, seed)
     out = []
     for b in range(batches):
-        lo = b * BATCH
-        message = pb.MutationBatch(source=source, offset=b, mutations=[
-            pb.Mutation(user_id=ids[i], op=int(ops[i]), dimension=dims[i], value=values[i])  # type: ignore[arg-type]
-            for i in range(lo, lo + BATCH)])
+        lo, hi = b * BATCH, (b + 1) * BATCH
+        if columnar:
+            message = columns_message(source, b, ids[lo:hi], ops[lo:hi].tolist(), dims[lo:hi], values[lo:hi], None)
+        else:
+            message = pb.MutationBatch(source=source, offset=b, mutations=[
+                pb.Mutation(user_id=ids[i], op=int(ops[i]), dimension=dims[i], value=values[i])  # type: ignore[arg-type]
+                for i in range(lo, hi)])
         out.append(message.SerializeToString())
     return out
 
@@ -129,18 +149,21 @@ def stream_raw(target: str, payloads: list[bytes], pace: float = 0.0) -> dict[st
 
 
 def _producer(target: str, users: int, batches: int, source: str, seed: int, pace: float,
-              out: multiprocessing.Queue, events: bool = False) -> None:  # type: ignore[type-arg]
-    payloads = (serialized_event_batches if events else serialized_batches)(users, batches, source, seed)
+              out: multiprocessing.Queue, events: bool = False, columnar: bool = False) -> None:  # type: ignore[type-arg]
+    payloads = (serialized_event_batches if events else serialized_batches)(users, batches, source, seed, columnar)
     out.put("ready")
     out.put(stream_raw(target, payloads, pace))
 
 
 def produce_in_process(target: str, users: int, batches: int, source: str, seed: int, pace: float = 0.0,
-                       events: bool = False) -> tuple[multiprocessing.Process, multiprocessing.Queue]:  # type: ignore[type-arg]
-    """Start a producer process; it reports "ready" once its batches are built, then its results."""
+                       events: bool = False, columnar: bool = False
+                       ) -> tuple[multiprocessing.Process, multiprocessing.Queue]:  # type: ignore[type-arg]
+    """Start a producer process; it reports "ready" once its batches are built, then its results (batches as
+    MutationColumns after --columnar, rows otherwise)."""
     spawn = multiprocessing.get_context("spawn")  # a forked child of a process that used gRPC can hang in it
     queue: multiprocessing.Queue = spawn.Queue()  # type: ignore[type-arg]
-    proc = spawn.Process(target=_producer, args=(target, users, batches, source, seed, pace, queue, events))  # type: ignore[attr-defined]
+    proc = spawn.Process(target=_producer, args=(target, users, batches, source, seed, pace, queue, events,  # type: ignore[attr-defined]
+                                                 columnar))
     proc.start()
     assert queue.get() == "ready"
     return proc, queue
@@ -204,6 +227,7 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=400, help="5,000-mutation batches in the capacity phase")
     parser.add_argument("--phases", default="capacity,sink,queries,checkpoint,recovery,events,funnel")
     parser.add_argument("--event-batches", type=int, default=600, help="5,000-event batches in the events phase")
+    parser.add_argument("--columnar", action="store_true", help="producers send MutationColumns instead of rows")
     args = parser.parse_args()
     phases = args.phases.split(",")
     work = pathlib.Path(args.work)
@@ -217,7 +241,8 @@ def main() -> int:
     report["startup_seconds"] = round(startup, 2)
     try:
         if "capacity" in phases:
-            proc, queue = produce_in_process(target, args.users, args.batches, "bench/capacity", 1)
+            proc, queue = produce_in_process(target, args.users, args.batches, "bench/capacity", 1,
+                                             columnar=args.columnar)
             report["capacity"] = queue.get()
             proc.join()
             print("capacity", report["capacity"], flush=True)
@@ -237,7 +262,8 @@ def main() -> int:
             idle = summary(query_latencies(target, 5))
             half = rate // 2
             batches = max(20, int(half * 12 / BATCH))
-            proc, queue = produce_in_process(target, args.users, batches, "bench/paced", 3, pace=BATCH / half)
+            proc, queue = produce_in_process(target, args.users, batches, "bench/paced", 3, pace=BATCH / half,
+                                             columnar=args.columnar)
             busy = summary(query_latencies(target, 10))
             paced = queue.get()
             proc.join()
@@ -246,7 +272,8 @@ def main() -> int:
         if "checkpoint" in phases:
             results = []
             for kind in ("first", "second"):
-                proc, queue = produce_in_process(target, args.users, 40, f"bench/ckpt-{kind}", 4)
+                proc, queue = produce_in_process(target, args.users, 40, f"bench/ckpt-{kind}", 4,
+                                                 columnar=args.columnar)
                 queue.get()
                 proc.join()
                 lat: list[float] = []
@@ -264,7 +291,8 @@ def main() -> int:
             report["checkpoint"] = results
             print("checkpoint", results, flush=True)
         if "events" in phases:
-            proc, queue = produce_in_process(target, args.users, args.event_batches, "bench/events", 6, events=True)
+            proc, queue = produce_in_process(target, args.users, args.event_batches, "bench/events", 6, events=True,
+                                             columnar=args.columnar)
             report["events"] = queue.get()
             proc.join()
             with Client(target) as client:
@@ -277,7 +305,7 @@ def main() -> int:
             half = event_rate // 2
             batches = max(20, int(half * 12 / BATCH))
             proc, queue = produce_in_process(target, args.users, batches, "bench/events-paced", 7, pace=BATCH / half,
-                                             events=True)
+                                             events=True, columnar=args.columnar)
             busy = summary(funnel_latencies(target, 10))
             paced = queue.get()
             proc.join()

@@ -55,10 +55,35 @@ class SinkStats:
 
 @dataclass(slots=True)
 class _Open:
-    mutations: list[pb.Mutation] = field(default_factory=list)
+    """A source's batch being filled, as the columns of MutationColumns (no message per mutation)."""
+
+    user_ids: list[str] = field(default_factory=list)
+    ops: bytearray = field(default_factory=bytearray)
+    dimensions: list[int] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
+    dates: list[int] = field(default_factory=list)
+    strings: dict[str, int] = field(default_factory=lambda: {"": 0})
     first_offset: int = -1
     last_offset: int = -1
     opened_at: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    def add(self, user_id: str, op: int, dimension: str, value: str, date: str) -> None:
+        strings = self.strings
+        self.user_ids.append(user_id)
+        self.ops.append(op)
+        self.dimensions.append(strings.setdefault(dimension, len(strings)))
+        self.values.append(strings.setdefault(value, len(strings)))
+        if date and not self.dates and len(self.user_ids) > 1:
+            self.dates = [0] * (len(self.user_ids) - 1)  # the first event of the batch: earlier rows have none
+        if date or self.dates:
+            self.dates.append(strings.setdefault(date, len(strings)))
+
+    def columns(self) -> pb.MutationColumns:
+        return pb.MutationColumns(user_ids=self.user_ids, ops=bytes(self.ops), dimensions=self.dimensions,
+                                  values=self.values, dates=self.dates, strings=list(self.strings))
 
 
 class Sink:
@@ -100,14 +125,16 @@ class Sink:
 
     def write(self, source: str, offset: int, user_id: str, op: int, dimension: str = "", value: str = "") -> None:
         """Buffer one mutation at a source offset (offsets must increase per source); may block (backpressure)."""
-        self._buffer(source, offset, pb.Mutation(user_id=user_id, op=op, dimension=dimension, value=value))  # type: ignore[arg-type]
+        self._buffer(source, offset, user_id, op, dimension, value, "")
 
     def write_event(self, source: str, offset: int, user_id: str, campaign: str, event: str, date: str) -> None:
         """Buffer one campaign event (an ISO date such as 2026-11-01) at a source offset, like write."""
-        self._buffer(source, offset, pb.Mutation(user_id=user_id, op=pb.MUTATION_OP_ADD_EVENT, campaign=campaign,
-                                                 event=event, date=date))
+        self._buffer(source, offset, user_id, pb.MUTATION_OP_ADD_EVENT, campaign, event, date)
 
-    def _buffer(self, source: str, offset: int, mutation: pb.Mutation) -> None:
+    def _buffer(self, source: str, offset: int, user_id: str, op: int, dimension: str, value: str, date: str
+                ) -> None:
+        if not 0 <= op <= 255:
+            raise ValueError(f"op {op} is not a MutationOp")
         with self._cond:
             self._raise_if_failed()
             last = self._last_offset.get(source, -1)
@@ -117,9 +144,9 @@ class Sink:
             batch = self._open.get(source)
             if batch is None:
                 batch = self._open[source] = _Open(first_offset=offset, opened_at=time.monotonic())
-            batch.mutations.append(mutation)
+            batch.add(user_id, op, dimension, value, date)
             batch.last_offset = offset
-            if len(batch.mutations) >= self.batch_size:
+            if len(batch) >= self.batch_size:
                 self._seal(source)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -156,7 +183,7 @@ class Sink:
         """Queue a source's open batch for sending (caller holds the lock); waits while the window is full."""
         batch = self._open.pop(source)
         message = pb.MutationBatch(source=source, offset=batch.last_offset, first_offset=batch.first_offset,
-                                   mutations=batch.mutations)
+                                   columns=batch.columns())
         while len(self._unacked) >= self.max_in_flight and self._error is None and not self._closed:
             self._cond.wait()
         self._raise_if_failed()

@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import grpc
+import numpy as np
 
 from dolphin.cluster.channels import ShardChannels, shard_error
 from dolphin.cluster.routing import split_batch
 from dolphin.errors import DolphinError, InvalidArgumentError, ShardUnavailableError
 from dolphin.storage import DimensionKind
-from dolphin.stream.batches import NO_OFFSET, MutationBatch, MutationOp, normalized, validated
+from dolphin.stream.batches import NO_OFFSET, MutationBatch, normalized, validated
 from dolphin.stream.results import Ack, CheckpointResult, IngestStats, StreamStatus
 from dolphin.v1 import admin_service_pb2 as admin_pb
 from dolphin.v1 import ingest_service_pb2 as ing_pb
@@ -32,17 +33,16 @@ KindsOf = Callable[[], dict[str, DimensionKind]]
 
 
 def part_message(part: MutationBatch) -> ing_pb.MutationBatch:
-    """Return the wire batch of one shard's part."""
-    if part.dates is None:
-        mutations = [ing_pb.Mutation(user_id=u, op=o, dimension=d, value=v)
-                     for u, o, d, v in zip(part.user_ids, part.ops.tolist(), part.dimensions, part.values,
-                                           strict=True)]
-    else:
-        mutations = [ing_pb.Mutation(user_id=u, op=o, campaign=d, event=v, date=day) if o == MutationOp.ADD_EVENT
-                     else ing_pb.Mutation(user_id=u, op=o, dimension=d, value=v)
-                     for u, o, d, v, day in zip(part.user_ids, part.ops.tolist(), part.dimensions, part.values,
-                                                part.dates, strict=True)]
-    message = ing_pb.MutationBatch(source=part.source, offset=part.offset, mutations=mutations)
+    """Return the wire batch of one shard's part, as MutationColumns (no message per mutation)."""
+    strings: dict[str, int] = {"": 0}
+    index = strings.setdefault
+    columns = ing_pb.MutationColumns(
+        user_ids=part.user_ids, ops=np.asarray(part.ops, dtype=np.uint8).tobytes(),
+        dimensions=[index(d, len(strings)) for d in part.dimensions],
+        values=[index(v, len(strings)) for v in part.values],
+        dates=[index(d, len(strings)) for d in part.dates] if part.dates is not None else [])
+    columns.strings.extend(strings)
+    message = ing_pb.MutationBatch(source=part.source, offset=part.offset, columns=columns)
     if part.first_offset != NO_OFFSET:
         message.first_offset = part.first_offset
     return message

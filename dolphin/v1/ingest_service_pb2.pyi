@@ -45,16 +45,34 @@ class Mutation(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., op: _Optional[_Union[MutationOp, str]] = ..., dimension: _Optional[str] = ..., value: _Optional[str] = ..., campaign: _Optional[str] = ..., event: _Optional[str] = ..., date: _Optional[str] = ...) -> None: ...
 
 class MutationBatch(_message.Message):
-    __slots__ = ("source", "offset", "mutations", "first_offset")
+    __slots__ = ("source", "offset", "mutations", "first_offset", "columns")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     MUTATIONS_FIELD_NUMBER: _ClassVar[int]
     FIRST_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     source: str
     offset: int
     mutations: _containers.RepeatedCompositeFieldContainer[Mutation]
     first_offset: int
-    def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ..., mutations: _Optional[_Iterable[_Union[Mutation, _Mapping]]] = ..., first_offset: _Optional[int] = ...) -> None: ...
+    columns: MutationColumns
+    def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ..., mutations: _Optional[_Iterable[_Union[Mutation, _Mapping]]] = ..., first_offset: _Optional[int] = ..., columns: _Optional[_Union[MutationColumns, _Mapping]] = ...) -> None: ...
+
+class MutationColumns(_message.Message):
+    __slots__ = ("user_ids", "ops", "dimensions", "values", "dates", "strings")
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    OPS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    DATES_FIELD_NUMBER: _ClassVar[int]
+    STRINGS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    ops: bytes
+    dimensions: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[int]
+    dates: _containers.RepeatedScalarFieldContainer[int]
+    strings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., ops: _Optional[bytes] = ..., dimensions: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[int]] = ..., dates: _Optional[_Iterable[int]] = ..., strings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MutationAck(_message.Message):
     __slots__ = ("source", "offset", "applied", "skipped", "snapshot_version", "sequence", "dropped_events")
