@@ -57,6 +57,7 @@ from dolphin.engine.results import (
     DimensionInfo,
     DimensionPage,
     ExplainResult,
+    ExportPage,
     OverlapResult,
     PlanTrace,
     ProfileResult,
@@ -437,6 +438,17 @@ class ClusterEngine:
                                         deadline, integers)
         shard, shard_token = read_token(page_token, versions, subject) if page_token else (0, "")
         return ClusterExport(self.channels, subject, size, totals, versions, shard, shard_token, deadline, integers)
+
+    async def open_export_async(self, expression: str, *, page_size: int = 0, page_token: str = "",
+                                deadline: float | None = None, integers: bool = False, order_by: str = "",
+                                descending: bool = False) -> tuple[ClusterExport | OrderedClusterExport, ExportPage]:
+        """export_cursor and its first page on a worker thread: both wait on shards through blocking stubs."""
+        def opened() -> tuple[ClusterExport | OrderedClusterExport, ExportPage]:
+            cursor = self.export_cursor(expression, page_size=page_size, page_token=page_token, deadline=deadline,
+                                        integers=integers, order_by=order_by, descending=descending)
+            return cursor, cursor.next_page()
+
+        return await asyncio.get_running_loop().run_in_executor(None, opened)
 
     def value_counts(self, expression: str = "", *, dimensions: list[str] | None = None,
                      deadline: float | None = None) -> ValueCountsResult:

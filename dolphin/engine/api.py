@@ -67,6 +67,13 @@ class EngineApi(Protocol):
         order_by, users come ordered by that numeric field (ties by dense ID, users without a value last)."""
         ...
 
+    async def open_export_async(self, expression: str, *, page_size: int = 0, page_token: str = "",
+                                deadline: float | None = None, integers: bool = False, order_by: str = "",
+                                descending: bool = False) -> tuple[ExportPages, r.ExportPage]:
+        """export_cursor and its first page, awaited on the server's event loop; whatever may take long runs
+        on a worker thread."""
+        ...
+
     def profile(self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,
                 numeric_cuts: dict[str, list[str]] | None = None, deadline: float | None = None
                 ) -> r.ProfileResult: ...

@@ -47,11 +47,22 @@ class ExportCursor:
         expected = -(-(page_size + 1) * remaining * 5 // (4 * total))
         return max(cls.MIN_WINDOW, min(cls.MAX_FIRST_WINDOW, expected))
 
-    def _fill(self, need: int) -> None:
-        """Evaluate windows until the buffer holds more than `need` IDs or the audience is exhausted."""
+    def page_ready(self) -> bool:
+        """Evaluate at most one more window; return whether next_page needs no further evaluation."""
+        if not self._page_buffered():
+            self._fill(self.page_size, windows=1)
+        return self._page_buffered()
+
+    def _page_buffered(self) -> bool:
+        return len(self.buffer) > self.page_size or self.position >= self.end
+
+    def _fill(self, need: int, windows: int = -1) -> None:
+        """Evaluate windows (at most `windows` when not -1) until the buffer holds more than `need` IDs or the
+        audience is exhausted."""
         chunks = [self.buffer]
         have = len(self.buffer)
-        while have <= need and self.position < self.end:
+        while have <= need and self.position < self.end and windows != 0:
+            windows -= 1
             hi = min(self.end, self.position + self.window)
             window = BitMap()
             window.add_range(self.position, hi)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from dolphin.config import Settings
-from dolphin.engine.api import EngineApi, ExportPages
+from dolphin.engine.api import EngineApi
 from dolphin.engine.exchange import BitmapFormat
 from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
@@ -15,6 +15,8 @@ from dolphin.server.run_engine import run_engine
 from dolphin.server.status import Context, maps_errors, maps_stream_errors
 from dolphin.v1 import audience_service_pb2 as pb
 from dolphin.v1 import audience_service_pb2_grpc as pb_grpc
+
+ID_ENCODINGS = frozenset(pb.IdEncoding.values())
 
 
 class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
@@ -52,11 +54,16 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
             return
         if request.max_pages < 0:
             raise InvalidArgumentError(f"max_pages must not be negative, got {request.max_pages}")
-        if request.id_encoding not in pb.IdEncoding.values():
+        if request.id_encoding not in ID_ENCODINGS:
             raise InvalidArgumentError(f"id_encoding {request.id_encoding} is not one of "
                                        f"{', '.join(pb.IdEncoding.keys())}")
         with self.expensive.slot("Export"):
-            cursor, message = await run_engine(self._first_page, request, self.deadline(context))
+            cursor, first = await self.engine.open_export_async(
+                request.expression, page_size=request.page_size, page_token=request.page_token,
+                deadline=self.deadline(context), integers=request.id_encoding == pb.ID_ENCODING_INT64,
+                order_by=request.order_by.field, descending=request.order_by.descending)
+            self.floor.check_export(cursor.total)
+            message = convert.export_page(first)
             pages = 0
             while True:
                 yield message
@@ -77,15 +84,6 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
         self.floor.check_export(result.count)
         for chunk in convert.bitmap_chunks(result):
             yield chunk
-
-    def _first_page(self, request: pb.ExportRequest, deadline: float) -> tuple[ExportPages, pb.ExportResponse]:
-        """Open the export and encode its first page in one worker hop (the hop costs as much as a small page)."""
-        cursor = self.engine.export_cursor(request.expression, page_size=request.page_size,
-                                           page_token=request.page_token, deadline=deadline,
-                                           integers=request.id_encoding == pb.ID_ENCODING_INT64,
-                                           order_by=request.order_by.field, descending=request.order_by.descending)
-        self.floor.check_export(cursor.total)
-        return cursor, convert.export_page(cursor.next_page())
 
     @maps_errors
     async def Profile(self, request: pb.ProfileRequest, context: Context) -> pb.ProfileResponse:

@@ -3,6 +3,7 @@ profiles and value sums, with negatives, zeros, nulls, decimals, dates, timestam
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
 import math
@@ -164,9 +165,12 @@ def test_ordered_export_equals_duckdb(engine: Engine, db: duckdb.DuckDBPyConnect
     order = "DESC" if descending else "ASC"
     expected = [str(r[0]) for r in truth(
         db, f"SELECT user_id FROM users WHERE {where} ORDER BY {field} {order} NULLS LAST, file_row_number")]
-    cursor = engine.export_cursor(expression, page_size=37, order_by=field, descending=descending)
-    first = cursor.next_page()
+    cursor, first = asyncio.run(engine.open_export_async(expression, page_size=37, order_by=field,
+                                                         descending=descending))  # the server's path
     assert first.user_ids == expected[:37]
+    assert cursor.next_page().user_ids == expected[37:74]
+    assert engine.export_cursor(expression, page_size=37, order_by=field,
+                                descending=descending).next_page().user_ids == expected[:37]
     assert len(first.order_values) == 37
     pages = [first]
     while pages[-1].next_page_token:

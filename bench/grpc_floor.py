@@ -1,0 +1,165 @@
+"""Counts and export pages at the floor (issue 14, item 5): Dolphin's q1 count and a one-page export, side by side
+with a bare grpc.aio server answering the same RPCs with prebuilt responses, in one run, calls interleaved.
+
+The bare server is the floor: the same protos, the same client stub, one process, no interceptors, no engine. Its
+Export yields one prebuilt 10,000-ID int64 page after one thread hop (a real export needs a worker). The report
+also gives Dolphin's own engine time for q1 in-process, so what remains between the two is the server's path.
+
+    python bench/grpc_floor.py                       # 10M users (reuses bench/work from bench/run.py)
+    python bench/grpc_floor.py --users 1000000 --iterations 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import Q1, Q2, dolphin_cmd, start_server  # noqa: E402
+
+
+def _bare_server(port: int, ready: multiprocessing.synchronize.Event) -> None:
+    import asyncio
+
+    import grpc
+
+    from dolphin.engine.results import ExportPage
+    from dolphin.server import convert
+    from dolphin.v1 import audience_service_pb2 as aud_pb
+    from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
+
+    page = convert.export_page(ExportPage([], "t" * 60, 1, 310_561, np.arange(10_000, dtype=np.int64)))
+    count = aud_pb.CountResponse(count=310_561, snapshot_version=1)
+
+    class Bare(aud_grpc.AudienceServiceServicer):
+        async def Count(self, request: object, context: object) -> aud_pb.CountResponse:
+            return count
+
+        async def Export(self, request: object, context: object):  # type: ignore[no-untyped-def]
+            await asyncio.get_running_loop().run_in_executor(None, lambda: None)
+            yield page
+
+    async def serve() -> None:
+        server = grpc.aio.server()
+        aud_grpc.add_AudienceServiceServicer_to_server(Bare(), server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        ready.set()
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
+
+
+def interleaved(calls: dict[str, Callable[[], object]], n: int, warmup: int = 20) -> dict[str, dict[str, float]]:
+    """Time every call n times, round-robin, so that drift hits all of them alike; milliseconds."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(n):
+        for name, fn in calls.items():
+            started = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - started) * 1e3)
+    out = {}
+    for name, values in samples.items():
+        values.sort()
+        out[name] = {"p50": round(statistics.median(values), 3), "p95": round(values[int(0.95 * (n - 1))], 3),
+                     "p99": round(values[int(0.99 * (n - 1))], 3)}
+    return out
+
+
+def engine_times(data: pathlib.Path, n: int) -> dict[str, float]:
+    """Return Dolphin's own p50 for q1/q2 counts and the first int64 page of q2, in-process, ms."""
+    from dolphin.engine.engine import Engine
+
+    engine = Engine(data)
+    out = {}
+    for name, fn in (("q1 count", lambda: engine.count(Q1)), ("q2 count", lambda: engine.count(Q2)),
+                     ("q2 10k int64 page", lambda: engine.export_cursor(Q2, page_size=10_000,
+                                                                        integers=True).next_page())):
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - started) * 1e3)
+        out[name] = round(statistics.median(samples), 3)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=10_000_000)
+    parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
+    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--port", type=int, default=50094)
+    args = parser.parse_args()
+    import grpc
+
+    from dolphin.v1 import audience_service_pb2 as aud_pb
+    from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
+
+    work = pathlib.Path(args.work)
+    data = work / f"data-{args.users}"
+    if not data.exists():
+        parquet = work / f"users-{args.users}.parquet"
+        if not parquet.exists():
+            from dolphin.demo import generate
+
+            work.mkdir(parents=True, exist_ok=True)
+            generate(args.users, seed=0).write_parquet(parquet)
+        subprocess.run(dolphin_cmd("load", "tags", str(parquet), "--data-dir", str(data)), check=True,
+                       capture_output=True)
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    bare = ctx.Process(target=_bare_server, args=(args.port + 1, ready), daemon=True)
+    bare.start()
+    proc, _ = start_server(data, args.port, 1)
+    try:
+        ready.wait(60)
+        stubs = {}
+        for name, port in (("bare", args.port + 1), ("dolphin", args.port)):
+            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+            grpc.channel_ready_future(channel).result(timeout=30)
+            stubs[name] = aud_grpc.AudienceServiceStub(channel)
+        q1 = aud_pb.CountRequest(expression=Q1)
+        page = aud_pb.ExportRequest(expression=Q2, page_size=10_000, max_pages=1,
+                                    id_encoding=aud_pb.ID_ENCODING_INT64)
+        assert stubs["dolphin"].Count(q1).count > 0
+        report: dict[str, object] = {"users": args.users, "iterations": args.iterations}
+        report["grpc"] = interleaved({
+            "bare Count": lambda: stubs["bare"].Count(q1),
+            "dolphin q1 Count": lambda: stubs["dolphin"].Count(q1),
+            "bare Export 10k int64": lambda: [np.asarray(m.int_user_ids) for m in stubs["bare"].Export(page)],
+            "dolphin Export 10k int64 (q2)": lambda: [np.asarray(m.int_user_ids)
+                                                      for m in stubs["dolphin"].Export(page)],
+        }, args.iterations)
+    finally:
+        proc.terminate()
+        proc.wait()
+        bare.terminate()
+        bare.join()
+    report["engine_in_process_p50_ms"] = engine_times(data, args.iterations)
+    grpc_times = report["grpc"]
+    assert isinstance(grpc_times, dict)
+    report["q1_minus_floor_ms"] = round(grpc_times["dolphin q1 Count"]["p50"] - grpc_times["bare Count"]["p50"], 3)
+    report["export_minus_floor_ms"] = round(grpc_times["dolphin Export 10k int64 (q2)"]["p50"]
+                                            - grpc_times["bare Export 10k int64"]["p50"], 3)
+    (work / f"grpc-floor-{args.users}.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
