@@ -31,7 +31,8 @@ REGIONS = [f"r{i}" for i in range(10)]
 POOL = "region IN (r0, r1, r2)"  # 30% of users
 
 
-def generate(users: int, dim: int, work: pathlib.Path, seed: int = 0) -> dict[str, object]:
+def generate(users: int, dim: int, work: pathlib.Path, seed: int = 0, write: bool = True) -> dict[str, object]:
+    """Return the world (unit vectors, seed, hidden users, regions); write its Parquet files unless write is False."""
     rng = np.random.default_rng(seed)
     clusters = max(10, users // 1000)
     centers = rng.standard_normal((clusters, dim)).astype(np.float32)
@@ -46,13 +47,14 @@ def generate(users: int, dim: int, work: pathlib.Path, seed: int = 0) -> dict[st
     user_ids = np.arange(users, dtype=np.int64)
     seed_mask = np.zeros(users, dtype=bool)
     seed_mask[seed_users] = True
-    pl.DataFrame({"user_id": user_ids, "region": np.array(REGIONS)[rng.integers(0, 10, users)],
-                  "seed": pl.Series(seed_mask).replace_strict({True: "yes", False: None}, return_dtype=pl.String)}
-                 ).write_parquet(work / "tags.parquet")
-    pl.DataFrame({"user_id": user_ids, "embedding": vectors}).write_parquet(work / "vectors.parquet")
+    region = np.array(REGIONS)[rng.integers(0, 10, users)]
+    if write:
+        pl.DataFrame({"user_id": user_ids, "region": region,
+                      "seed": pl.Series(seed_mask).replace_strict({True: "yes", False: None}, return_dtype=pl.String)}
+                     ).write_parquet(work / "tags.parquet")
+        pl.DataFrame({"user_id": user_ids, "embedding": vectors}).write_parquet(work / "vectors.parquet")
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return {"unit": unit, "seed": seed_users, "hidden": hidden,
-            "region": pl.read_parquet(work / "tags.parquet", columns=["region"])["region"].to_numpy()}
+    return {"unit": unit, "seed": seed_users, "hidden": hidden, "region": region}
 
 
 def exact_top(world: dict[str, object], k: int) -> set[str]:
@@ -72,24 +74,31 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--port", type=int, default=50095)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the data dir of an earlier run (same --users and --dim): no generation or load")
+    parser.add_argument("--skip-quality", action="store_true", help="leave out the holdout-quality runs")
     args = parser.parse_args()
     work = ROOT / "bench" / "work" / f"lookalike-{args.users}x{args.dim}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    world = generate(args.users, args.dim, work)
-    report: dict[str, object] = {"users": args.users, "dim": args.dim}
     data = work / "data"
-    subprocess.run(dolphin_cmd("load", "tags", str(work / "tags.parquet"), "--data-dir", str(data)), check=True,
-                   capture_output=True)
-    started = time.perf_counter()
-    out = subprocess.run(dolphin_cmd("load", "embeddings", str(work / "vectors.parquet"), "--data-dir", str(data)),
-                         check=True, capture_output=True, text=True)
-    report["embeddings_load_seconds"] = round(time.perf_counter() - started, 1)
-    report["embeddings_load_output"] = out.stdout.strip()
+    reuse = args.reuse and (data / "versions").exists()
+    report: dict[str, object] = {"users": args.users, "dim": args.dim}
+    if reuse:
+        world = generate(args.users, args.dim, work, write=False)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        world = generate(args.users, args.dim, work)
+        subprocess.run(dolphin_cmd("load", "tags", str(work / "tags.parquet"), "--data-dir", str(data)), check=True,
+                       capture_output=True)
+        started = time.perf_counter()
+        out = subprocess.run(dolphin_cmd("load", "embeddings", str(work / "vectors.parquet"), "--data-dir",
+                                         str(data)), check=True, capture_output=True, text=True)
+        report["embeddings_load_seconds"] = round(time.perf_counter() - started, 1)
+        report["embeddings_load_output"] = out.stdout.strip()
+        print(out.stdout.strip(), flush=True)
     version = sorted((data / "versions").iterdir())[-1]
     report["index_bytes"] = (version / "vectors.faiss").stat().st_size
     report["vectors_bytes"] = (version / "vectors.npy").stat().st_size
-    print(out.stdout.strip(), flush=True)
     proc, report["restart_to_serving_seconds"] = start_server(data, args.port, 1)
     target = f"127.0.0.1:{args.port}"
     with Client(target, timeout=120) as client:
@@ -113,7 +122,7 @@ def main() -> int:
         report["curve"] = curve
         hidden = {str(u) for u in world["hidden"]}  # type: ignore[attr-defined]
         quality = {}
-        for method in ("centroid", "multi_centroid", "knn_vote"):
+        for method in () if args.skip_quality else ("centroid", "multi_centroid", "knn_vote"):
             k = 2 * len(hidden)
             result = client.lookalike("seed=yes", k=k, method=method)
             found = len(hidden & set(u.user_id for u in result.users))

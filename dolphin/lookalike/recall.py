@@ -17,10 +17,13 @@ from dolphin.engine.results import AudienceInfo
 from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import InvalidArgumentError, PreconditionError
 from dolphin.lookalike import methods
+from dolphin.lookalike.pools import CandidatePool, PoolCache, packed_members, without_members
+from dolphin.storage.vector_recall import nprobe_for
 from dolphin.storage.vectors import VectorSet, open_vector_set
 from dolphin.storage.writer import bitmap_from_array
 
 EXACT_POOL_MAX = 50_000  # at or below this many candidates, scoring them all with NumPy beats the index
+POOL_CACHE_BYTES = 64 << 20  # candidate pools kept (about 1.6 MB each at 10M users with vectors)
 
 
 class Method(enum.StrEnum):
@@ -141,10 +144,12 @@ class _Vectors:
 class Lookalike:
     """Lookalike recall over an Engine's current snapshot."""
 
-    def __init__(self, engine: Engine, *, max_k: int = 100_000, exact_pool_max: int = EXACT_POOL_MAX) -> None:
+    def __init__(self, engine: Engine, *, max_k: int = 100_000, exact_pool_max: int = EXACT_POOL_MAX,
+                 pool_cache_bytes: int = POOL_CACHE_BYTES) -> None:
         self.engine = engine
         self.max_k = max_k
         self.exact_pool_max = exact_pool_max
+        self.pools = PoolCache(pool_cache_bytes)
         self._lock = threading.Lock()
         self._vectors: _Vectors | None = None
 
@@ -177,8 +182,10 @@ class Lookalike:
         snap, vectors, seed, seed_rows = self._seed(seed_expression)
         if not len(seed_rows):
             raise no_seed_vectors(len(seed))
-        pool = self._pool(snap, vectors, seed, candidate_expression, exclude_seed)
-        search, path, used_nprobe = self._searcher(vectors, pool, k, nprobe)
+        candidates = self._candidates(snap, vectors, candidate_expression)
+        pool = candidates.users - seed if exclude_seed else candidates.users
+        search, path, used_nprobe = self._searcher(vectors, candidates, pool, seed if exclude_seed else None, k,
+                                                   nprobe)
         seed_vectors = np.asarray(vectors.set.vectors[seed_rows], dtype=np.float32)
         ids, scores = recall(method, seed_vectors, k, search, vectors.normalised) if pool else (
             np.empty(0, np.int64), np.empty(0, np.float32))
@@ -194,7 +201,7 @@ class Lookalike:
     def seed_vectors(self, pool: VectorPool, sample: int) -> SeedVectors:
         """Return this server's part of a seed: its sizes, its vectors' sum and up to `sample` of its vectors."""
         snap, vectors, seed, seed_rows = self._seed(pool.seed_expression)
-        candidates = self._pool(snap, vectors, seed, pool.candidate_expression, pool.exclude_seed)
+        candidates = self._pool(snap, vectors, seed, pool)
         dim = int(vectors.set.meta["dim"])
         total = np.zeros(dim, dtype=np.float64)
         for start in range(0, len(seed_rows), 65536):  # bounds the copy of a large seed's vectors
@@ -213,11 +220,13 @@ class Lookalike:
         if queries.ndim != 2 or queries.shape[1] != int(vectors.set.meta["dim"]):
             raise InvalidArgumentError(f"query vectors have {queries.shape[-1]} dimensions; the embeddings have "
                                        f"{vectors.set.meta['dim']}")
-        candidates = self._pool(snap, vectors, seed, pool.candidate_expression, pool.exclude_seed)
+        kept = self._candidates(snap, vectors, pool.candidate_expression)
+        candidates = self._pool(snap, vectors, seed, pool)
         if not candidates:
             empty = np.empty((len(queries), 0))
             return VectorHits(empty.astype(np.float32), empty.astype(np.int64), [], "exact", 0, snap.version)
-        search, path, used = self._searcher(vectors, candidates, k, nprobe)
+        search, path, used = self._searcher(vectors, kept, candidates, seed if pool.exclude_seed else None, k,
+                                            nprobe)
         scores, ids = search(np.ascontiguousarray(queries, dtype=np.float32), k, narrow)
         found = ids[ids >= 0].astype(np.uint32)
         return VectorHits(np.asarray(scores, np.float32), np.asarray(ids, np.int64), snap.ids.decode(found), path,
@@ -237,24 +246,35 @@ class Lookalike:
         vectors = self.vectors(snap)
         return snap, vectors, seed, vectors.set.rows_of(np.frombuffer(seed.to_array(), dtype=np.uint32))
 
-    def _pool(self, snap: Snapshot, vectors: _Vectors, seed: AbstractBitMap, candidates: str,
-              exclude_seed: bool) -> AbstractBitMap:
-        pool: AbstractBitMap = vectors.users
-        if candidates.strip():
-            pool = self.engine.audience(candidates)[1] & pool
-        return pool - seed if exclude_seed else pool
+    def _candidates(self, snap: Snapshot, vectors: _Vectors, expression: str) -> CandidatePool:
+        """Return the users of a candidate expression that have vectors (all of them for an empty one), kept
+        per snapshot version with their FAISS membership bits when an IVF search may need them."""
+        text = expression.strip()
 
-    def _searcher(self, vectors: _Vectors, pool: AbstractBitMap, k: int,
-                  nprobe: int) -> tuple[methods.Search, str, int]:
+        def build() -> CandidatePool:
+            users = vectors.users if not text else self.engine.audience(text)[1] & vectors.users
+            ivf = vectors.set.meta["index"] != "flat" and len(users) > self.exact_pool_max
+            packed = packed_members(np.frombuffer(users.to_array(), dtype=np.uint32),
+                                    int(vectors.set.ids[-1]) + 1) if ivf else None
+            return CandidatePool(users, packed)
+
+        return self.pools.get(snap.version, text, build)
+
+    def _pool(self, snap: Snapshot, vectors: _Vectors, seed: AbstractBitMap, pool: VectorPool) -> AbstractBitMap:
+        users = self._candidates(snap, vectors, pool.candidate_expression).users
+        return users - seed if pool.exclude_seed else users
+
+    def _searcher(self, vectors: _Vectors, candidates: CandidatePool, pool: AbstractBitMap,
+                  excluded: AbstractBitMap | None, k: int, nprobe: int) -> tuple[methods.Search, str, int]:
+        """Return the search over `pool` (the candidates less `excluded`), its path and its nprobe."""
         index_type = vectors.set.meta["index"]
-        if index_type == "flat" or len(pool) <= self.exact_pool_max or 4 * k >= len(pool):
+        if (index_type == "flat" or len(pool) <= self.exact_pool_max or 4 * k >= len(pool)
+                or candidates.packed is None):
             return self._exact_search(vectors, pool), "exact", 0
-        nlist = int(vectors.set.meta["nlist"])
-        share = len(pool) / len(vectors.users)
-        base = max(8, nlist // 8)  # measured: 1M x 64, 30% pool, nprobe 800 of 4000 gives recall 0.97
-        needed = math.ceil(3 * k * nlist / len(pool))  # enough probed lists to hold k pool members
-        used = nprobe or min(nlist, max(math.ceil(base / math.sqrt(share)), needed))
-        return self._ivf_search(vectors, pool, used), "approximate", used
+        used = nprobe or default_nprobe(vectors.set.meta, len(pool), len(vectors.users), k)
+        packed = candidates.packed if excluded is None else without_members(
+            candidates.packed, np.frombuffer(excluded.to_array(), dtype=np.uint32))
+        return self._ivf_search(vectors, packed, used), "approximate", used
 
     @staticmethod
     def _exact_search(vectors: _Vectors, pool: AbstractBitMap) -> methods.Search:
@@ -276,14 +296,10 @@ class Lookalike:
         return search
 
     @staticmethod
-    def _ivf_search(vectors: _Vectors, pool: AbstractBitMap, nprobe: int) -> methods.Search:
+    def _ivf_search(vectors: _Vectors, packed: np.ndarray, nprobe: int) -> methods.Search:
         import faiss
 
-        size = int(vectors.set.ids[-1]) + 1
-        member = np.zeros(size, dtype=bool)
-        member[np.frombuffer(pool.to_array(), dtype=np.uint32)] = True
-        packed = np.packbits(member, bitorder="little")
-        selector = faiss.IDSelectorBitmap(size, faiss.swig_ptr(packed))
+        selector = faiss.IDSelectorBitmap(8 * len(packed), faiss.swig_ptr(packed))
         wide = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)  # type: ignore[call-arg]
         # A data point's neighbours sit in few lists; a centroid between clusters needs many.
         narrow_params = faiss.SearchParametersIVF(sel=selector, nprobe=max(8, nprobe // 16))  # type: ignore[call-arg]
@@ -296,3 +312,17 @@ class Lookalike:
             return scores, ids
 
         return search
+
+
+def default_nprobe(meta: dict[str, Any], pool: int, users: int, k: int) -> int:
+    """Return the lists to probe for top-k in a pool: what the build measured for recall 0.95 at k / pool share
+    (the pool's top k are its share of the whole index's top k / share), and never fewer than hold k pool
+    members. An index built before that measurement falls back to nlist/8 over sqrt(share)."""
+    nlist = int(meta["nlist"])
+    share = pool / max(1, users)
+    needed = math.ceil(3 * k * nlist / pool)
+    calibration = meta.get("nprobe_recall")
+    if calibration:
+        return min(nlist, max(nprobe_for(calibration, k / share, nlist), needed))
+    base = max(8, nlist // 8)  # measured: 1M x 64, 30% pool, nprobe 800 of 4000 gives recall 0.97
+    return min(nlist, max(math.ceil(base / math.sqrt(share)), needed))

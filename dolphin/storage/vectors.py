@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from dolphin.storage.vector_recall import calibrate
+
 IDS_FILE = "vector_ids.npy"
 VECTORS_FILE = "vectors.npy"
 INDEX_FILE = "vectors.faiss"
@@ -61,9 +63,13 @@ def write_vector_files(
     kind, nlist = choose_index(len(dense_ids), kind, nlist)
     np.save(directory / IDS_FILE, dense_ids.astype(np.uint32))
     np.save(directory / VECTORS_FILE, vectors.astype(np.float32))
-    faiss.write_index(build_index(dense_ids, vectors, kind, nlist), str(directory / INDEX_FILE))
-    return {"files": FILES, "count": int(len(dense_ids)), "dim": int(vectors.shape[1]), "metric": metric,
+    index = build_index(dense_ids, vectors, kind, nlist)
+    faiss.write_index(index, str(directory / INDEX_FILE))
+    meta = {"files": FILES, "count": int(len(dense_ids)), "dim": int(vectors.shape[1]), "metric": metric,
             "index": kind, "nlist": nlist}
+    if kind == "ivf":
+        meta["nprobe_recall"] = calibrate(index, vectors, dense_ids, normalise=metric == "cosine")
+    return meta
 
 
 @dataclass

@@ -1,0 +1,72 @@
+"""The build-time nprobe calibration: the nprobe it picks reaches the recall target on queries it did not see,
+the step below it does not on the queries it saw, and the lookup interpolates between calibrated k."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dolphin.storage.vector_recall import (
+    calibrate,
+    calibration_queries,
+    exact_top,
+    mean_recall,
+    nprobe_for,
+    nprobe_ladder,
+)
+from dolphin.storage.vectors import build_index
+
+
+@pytest.fixture(scope="module")
+def clustered() -> tuple[np.ndarray, np.ndarray, object]:
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((60, 16)).astype(np.float32)
+    vectors = centres[rng.integers(0, 60, 40_000)] + 0.9 * rng.standard_normal((40_000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.sort(rng.choice(1_000_000, 40_000, replace=False)).astype(np.uint32)  # dense IDs are not row numbers
+    return vectors, ids, build_index(ids, vectors, "ivf", 128)
+
+
+def test_exact_top_equals_a_full_sort(clustered: tuple[np.ndarray, np.ndarray, object]) -> None:
+    vectors, ids, _ = clustered
+    queries = calibration_queries(vectors, 4, normalise=True, seed=3)
+    top = exact_top(vectors, ids, queries, 50)
+    full = np.argsort(-(vectors @ queries.T).T, axis=1)[:, :50]
+    assert np.array_equal(top, ids[full].astype(np.int64))
+
+
+def test_calibrated_nprobe_reaches_the_target_on_unseen_queries(
+        clustered: tuple[np.ndarray, np.ndarray, object]) -> None:
+    import faiss
+
+    vectors, ids, index = clustered
+    table = calibrate(index, vectors, ids, normalise=True)
+    assert table["k"] == [100, 1000] and table["target"] == 0.95
+    assert table["nprobe"] == sorted(table["nprobe"]) and table["nprobe"][-1] < 128  # not the whole index
+    unseen = calibration_queries(vectors, 24, normalise=True, seed=99)
+    truth = exact_top(vectors, ids, unseen, 1000)
+    ladder = nprobe_ladder(128)
+    seen = calibration_queries(vectors, 24, normalise=True)
+    seen_truth = exact_top(vectors, ids, seen, 1000)
+    for k, nprobe in zip(table["k"], table["nprobe"], strict=True):
+        _, found = index.search(unseen, k, params=faiss.SearchParametersIVF(nprobe=nprobe))  # type: ignore[attr-defined]
+        assert mean_recall(found, truth, k) >= 0.93, (k, nprobe)  # the target, less sampling noise
+        below = ladder[ladder.index(nprobe) - 1] if nprobe > 1 else 0
+        if below:
+            _, found = index.search(seen, k, params=faiss.SearchParametersIVF(nprobe=below))  # type: ignore[attr-defined]
+            assert mean_recall(found, seen_truth, k) < 0.95  # the smallest step that reaches it
+
+
+def test_nprobe_for_interpolates_in_k() -> None:
+    table = {"target": 0.95, "k": [100, 1000, 10_000], "nprobe": [10, 40, 160]}
+    assert nprobe_for(table, 50, 1000) == 10
+    assert nprobe_for(table, 1000, 1000) == 40
+    assert 40 < nprobe_for(table, 3333, 1000) < 160
+    assert nprobe_for(table, 40_000, 1000) == 320  # sqrt(4) x 160 beyond the table
+    assert nprobe_for(table, 10**9, 1000) == 1000  # never more than nlist
+
+
+def test_ladder() -> None:
+    assert nprobe_ladder(1) == [1]
+    ladder = nprobe_ladder(4000)
+    assert ladder[0] == 1 and ladder[-1] == 4000 and all(b / a <= 2 for a, b in zip(ladder, ladder[1:], strict=False))
