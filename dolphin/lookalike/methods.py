@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dolphin.storage.faiss_runtime import faiss_module
+
 Search = Callable[[np.ndarray, int, bool], tuple[np.ndarray, np.ndarray]]
 
 KNN_VOTE_MAX_SEEDS = 1000
@@ -57,8 +59,7 @@ def cluster_count(seed_size: int) -> int:
 
 def multi_centroid(seed: np.ndarray, k: int, search: Search, normalise: bool) -> tuple[np.ndarray, np.ndarray]:
     """k-means of the seed into a few centroids; one search each; a user's score is its best similarity."""
-    import faiss
-
+    faiss = faiss_module()
     clusters = cluster_count(len(seed))
     if len(seed) < 2 * clusters:
         return centroid(seed, k, search, normalise)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dolphin.storage.faiss_runtime import faiss_module
 from dolphin.storage.vector_recall import calibrate
 
 IDS_FILE = "vector_ids.npy"
@@ -36,8 +37,7 @@ def choose_index(count: int, kind: str, nlist: int) -> tuple[str, int]:
 
 def build_index(dense_ids: np.ndarray, vectors: np.ndarray, kind: str, nlist: int, seed: int = 0) -> Any:
     """Return a FAISS inner-product index over vectors whose ids are the dense IDs."""
-    import faiss
-
+    faiss = faiss_module()
     dim = vectors.shape[1]
     ids = dense_ids.astype(np.int64)
     index: Any
@@ -58,8 +58,7 @@ def write_vector_files(
     directory: pathlib.Path, dense_ids: np.ndarray, vectors: np.ndarray, *, metric: str, kind: str, nlist: int
 ) -> dict[str, Any]:
     """Write the three files into directory; return the manifest extras describing them."""
-    import faiss
-
+    faiss = faiss_module()
     kind, nlist = choose_index(len(dense_ids), kind, nlist)
     np.save(directory / IDS_FILE, dense_ids.astype(np.uint32))
     np.save(directory / VECTORS_FILE, vectors.astype(np.float32))
@@ -91,8 +90,7 @@ class VectorSet:
 
 def open_vector_set(path: pathlib.Path, meta: dict[str, Any]) -> VectorSet:
     """Open the vector files of a version: arrays memory-mapped, the index read with FAISS."""
-    import faiss
-
+    faiss = faiss_module()
     ids = np.load(path / IDS_FILE, mmap_mode="r")
     vectors = np.load(path / VECTORS_FILE, mmap_mode="r")
     index = faiss.read_index(str(path / INDEX_FILE))

@@ -28,8 +28,8 @@ def clustered() -> tuple[np.ndarray, np.ndarray, object]:
 
 
 def test_exact_top_equals_a_full_sort(clustered: tuple[np.ndarray, np.ndarray, object]) -> None:
-    vectors, ids, _ = clustered
-    queries = calibration_queries(vectors, 4, normalise=True, seed=3)
+    vectors, ids, index = clustered
+    queries = calibration_queries(index, vectors, ids, 4, normalise=True, seed=3)
     top = exact_top(vectors, ids, queries, 50)
     full = np.argsort(-(vectors @ queries.T).T, axis=1)[:, :50]
     assert np.array_equal(top, ids[full].astype(np.int64))
@@ -43,10 +43,10 @@ def test_calibrated_nprobe_reaches_the_target_on_unseen_queries(
     table = calibrate(index, vectors, ids, normalise=True)
     assert table["k"] == [100, 1000] and table["target"] == 0.95
     assert table["nprobe"] == sorted(table["nprobe"]) and table["nprobe"][-1] < 128  # not the whole index
-    unseen = calibration_queries(vectors, 24, normalise=True, seed=99)
+    unseen = calibration_queries(index, vectors, ids, 24, normalise=True, seed=99)
     truth = exact_top(vectors, ids, unseen, 1000)
     ladder = nprobe_ladder(128)
-    seen = calibration_queries(vectors, 24, normalise=True)
+    seen = calibration_queries(index, vectors, ids, 24, normalise=True)
     seen_truth = exact_top(vectors, ids, seen, 1000)
     for k, nprobe in zip(table["k"], table["nprobe"], strict=True):
         _, found = index.search(unseen, k, params=faiss.SearchParametersIVF(nprobe=nprobe))  # type: ignore[attr-defined]
