@@ -43,6 +43,7 @@ from dolphin.cluster.export import (
 from dolphin.cluster.names import ClusterNames, completed, merged_names
 from dolphin.engine import adeffect, catalog
 from dolphin.engine.aggregates import AggregateResult, FieldPart, ValueSum, check_request, stored_sum
+from dolphin.engine.api import Offload
 from dolphin.engine.audiences import check_name
 from dolphin.engine.engine import EngineLimits, bounded
 from dolphin.engine.events import EventIndex
@@ -88,6 +89,15 @@ from dolphin.v1 import audience_service_pb2 as aud_pb
 from dolphin.v1 import shard_service_pb2 as shard_pb
 
 T = TypeVar("T")
+
+
+def added_up(parts: list[dict[str, int]]) -> dict[str, int]:
+    """Return the per-key sums of shards' figures."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.items():
+            total[key] = total.get(key, 0) + int(value)
+    return total
 ALL_VALUES = 1 << 30  # top_k asked of shards: every value, so the front's cut is exact
 NAMES_REFRESH_SECONDS = 1.0  # an unknown name re-reads the shards' names at most this often
 RELOAD_SECONDS = 600.0  # opening a large shard's version (every file read and checked) may take minutes
@@ -308,7 +318,8 @@ class ClusterEngine:
             min(a.saved_audiences for a in answers),
             tuple(f"shard {k}: {v}" for k, a in enumerate(answers) for v in a.skipped_versions),
             tuple(ShardStatusInfo(k, t, a.snapshot_version, a.users, a.tags, a.bitmap_bytes, a.rss_bytes)
-                  for k, (a, t) in enumerate(zip(answers, self.channels.targets(), strict=True))))
+                  for k, (a, t) in enumerate(zip(answers, self.channels.targets(), strict=True))),
+            cache_bytes=added_up([dict(a.cache_bytes) for a in answers]))
 
     # -- names ------------------------------------------------------------------
     def names(self) -> ClusterNames:
@@ -439,16 +450,17 @@ class ClusterEngine:
         shard, shard_token = read_token(page_token, versions, subject) if page_token else (0, "")
         return ClusterExport(self.channels, subject, size, totals, versions, shard, shard_token, deadline, integers)
 
-    async def open_export_async(self, expression: str, *, page_size: int = 0, page_token: str = "",
-                                deadline: float | None = None, integers: bool = False, order_by: str = "",
-                                descending: bool = False) -> tuple[ClusterExport | OrderedClusterExport, ExportPage]:
-        """export_cursor and its first page on a worker thread: both wait on shards through blocking stubs."""
+    async def open_export_async(self, expression: str, offload: Offload, *, page_size: int = 0,
+                                page_token: str = "", deadline: float | None = None, integers: bool = False,
+                                order_by: str = "", descending: bool = False
+                                ) -> tuple[ClusterExport | OrderedClusterExport, ExportPage]:
+        """export_cursor and its first page through offload: both wait on shards through blocking stubs."""
         def opened() -> tuple[ClusterExport | OrderedClusterExport, ExportPage]:
             cursor = self.export_cursor(expression, page_size=page_size, page_token=page_token, deadline=deadline,
                                         integers=integers, order_by=order_by, descending=descending)
             return cursor, cursor.next_page()
 
-        return await asyncio.get_running_loop().run_in_executor(None, opened)
+        return await offload(opened)
 
     def value_counts(self, expression: str = "", *, dimensions: list[str] | None = None,
                      deadline: float | None = None) -> ValueCountsResult:

@@ -65,6 +65,10 @@ class ClusterLookalike:
         self.engine = engine
         self.max_k = max_k
 
+    def cache_bytes(self) -> dict[str, int]:
+        """Return nothing: a front keeps no pools (its shards report theirs in their Status)."""
+        return {}
+
     def warm(self) -> None:
         """Nothing to open here: every shard opens its own vectors."""
 

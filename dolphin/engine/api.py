@@ -7,12 +7,21 @@ which the server maps to status codes in one table.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from dolphin.engine import adeffect
 from dolphin.engine import results as r
 from dolphin.engine.aggregates import AggregateResult, FieldPart
 from dolphin.storage.bitmap_formats import BitmapFormat
+
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """The server's way to run a blocking call off its event loop (dolphin.server.run_engine)."""
+
+    def __call__(self, fn: Callable[[], T]) -> Awaitable[T]: ...
 
 
 class ExportPages(Protocol):
@@ -67,11 +76,11 @@ class EngineApi(Protocol):
         order_by, users come ordered by that numeric field (ties by dense ID, users without a value last)."""
         ...
 
-    async def open_export_async(self, expression: str, *, page_size: int = 0, page_token: str = "",
-                                deadline: float | None = None, integers: bool = False, order_by: str = "",
-                                descending: bool = False) -> tuple[ExportPages, r.ExportPage]:
-        """export_cursor and its first page, awaited on the server's event loop; whatever may take long runs
-        on a worker thread."""
+    async def open_export_async(self, expression: str, offload: Offload, *, page_size: int = 0,
+                                page_token: str = "", deadline: float | None = None, integers: bool = False,
+                                order_by: str = "", descending: bool = False) -> tuple[ExportPages, r.ExportPage]:
+        """export_cursor and its first page, awaited on the server's event loop; whatever may take long goes
+        through offload (the server's hop to its worker threads)."""
         ...
 
     def profile(self, expression: str, *, dimensions: list[str] | None = None, top_k: int = 0,

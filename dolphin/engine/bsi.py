@@ -23,6 +23,7 @@ from fractions import Fraction
 import numpy as np
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
+from dolphin.engine.memory import bitmap_bytes
 from dolphin.storage import DimensionKind
 from dolphin.storage.numbers import BIT_NAMES, EXISTS, NEGATIVE
 
@@ -55,6 +56,11 @@ class Field:
         width = max((i + 1 for i, n in enumerate(BIT_NAMES) if n in slices), default=0)
         return Field(name, kind, slices.get(EXISTS, EMPTY), slices.get(NEGATIVE, EMPTY),
                      tuple(slices.get(BIT_NAMES[i], EMPTY) for i in range(width)))
+
+    def cached_bytes(self) -> int:
+        """Return the memory of the cached high-magnitude unions (the slices themselves are the snapshot's)."""
+        with self._lock:
+            return sum(bitmap_bytes(b) for b in self._high.values())
 
     def split(self, within: AbstractBitMap) -> tuple[AbstractBitMap, AbstractBitMap]:
         """Return (users of within with a value >= 0, users with a value < 0)."""

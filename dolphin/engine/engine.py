@@ -5,7 +5,6 @@ Each call reads the current snapshot once, so it sees one version even while a r
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import dataclasses
 import functools
@@ -32,6 +31,7 @@ from dolphin.engine.aggregates import (
     cut_values,
     field_part,
 )
+from dolphin.engine.api import Offload
 from dolphin.engine.audiences import AudienceStore, check_name
 from dolphin.engine.bsi import Field
 from dolphin.engine.evaluate import Budget, count, materialize, prefixed, trace
@@ -317,25 +317,25 @@ class Engine:
         total = count(node, budget)
         return ExportCursor(snap, subject, node, size, start, total, integers)
 
-    async def open_export_async(self, expression: str, *, page_size: int = 0, page_token: str = "",
-                                deadline: float | None = None, integers: bool = False, order_by: str = "",
-                                descending: bool = False) -> tuple[ExportCursor | OrderedExportCursor, ExportPage]:
+    async def open_export_async(self, expression: str, offload: Offload, *, page_size: int = 0,
+                                page_token: str = "", deadline: float | None = None, integers: bool = False,
+                                order_by: str = "", descending: bool = False
+                                ) -> tuple[ExportCursor | OrderedExportCursor, ExportPage]:
         """export_cursor and its first page on the event loop when that is one count and one window.
 
         Measured at 10M users (bench/grpc_floor.py): the first 10k-ID page of q2 costs 1.1 ms on the loop and
         1.7-2.3 ms of CPU on a worker thread, plus the hop. An ordered export, or an audience whose first window
-        does not fill the page, finishes on a worker.
+        does not fill the page, finishes through `offload` (the server's worker threads).
         """
         open_export = functools.partial(self.export_cursor, expression, page_size=page_size, page_token=page_token,
                                         deadline=deadline, integers=integers, order_by=order_by,
                                         descending=descending)
-        loop = asyncio.get_running_loop()
         if order_by:
-            cursor = await loop.run_in_executor(None, open_export)
-            return cursor, await loop.run_in_executor(None, cursor.next_page)
+            cursor = await offload(open_export)
+            return cursor, await offload(cursor.next_page)
         cursor = open_export()
         if isinstance(cursor, ExportCursor) and not cursor.page_ready():
-            return cursor, await loop.run_in_executor(None, cursor.next_page)
+            return cursor, await offload(cursor.next_page)
         return cursor, cursor.next_page()
 
     def export_bitmap(self, expression: str, fmt: BitmapFormat, *, wide: bool = False,
@@ -626,6 +626,6 @@ class Engine:
         return StatusInfo(
             snap.version, len(snap.population), snap.tag_count, len(snap.tags), snap.data.serialized_bytes,
             _rss_bytes(), snap.data.manifest.built_at, snap.loaded_at, str(self.data_dir), len(self.audiences),
-            tuple(snap.data.skipped_versions),
+            tuple(snap.data.skipped_versions), cache_bytes=snap.cache_bytes(),
         )
 

@@ -7,6 +7,7 @@ import threading
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
+from dolphin.engine.memory import bitmap_bytes
 from dolphin.errors import InvalidArgumentError, NotFoundError
 
 EMPTY = FrozenBitMap()
@@ -47,6 +48,11 @@ class EventIndex:
         self._cache: dict[tuple[str | None, str, str, str], AbstractBitMap] = {}
         self._lock = threading.Lock()
         self._index_names()
+
+    def cached_bytes(self) -> int:
+        """Return the memory of the cached date-range unions."""
+        with self._lock:
+            return sum(bitmap_bytes(b) for b in self._cache.values())
 
     def _index_names(self) -> None:
         self.campaigns: dict[str, dict[str, list[str]]] = {}

@@ -178,6 +178,7 @@ class StatusInfo:
     saved_audiences: int
     skipped_versions: tuple[str, ...] = ()  # damaged versions passed over when the served one was opened
     shards: tuple[ShardStatusInfo, ...] = ()  # a cluster front's shards
+    cache_bytes: dict[str, int] = field(default_factory=dict)  # memory of the read caches, by cache
 
 
 @dataclass(frozen=True, slots=True)

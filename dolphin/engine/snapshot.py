@@ -15,6 +15,7 @@ from pyroaring import BitMap, FrozenBitMap
 
 from dolphin.engine.bsi import Field
 from dolphin.engine.events import EventIndex
+from dolphin.engine.memory import value_bytes
 from dolphin.errors import NotReadyError
 from dolphin.storage import DimensionKind, IdDictionary, Manifest, SnapshotData
 
@@ -140,6 +141,17 @@ class Snapshot:
             with self._lock:
                 self._bounds[name] = found
         return self._bounds[name]
+
+    def cache_bytes(self) -> dict[str, int]:
+        """Return what each read cache of this snapshot holds now, in bytes."""
+        with self._lock:
+            codes = sum(value_bytes(c) for c in self._codes.values())
+            users = sum(value_bytes(b) for b in self._any.values())
+            fields = list(self._fields.values())
+            memo = sum(value_bytes(v) for v in self._memo.values())
+        return {"value_codes": codes, "dimension_users": users,
+                "numeric_unions": sum(f.cached_bytes() for f in fields), "numeric_figures": memo,
+                "event_unions": self.events.cached_bytes()}
 
     def memo(self, dimension: str, key: object, build: Callable[[], T]) -> T:
         """Return a figure of one dimension built once per snapshot (dropped when a batch touches the dimension).

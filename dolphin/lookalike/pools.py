@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from pyroaring import AbstractBitMap
 
+from dolphin.engine.memory import bitmap_bytes
+
 
 def packed_members(dense: np.ndarray, size: int) -> np.ndarray:
     """Return FAISS IDSelectorBitmap bytes (bit i of byte i >> 3 is dense ID i, little-endian) of sorted IDs."""
@@ -55,10 +57,7 @@ class CandidatePool:
     @property
     def nbytes(self) -> int:
         """Memory held: the bitmap's containers and the bits."""
-        stats = self.users.get_statistics()
-        bitmap = (stats["n_bytes_array_containers"] + stats["n_bytes_run_containers"]
-                  + stats["n_bytes_bitset_containers"])
-        return int(bitmap) + (0 if self.packed is None else int(self.packed.nbytes))
+        return bitmap_bytes(self.users) + (0 if self.packed is None else int(self.packed.nbytes))
 
 
 class PoolCache:
@@ -88,10 +87,14 @@ class PoolCache:
                 for old in [k for k in self._pools if k[0] != version]:
                     del self._pools[old]  # an older snapshot's pools are never asked for again
                 self._pools[key] = pool
-                while self.bytes_held() > self.max_bytes:
+                while self._bytes() > self.max_bytes:
                     self._pools.popitem(last=False)
         return pool
 
     def bytes_held(self) -> int:
         """Return the memory the kept pools hold."""
+        with self._lock:
+            return self._bytes()
+
+    def _bytes(self) -> int:
         return sum(p.nbytes for p in self._pools.values())

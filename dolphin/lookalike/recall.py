@@ -93,6 +93,9 @@ class LookalikeApi(Protocol):
     def warm(self) -> None:
         """Open what the first call would open."""
 
+    def cache_bytes(self) -> dict[str, int]:
+        """Return the memory of this server's lookalike caches, by cache."""
+
     def run(self, seed_expression: str, *, candidate_expression: str = "", k: int = 1000, exclude_seed: bool = True,
             method: Method = Method.CENTROID, nprobe: int = 0, save_as: str = "") -> LookalikeResult:
         """Return the k users most similar to the seed among the candidates."""
@@ -160,6 +163,10 @@ class Lookalike:
             if self._vectors is None or self._vectors.version != snap.version:
                 self._vectors = _Vectors(snap)
             return self._vectors
+
+    def cache_bytes(self) -> dict[str, int]:
+        """Return the memory of the kept candidate pools."""
+        return {"lookalike_pools": self.pools.bytes_held()}
 
     def warm(self) -> None:
         """Open the served snapshot's embeddings now, if it has any (no-op otherwise)."""

@@ -6,6 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from dolphin.engine.api import EngineApi
+from dolphin.lookalike import LookalikeApi
 from dolphin.server import convert
 from dolphin.server.ingest_service import ingestor_or_refuse
 from dolphin.server.run_engine import run_engine
@@ -21,9 +22,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     SERVICE = pb.DESCRIPTOR.services_by_name["AdminService"].full_name
 
     def __init__(self, engine: EngineApi, on_reload: Callable[[], Awaitable[None]], version: str,
-                 ingestor: StreamApi | None = None) -> None:
+                 ingestor: StreamApi | None = None, lookalike: LookalikeApi | None = None) -> None:
         self.engine = engine
         self.ingestor = ingestor
+        self.lookalike = lookalike
         self.on_reload = on_reload
         self.started = time.monotonic()
         self.version = version
@@ -32,6 +34,9 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     async def Status(self, request: pb.StatusRequest, context: Context) -> pb.StatusResponse:
         info = await run_engine(self.engine.status)
         response = convert.status(info, time.monotonic() - self.started, self.version)
+        if self.lookalike is not None:
+            for name, size in self.lookalike.cache_bytes().items():
+                response.cache_bytes[name] = response.cache_bytes.get(name, 0) + size
         if self.ingestor is not None:
             response.ingest.CopyFrom(convert.ingest_status(self.ingestor.status()))
         return response

@@ -148,7 +148,7 @@ class DolphinServer:
         self.servicers = [
             AudienceServicer(engine, settings, expensive),
             CatalogServicer(engine, Floor(settings.min_reportable_count)),
-            AdminServicer(engine, self.after_reload, __version__, ingestor),
+            AdminServicer(engine, self.after_reload, __version__, ingestor, lookalike),
             AdEffectServicer(engine, settings, expensive),
             LookalikeServicer(self.lookalike, expensive, Floor(settings.min_reportable_count), self.tokens),
             IngestServicer(ingestor, settings.max_pending_bytes, self.publish_ingest_health),

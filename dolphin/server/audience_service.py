@@ -59,7 +59,7 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
                                        f"{', '.join(pb.IdEncoding.keys())}")
         with self.expensive.slot("Export"):
             cursor, first = await self.engine.open_export_async(
-                request.expression, page_size=request.page_size, page_token=request.page_token,
+                request.expression, run_engine, page_size=request.page_size, page_token=request.page_token,
                 deadline=self.deadline(context), integers=request.id_encoding == pb.ID_ENCODING_INT64,
                 order_by=request.order_by.field, descending=request.order_by.descending)
             self.floor.check_export(cursor.total)

@@ -45,6 +45,10 @@ class SnapshotCollector(Collector):
              len(status.skipped_versions)),
         ):
             yield GaugeMetricFamily(name, text, value=value)
+        caches = GaugeMetricFamily("dolphin_cache_bytes", "Memory held by the read caches, by cache", labels=["cache"])
+        for cache, size in sorted(status.cache_bytes.items()):
+            caches.add_metric([cache], size)
+        yield caches
 
 
 class IngestCollector(Collector):

@@ -14,7 +14,14 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("snapshot_version", "users", "tags", "dimensions", "bitmap_bytes", "rss_bytes", "uptime_seconds", "snapshot_built_at", "loaded_at", "data_dir", "saved_audiences", "server_version", "ingest", "skipped_versions", "shards")
+    __slots__ = ("snapshot_version", "users", "tags", "dimensions", "bitmap_bytes", "rss_bytes", "uptime_seconds", "snapshot_built_at", "loaded_at", "data_dir", "saved_audiences", "server_version", "ingest", "skipped_versions", "shards", "cache_bytes")
+    class CacheBytesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     USERS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +37,7 @@ class StatusResponse(_message.Message):
     INGEST_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     SHARDS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
     snapshot_version: int
     users: int
     tags: int
@@ -45,7 +53,8 @@ class StatusResponse(_message.Message):
     ingest: IngestStatus
     skipped_versions: _containers.RepeatedScalarFieldContainer[str]
     shards: _containers.RepeatedCompositeFieldContainer[ShardStatus]
-    def __init__(self, snapshot_version: _Optional[int] = ..., users: _Optional[int] = ..., tags: _Optional[int] = ..., dimensions: _Optional[int] = ..., bitmap_bytes: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., snapshot_built_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_dir: _Optional[str] = ..., saved_audiences: _Optional[int] = ..., server_version: _Optional[str] = ..., ingest: _Optional[_Union[IngestStatus, _Mapping]] = ..., skipped_versions: _Optional[_Iterable[str]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ...) -> None: ...
+    cache_bytes: _containers.ScalarMap[str, int]
+    def __init__(self, snapshot_version: _Optional[int] = ..., users: _Optional[int] = ..., tags: _Optional[int] = ..., dimensions: _Optional[int] = ..., bitmap_bytes: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., snapshot_built_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_dir: _Optional[str] = ..., saved_audiences: _Optional[int] = ..., server_version: _Optional[str] = ..., ingest: _Optional[_Union[IngestStatus, _Mapping]] = ..., skipped_versions: _Optional[_Iterable[str]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ..., cache_bytes: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class ShardStatus(_message.Message):
     __slots__ = ("shard", "address", "snapshot_version", "users", "tags", "bitmap_bytes", "rss_bytes")

@@ -4,6 +4,8 @@ the same first page as export_cursor, and the rest of the pages follow on."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -15,10 +17,17 @@ from dolphin.query import Expr, format_expr
 from tests.conftest import Oracle
 from tests.strategies import brute_force, expressions
 
+T = TypeVar("T")
+
+
+async def offload(fn: Callable[[], T]) -> T:
+    """The server's hop, as a test sees it: a worker thread of the default executor."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn)
+
 
 def opened_ids(engine: Engine, text: str, page_size: int) -> tuple[int, list[str]]:
     """Return the total and every ID, the first page from open_export_async and the rest from its cursor."""
-    cursor, page = asyncio.run(engine.open_export_async(text, page_size=page_size))
+    cursor, page = asyncio.run(engine.open_export_async(text, offload, page_size=page_size))
     ids = list(page.user_ids)
     while page.next_page_token:
         page = cursor.next_page()

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from dolphin import errors
 from dolphin.engine import Engine
 from dolphin.query import And, Between, Compare, Expr, In, Not, NotIn, Or, Tag, format_expr
+from tests.engine.test_export_open import offload
 from tests.worlds import HUGE, build_numeric_world
 
 FIELDS = ["age", "spend_30d", "score", "last_order", "signup", "huge"]
@@ -165,7 +166,7 @@ def test_ordered_export_equals_duckdb(engine: Engine, db: duckdb.DuckDBPyConnect
     order = "DESC" if descending else "ASC"
     expected = [str(r[0]) for r in truth(
         db, f"SELECT user_id FROM users WHERE {where} ORDER BY {field} {order} NULLS LAST, file_row_number")]
-    cursor, first = asyncio.run(engine.open_export_async(expression, page_size=37, order_by=field,
+    cursor, first = asyncio.run(engine.open_export_async(expression, offload, page_size=37, order_by=field,
                                                          descending=descending))  # the server's path
     assert first.user_ids == expected[:37]
     assert cursor.next_page().user_ids == expected[37:74]
@@ -180,6 +181,13 @@ def test_ordered_export_equals_duckdb(engine: Engine, db: duckdb.DuckDBPyConnect
     cursor = engine.export_cursor(expression, page_size=1000, order_by=field, descending=descending)
     streamed = [cursor.next_page() for _ in range(-(-len(expected) // 1000))]
     assert [u for p in streamed for u in p.user_ids] == expected  # one cursor, past the top-k: one full sort
+
+
+def test_comparisons_keep_their_unions_in_the_cache_accounting(numeric: dict[str, Any]) -> None:
+    fresh = Engine(numeric["data"])
+    assert fresh.status().cache_bytes["numeric_unions"] == 0
+    fresh.count("spend_30d < 10")  # a small constant: the users with any higher bit are one cached union
+    assert fresh.status().cache_bytes["numeric_unions"] > 0
 
 
 def test_top_k_page_values_are_the_field_values(engine: Engine, db: duckdb.DuckDBPyConnection) -> None:

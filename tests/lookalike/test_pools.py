@@ -77,3 +77,11 @@ def test_kept_pool_gives_the_same_answer(engine: Engine) -> None:
     other_seed = kept.run("region=east", candidate_expression="region IN (north, south)", k=300, exclude_seed=False)
     seed_in_pool = engine.count("seed_group=yes AND region IN (north, south)").count
     assert kept.pools.hits == 2 and other_seed.candidates_count == first.candidates_count + seed_in_pool
+
+
+def test_pool_memory_is_reported(engine: Engine) -> None:
+    lookalike = Lookalike(engine, exact_pool_max=1000)
+    assert lookalike.cache_bytes() == {"lookalike_pools": 0}
+    lookalike.run("seed_group=yes", candidate_expression="region IN (north, south)", k=300)
+    users = len(engine.snapshot().ids)
+    assert lookalike.cache_bytes()["lookalike_pools"] >= users // 8  # at least the FAISS bits of every user

@@ -44,6 +44,7 @@ def test_metrics_and_json_logs(loaded_dir: pathlib.Path, tmp_path: pathlib.Path)
             with pytest.raises(errors.QuerySyntaxError):
                 client.count("gender=")
             list(client.export("vip=true", page_size=100))
+            client.profile("gender=F", dimensions=["city"])  # builds the per-user city codes
             list(client.mutate(iter([ing_pb.MutationBatch(source="m", offset=i, mutations=[
                 ing_pb.Mutation(user_id=str(10_000_000 + 7 * i), op=ing_pb.MUTATION_OP_ADD, dimension="interest",
                                 value="metrics")]) for i in range(4)])))
@@ -57,6 +58,8 @@ def test_metrics_and_json_logs(loaded_dir: pathlib.Path, tmp_path: pathlib.Path)
         export_ok = (("grpc_code", "OK"), ("grpc_method", "Export"), ("grpc_service", "dolphin.v1.AudienceService"))
         assert samples[("grpc_server_handled_total", export_ok)] == 1
         assert samples[("dolphin_users", ())] == 3000 and samples[("dolphin_snapshot_version", ())] == 1
+        assert samples[("dolphin_cache_bytes", (("cache", "value_codes"),))] >= 2 * 3000  # uint16 per user
+        assert samples[("dolphin_cache_bytes", (("cache", "event_unions"),))] == 0
         count_hist = (("grpc_method", "Count"), ("grpc_service", "dolphin.v1.AudienceService"))
         assert samples[("grpc_server_handling_seconds_count", count_hist)] == 4
         assert samples[("dolphin_ingest_batches_total", ())] == 4

@@ -1,0 +1,26 @@
+"""What a bitmap, an array or a cached figure holds in memory, for the read caches' accounting (Status)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pyroaring import AbstractBitMap
+
+
+def bitmap_bytes(bitmap: AbstractBitMap) -> int:
+    """Return the bytes of a bitmap's containers (what CRoaring allocated for its values)."""
+    stats = bitmap.get_statistics()
+    return int(stats["n_bytes_array_containers"] + stats["n_bytes_run_containers"]
+               + stats["n_bytes_bitset_containers"])
+
+
+def value_bytes(value: object) -> int:
+    """Return the bytes held by a cached value: bitmaps and arrays, also inside tuples, lists and dicts."""
+    if isinstance(value, AbstractBitMap):
+        return bitmap_bytes(value)
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, tuple | list):
+        return sum(value_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(value_bytes(v) for v in value.values())
+    return 0
