@@ -11,6 +11,7 @@ harder for IVF) asked for 1.4x the lists the bench's seeds need at 10M x 32.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -98,11 +99,14 @@ def calibrate(index: Any, vectors: np.ndarray, ids: np.ndarray, *, normalise: bo
 
 def nprobe_for(calibration: dict[str, Any], k: float, nlist: int) -> int:
     """Return the calibrated nprobe for top-k (k may be fractional: k / pool share), log-interpolated in k;
-    beyond the largest calibrated k it grows with sqrt(k)."""
+    beyond the largest calibrated k, extrapolated along the last segment's slope (in log-log)."""
     ks, probes = calibration["k"], calibration["nprobe"]
     if k <= ks[0]:
         return int(probes[0])
     if k >= ks[-1]:
-        return min(nlist, int(np.ceil(probes[-1] * np.sqrt(k / ks[-1]))))
+        slope = 0.5
+        if len(ks) > 1:
+            slope = min(1.0, max(0.0, math.log(probes[-1] / probes[-2]) / math.log(ks[-1] / ks[-2])))
+        return min(nlist, math.ceil(probes[-1] * (k / ks[-1]) ** slope))
     value = np.interp(np.log(k), np.log(ks), np.log(probes))
-    return min(nlist, int(np.ceil(np.exp(value))))
+    return min(nlist, math.ceil(float(np.exp(value))))

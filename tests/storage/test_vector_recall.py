@@ -62,7 +62,7 @@ def test_nprobe_for_interpolates_in_k() -> None:
     assert nprobe_for(table, 50, 1000) == 10
     assert nprobe_for(table, 1000, 1000) == 40
     assert 40 < nprobe_for(table, 3333, 1000) < 160
-    assert nprobe_for(table, 40_000, 1000) == 320  # sqrt(4) x 160 beyond the table
+    assert nprobe_for(table, 100_000, 1000) == 640  # beyond the table along the last slope (x4 per 10x k)
     assert nprobe_for(table, 10**9, 1000) == 1000  # never more than nlist
 
 
