@@ -107,6 +107,6 @@ def nprobe_for(calibration: dict[str, Any], k: float, nlist: int) -> int:
         slope = 0.5
         if len(ks) > 1:
             slope = min(1.0, max(0.0, math.log(probes[-1] / probes[-2]) / math.log(ks[-1] / ks[-2])))
-        return min(nlist, math.ceil(float(probes[-1]) * (k / ks[-1]) ** slope))
+        return int(min(nlist, math.ceil(float(probes[-1]) * (k / float(ks[-1])) ** slope)))
     value = np.interp(np.log(k), np.log(ks), np.log(probes))
     return min(nlist, math.ceil(float(np.exp(value))))
