@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from dolphin.errors import LoadError
+from dolphin.storage.key_search import SortedKeys
 
 MAX_USERS = 2**32 - 1  # dense IDs are uint32; the value 2^32-1 stays unused
 ID_TYPES = {"int64": pl.Int64, "string": pl.String}
@@ -52,19 +53,16 @@ class _KeyIndex:
     def __init__(self, external: pl.Series) -> None:
         frame = pl.DataFrame({"key": _keys(external), "dense": np.arange(len(external), dtype=np.uint32)})
         frame = frame.sort("key")
-        self.sorted = frame["key"].to_numpy()
+        self.sorted = SortedKeys(frame["key"].to_numpy())
         self.dense = frame["dense"].to_numpy()
         self.tail: dict[int, int] = {}
         self.tip = len(external)
 
     def find(self, keys: np.ndarray, limit: int) -> np.ndarray:
         """Return the dense ID of each key (int64, -1 when unknown) among dense IDs below limit."""
-        order = np.argsort(keys, kind="stable")
-        found = np.full(len(keys), -1, dtype=np.int64)
-        if len(self.sorted):
-            pos = np.minimum(np.searchsorted(self.sorted, keys[order]), len(self.sorted) - 1)
-            hit = self.sorted[pos] == keys[order]
-            found[order[hit]] = self.dense[pos[hit]]
+        pos = self.sorted.positions(keys)
+        found = np.where(pos >= 0, self.dense[np.maximum(pos, 0)].astype(np.int64), np.int64(-1)) if len(
+            self.sorted) else np.full(len(keys), -1, dtype=np.int64)
         if self.tail:
             misses = np.flatnonzero(found < 0)
             get = self.tail.get
@@ -80,8 +78,8 @@ class _KeyIndex:
             tail_keys = np.fromiter(self.tail.keys(), dtype=np.uint64, count=len(self.tail))
             tail_dense = np.fromiter(self.tail.values(), dtype=np.uint32, count=len(self.tail))
             order = np.argsort(tail_keys)
-            at = np.searchsorted(self.sorted, tail_keys[order])
-            self.sorted, self.dense = np.insert(self.sorted, at, tail_keys[order]), np.insert(
+            at = np.searchsorted(self.sorted.keys, tail_keys[order])
+            self.sorted, self.dense = SortedKeys(np.insert(self.sorted.keys, at, tail_keys[order])), np.insert(
                 self.dense, at, tail_dense[order])
             self.tail = {}
 
