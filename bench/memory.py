@@ -75,6 +75,7 @@ def main() -> int:
             deadline = time.monotonic() + 120
             while True:
                 try:
+                    client.count(Q1)  # answers once the snapshot is served
                     status = client.status()
                     break
                 except Exception:

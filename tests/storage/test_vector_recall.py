@@ -10,9 +10,10 @@ from dolphin.storage.vector_recall import (
     calibrate,
     calibration_queries,
     exact_top,
-    mean_recall,
     nprobe_for,
     nprobe_ladder,
+    without_seeds,
+    worst_kind_recall,
 )
 from dolphin.storage.vectors import build_index
 
@@ -29,32 +30,37 @@ def clustered() -> tuple[np.ndarray, np.ndarray, object]:
 
 def test_exact_top_equals_a_full_sort(clustered: tuple[np.ndarray, np.ndarray, object]) -> None:
     vectors, ids, index = clustered
-    queries = calibration_queries(index, vectors, ids, 4, normalise=True, seed=3)
+    queries, seeds = calibration_queries(index, vectors, ids, 4, normalise=True, seed=3)
+    assert all(len(seed) >= 1000 for seed in seeds)  # a neighbourhood of 1,000 around each anchor
     top = exact_top(vectors, ids, queries, 50)
     full = np.argsort(-(vectors @ queries.T).T, axis=1)[:, :50]
     assert np.array_equal(top, ids[full].astype(np.int64))
+    kept = without_seeds(top, seeds, 10)
+    assert not any(np.isin(row, seed).any() for row, seed in zip(kept, seeds, strict=True))
+
+
+def recall_on(index: object, vectors: np.ndarray, ids: np.ndarray, seed: int, k: int, nprobe: int) -> float:
+    """The lookalike's situation on fresh queries: seeds left out, the worst kind of query's mean recall."""
+    import faiss
+
+    queries, seeds = calibration_queries(index, vectors, ids, 24, normalise=True, seed=seed)
+    wide = k + max(len(s) for s in seeds)
+    truth = without_seeds(exact_top(vectors, ids, queries, wide), seeds, k)
+    _, found = index.search(queries, wide, params=faiss.SearchParametersIVF(nprobe=nprobe))  # type: ignore[attr-defined]
+    return worst_kind_recall(without_seeds(found, seeds, k), truth, k)
 
 
 def test_calibrated_nprobe_reaches_the_target_on_unseen_queries(
         clustered: tuple[np.ndarray, np.ndarray, object]) -> None:
-    import faiss
-
     vectors, ids, index = clustered
     table = calibrate(index, vectors, ids, normalise=True)
-    assert table["k"] == [100, 1000] and table["target"] == 0.95
+    assert table["k"] == [100, 300, 1000] and table["target"] == 0.95
     assert table["nprobe"] == sorted(table["nprobe"]) and table["nprobe"][-1] < 128  # not the whole index
-    unseen = calibration_queries(index, vectors, ids, 24, normalise=True, seed=99)
-    truth = exact_top(vectors, ids, unseen, 1000)
     ladder = nprobe_ladder(128)
-    seen = calibration_queries(index, vectors, ids, 24, normalise=True)
-    seen_truth = exact_top(vectors, ids, seen, 1000)
     for k, nprobe in zip(table["k"], table["nprobe"], strict=True):
-        _, found = index.search(unseen, k, params=faiss.SearchParametersIVF(nprobe=nprobe))  # type: ignore[attr-defined]
-        assert mean_recall(found, truth, k) >= 0.93, (k, nprobe)  # the target, less sampling noise
-        below = ladder[ladder.index(nprobe) - 1] if nprobe > 1 else 0
-        if below:
-            _, found = index.search(seen, k, params=faiss.SearchParametersIVF(nprobe=below))  # type: ignore[attr-defined]
-            assert mean_recall(found, seen_truth, k) < 0.95  # the smallest step that reaches it
+        assert recall_on(index, vectors, ids, 99, k, nprobe) >= 0.9, (k, nprobe)  # the target, less sampling noise
+        if nprobe > 1:  # and the step below it falls short on the queries it was measured on
+            assert recall_on(index, vectors, ids, 0, k, ladder[ladder.index(nprobe) - 1]) < 0.95
 
 
 def test_nprobe_for_interpolates_in_k() -> None:
