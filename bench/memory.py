@@ -93,7 +93,7 @@ def main() -> int:
                 rows.append({"after": name, "seconds": round(time.perf_counter() - started, 3),
                              "rss_mb": round(rss_bytes(proc.pid) / 2**20, 1)})
                 print(rows[-1], flush=True)
-            time.sleep(1.5)  # the server trims freed memory when no expensive call has run for a second
+            time.sleep(1.5)  # anything freed late (worker threads finishing) shows here
             rows.append({"after": "idle 1.5 s", "rss_mb": round(rss_bytes(proc.pid) / 2**20, 1)})
             report["rows"] = rows
             report["cache_bytes"] = dict(getattr(client.status(), "cache_bytes", {}) or {})

@@ -7,7 +7,7 @@ Phases:
   capacity   mutations/s with --fsync batch: pre-serialized 5,000-mutation batches from one producer process,
              ack latency p50/p99 (send of a batch -> its ack)
   sink       the same through dolphin.sink.Sink.write, one call per mutation (the Python producer's own cost)
-  queries    2-tag count p50/p99 while a paced producer ingests at half the capacity (target < 2 ms p50)
+  queries    2-tag and 5-term count p50/p99 while a paced producer ingests at half the capacity (target < 2 ms p50)
   checkpoint how long queries and ingest are held by a checkpoint, and the checkpoint's own time
   recovery   kill -9 with 5M mutations in the log after the last checkpoint; time until a query is answered
   events     campaign events/s with --fsync batch (ADD_EVENT: 10 campaigns, impression 70% / click 20% / add_cart
@@ -47,6 +47,7 @@ from dolphin.v1 import ingest_service_pb2 as pb  # noqa: E402
 
 BATCH = 5000
 QUERY = "gender=F AND interest=tennis"
+QUERY_5 = "gender=F AND city IN (Hangzhou, Shanghai) AND interest=tennis AND NOT vip=true"  # bench/run.py's q2
 OPS = np.array([pb.MUTATION_OP_SET, pb.MUTATION_OP_ADD, pb.MUTATION_OP_REMOVE])
 
 
@@ -187,14 +188,14 @@ def start_server(data: pathlib.Path, port: int, *extra: str) -> tuple[subprocess
             time.sleep(0.05)
 
 
-def query_latencies(target: str, seconds: float, interval: float = 0.005) -> list[float]:
-    """Count QUERY at a steady rate for seconds; return latencies in ms."""
+def query_latencies(target: str, seconds: float, interval: float = 0.005, expression: str = QUERY) -> list[float]:
+    """Count an expression (QUERY unless given) at a steady rate for seconds; return latencies in ms."""
     out = []
     with Client(target) as client:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             started = time.perf_counter()
-            client.count(QUERY)
+            client.count(expression)
             out.append((time.perf_counter() - started) * 1e3)
             time.sleep(interval)
     return out
@@ -260,14 +261,17 @@ def main() -> int:
             print("sink", report["sink"], flush=True)
         if "queries" in phases:
             idle = summary(query_latencies(target, 5))
+            idle_q2 = summary(query_latencies(target, 5, expression=QUERY_5))
             half = rate // 2
-            batches = max(20, int(half * 12 / BATCH))
+            batches = max(20, int(half * 23 / BATCH))
             proc, queue = produce_in_process(target, args.users, batches, "bench/paced", 3, pace=BATCH / half,
                                              columnar=args.columnar)
             busy = summary(query_latencies(target, 10))
+            busy_q2 = summary(query_latencies(target, 10, expression=QUERY_5))
             paced = queue.get()
             proc.join()
-            report["queries"] = {"idle": idle, "while_ingesting": busy, "ingest": paced, "target_rate": half}
+            report["queries"] = {"idle": idle, "while_ingesting": busy, "ingest": paced, "target_rate": half,
+                                 "five_terms": {"expression": QUERY_5, "idle": idle_q2, "while_ingesting": busy_q2}}
             print("queries", report["queries"], flush=True)
         if "checkpoint" in phases:
             results = []

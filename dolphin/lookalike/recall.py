@@ -308,8 +308,9 @@ class Lookalike:
         faiss = faiss_module()
         selector = faiss.IDSelectorBitmap(8 * len(packed), faiss.swig_ptr(packed))
         wide = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
-        # A data point's neighbours sit in few lists; a centroid between clusters needs many.
-        narrow_params = faiss.SearchParametersIVF(sel=selector, nprobe=max(8, nprobe // 16))
+        # A data point's neighbours sit in few lists; a centroid between clusters needs many. KNN_VOTE at 1M x 64
+        # (1,000 voters): nprobe // 16 (42 lists) 690 ms, // 64 (10 lists) 204 ms, both finding every hidden user.
+        narrow_params = faiss.SearchParametersIVF(sel=selector, nprobe=max(8, nprobe // 64))
         index: Any = vectors.set.index
         threads = faiss.omp_get_max_threads()
 
