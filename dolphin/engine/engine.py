@@ -5,7 +5,6 @@ Each call reads the current snapshot once, so it sees one version even while a r
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import functools
 import logging
@@ -44,6 +43,7 @@ from dolphin.engine.exchange import (
     sorted_integers,
 )
 from dolphin.engine.export import ExportCursor, OrderedExportCursor
+from dolphin.engine.memory import return_free_memory
 from dolphin.engine.numeric_profile import numeric_profile
 from dolphin.engine.planner import Node, plan
 from dolphin.engine.profile import profile_dimensions, value_counts
@@ -123,14 +123,6 @@ def bounded(value: int, default: int, limit: int, what: str, setting: str) -> in
     return value
 
 
-def _return_free_memory() -> None:
-    """Hand freed heap back to the OS after a load (glibc keeps it otherwise: 596 -> 388 MB at 10M users)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as fh:
@@ -185,7 +177,7 @@ class Engine:
                      len(snapshot.population))
             if previous is None or previous.data is not snapshot.data:
                 del previous
-                _return_free_memory()  # a version read from disk (start-up, adoption) leaves its scratch behind
+                return_free_memory()  # a version read from disk (start-up, adoption) leaves its scratch behind
 
     def reload(self) -> ReloadResult:
         """Switch to the newest valid snapshot on disk, if it is newer; the swap is atomic.
@@ -209,7 +201,7 @@ class Engine:
             else:
                 self.publish(Snapshot(data), "reload")
             del data
-            _return_free_memory()
+            return_free_memory()
             return ReloadResult(previous, version, True)
 
     def _pinned_version(self, pin: int) -> SnapshotData | None:

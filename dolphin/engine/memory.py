@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 from pyroaring import AbstractBitMap
+
+
+def return_free_memory() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise): after a load, 596 -> 388 MB at 10M users; after
+    full exports of 5.3M users, about 50 MB, in 3-4 ms."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def bitmap_bytes(bitmap: AbstractBitMap) -> int:

@@ -190,7 +190,7 @@ class Snapshot:
         cached = self._codes.get(dimension)
         if cached is None:
             values = sorted(self.tags[dimension])
-            dtype = np.uint16 if len(values) < 65535 else np.uint32
+            dtype = np.uint8 if len(values) < 255 else np.uint16 if len(values) < 65535 else np.uint32
             codes = np.zeros(len(self.ids), dtype=dtype)
             for i, value in enumerate(values):
                 codes[np.frombuffer(self.tags[dimension][value].to_array(), dtype=np.uint32)] = i + 1
