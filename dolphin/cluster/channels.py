@@ -106,6 +106,8 @@ def shard_error(shard: int, exc: grpc.RpcError, timeout: float) -> errors.Dolphi
     named = trailing.get(ERROR_METADATA_KEY)
     if code is grpc.StatusCode.DEADLINE_EXCEEDED and not named:
         return errors.DeadlineError("the call", timeout, f"shard {shard}")
+    if named == errors.NotReadyError.__name__:  # a shard restarting (Ray brings it back) is recovering its data
+        return errors.ShardUnavailableError(shard, "it is starting and has no snapshot loaded yet")
     if named:
         return to_dolphin_error(exc)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN,

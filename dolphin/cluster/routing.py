@@ -19,7 +19,9 @@ def split_batch(batch: MutationBatch, id_type: str, shards: int) -> list[Mutatio
 
     Raises ValueError naming a user ID that is not an integer when id_type is int64.
     """
-    owner = shard_of(pl.Series(batch.user_ids, dtype=pl.String), id_type, shards)
+    users = pl.Series(batch.user_ids, dtype=pl.String) if batch.int_ids is None else pl.Series(
+        batch.int_ids, dtype=pl.Int64)
+    owner = shard_of(users, id_type, shards)
     order = np.argsort(owner, kind="stable")  # stable: each part keeps the batch's order
     bounds = np.searchsorted(owner[order], np.arange(shards + 1))
     parts = []

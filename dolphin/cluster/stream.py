@@ -37,7 +37,8 @@ def part_message(part: MutationBatch) -> ing_pb.MutationBatch:
     strings: dict[str, int] = {"": 0}
     index = strings.setdefault
     columns = ing_pb.MutationColumns(
-        user_ids=part.user_ids, ops=np.asarray(part.ops, dtype=np.uint8).tobytes(),
+        user_ids=part.user_ids, int_user_ids=part.int_ids if part.int_ids is not None else [],
+        ops=np.asarray(part.ops, dtype=np.uint8).tobytes(),
         dimensions=[index(d, len(strings)) for d in part.dimensions],
         values=[index(v, len(strings)) for v in part.values],
         dates=[index(d, len(strings)) for d in part.dates] if part.dates is not None else [])

@@ -70,13 +70,17 @@ def columns_of(message: pb.MutationBatch) -> MutationBatch:
     """Return the engine's batch of a wire batch sent as MutationColumns (gathered in C, no loop per row)."""
     c = message.columns
     where = f"{message.source}@{message.offset}"
-    count = len(c.user_ids)
+    if c.user_ids and c.int_user_ids:
+        raise InvalidArgumentError(f"batch {where}: columns hold both user_ids and int_user_ids; send one of them")
+    int_ids = np.asarray(c.int_user_ids, dtype=np.int64) if c.int_user_ids else None
+    count = len(c.user_ids) if int_ids is None else len(int_ids)
     lengths = {"ops": len(c.ops), "dimensions": len(c.dimensions), "values": len(c.values)}
     if c.dates:
         lengths["dates"] = len(c.dates)
     wrong = {name: n for name, n in lengths.items() if n != count}
     if wrong:
-        raise InvalidArgumentError(f"batch {where}: columns hold {count} user_ids but " + ", ".join(
+        raise InvalidArgumentError(f"batch {where}: columns hold {count} "
+                                   f"{'user_ids' if int_ids is None else 'int_user_ids'} but " + ", ".join(
             f"{n} {name}" for name, n in wrong.items()) + "; every column needs one entry per mutation")
     strings = np.array(list(c.strings) or [""], dtype=object)
     return MutationBatch(
@@ -88,6 +92,7 @@ def columns_of(message: pb.MutationBatch) -> MutationBatch:
         values=_gathered(strings, c.values, "value", where),
         first_offset=message.first_offset if message.HasField("first_offset") else NO_OFFSET,
         dates=_gathered(strings, c.dates, "date", where) if c.dates else None,
+        int_ids=int_ids,
     )
 
 

@@ -39,19 +39,24 @@ Events = dict[tuple[str, str], dict[str, FrozenBitMap]]
 JOINING = [MutationOp.ADD, MutationOp.SET, MutationOp.SET_NUMBER, MutationOp.ADD_EVENT]
 
 
-def _dense_ids(snap: Snapshot, users: list[str]) -> tuple[np.ndarray, IdDictionary]:
-    series = pl.Series("user_id", users, dtype=pl.String)
+def _user_series(snap: Snapshot, batches: list[MutationBatch]) -> pl.Series:
+    """Return the batches' user IDs as one column: Int64 when they came as integers (no text to parse)."""
+    if all(b.int_ids is not None for b in batches) and snap.integer_ids:
+        return pl.Series("user_id", np.concatenate([b.int_ids for b in batches if b.int_ids is not None]),
+                         dtype=pl.Int64)
+    series = pl.Series("user_id", list(itertools.chain.from_iterable(b.user_texts() for b in batches)),
+                       dtype=pl.String)
     if snap.integer_ids:
         try:
             series = series.cast(pl.Int64, strict=True)
         except pl.exceptions.PolarsError:  # callers check with batches.check_int_ids first; this is the guard
             raise InvalidArgumentError("a user_id is not an integer; this data dir's user IDs are int64") from None
-    return snap.ids.encode(series)
+    return series
 
 
 def _frame(snap: Snapshot, batches: list[MutationBatch]) -> tuple[pl.DataFrame, IdDictionary]:
-    users = list(itertools.chain.from_iterable(b.user_ids for b in batches))
-    dense, ids = _dense_ids(snap, users)
+    users = _user_series(snap, batches)
+    dense, ids = snap.ids.encode(users)
     frame = pl.DataFrame({
         "pos": np.arange(len(users), dtype=np.uint32),
         "user": dense,

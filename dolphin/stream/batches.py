@@ -32,6 +32,7 @@ from dolphin.storage.numbers import kind_of_literal, parse_value
 
 RECORD_FORMAT = 1
 EVENT_RECORD_FORMAT = 2  # a record with a date column
+INT_IDS_FLAG = 0x100  # or'ed into the format: the user column is int64 little-endian, 8 bytes per mutation
 HEAD = struct.Struct("<HqqdIH")
 LENGTH = struct.Struct("<I")
 MAX_TEXT = 1024  # characters of a user ID, dimension or value
@@ -86,9 +87,15 @@ class MutationBatch:
     appended_at: float = 0.0  # wall-clock seconds when the batch entered the log
     wire_bytes: int = field(default=0, compare=False)
     dates: list[str] | None = None  # ISO day of each ADD_EVENT ("" elsewhere); None: the batch has no events
+    # int64 user IDs sent as integers (MutationColumns.int_user_ids), then user_ids is empty: no text per user
+    int_ids: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.user_ids)
+        return len(self.ops)
+
+    def user_texts(self) -> list[str]:
+        """Return the user IDs as text, however they were sent (slow for integers; for messages and tests)."""
+        return self.user_ids if self.int_ids is None else [str(u) for u in self.int_ids.tolist()]
 
     @staticmethod
     def of(source: str, offset: int, mutations: list[Mutation], first_offset: int = NO_OFFSET) -> MutationBatch:
@@ -104,14 +111,15 @@ class MutationBatch:
         """Return the batch as Mutation values (slow; for tests and error messages)."""
         dates = self.dates or [""] * len(self)
         return [Mutation(u, MutationOp(int(o)), d, v, day) for o, u, d, v, day in zip(
-            self.ops.tolist(), self.user_ids, self.dimensions, self.values, dates, strict=True)]
+            self.ops.tolist(), self.user_texts(), self.dimensions, self.values, dates, strict=True)]
 
     def picked(self, rows: list[int]) -> MutationBatch:
         """Return the batch with only the given rows, in that order (same source and offsets)."""
         return dataclasses.replace(
-            self, ops=self.ops[rows], user_ids=[self.user_ids[i] for i in rows],
+            self, ops=self.ops[rows], user_ids=[] if self.int_ids is not None else [self.user_ids[i] for i in rows],
             dimensions=[self.dimensions[i] for i in rows], values=[self.values[i] for i in rows],
-            dates=None if self.dates is None else [self.dates[i] for i in rows])
+            dates=None if self.dates is None else [self.dates[i] for i in rows],
+            int_ids=None if self.int_ids is None else self.int_ids[rows])
 
 
 def _nfc(column: list[str]) -> list[str]:
@@ -134,10 +142,16 @@ def normalized(batch: MutationBatch) -> MutationBatch:
 def encode_record(batch: MutationBatch) -> bytes:
     """Return the log payload of a batch."""
     source = batch.source.encode()
-    fmt = RECORD_FORMAT if batch.dates is None else EVENT_RECORD_FORMAT
+    fmt = (RECORD_FORMAT if batch.dates is None else EVENT_RECORD_FORMAT) | (
+        INT_IDS_FLAG if batch.int_ids is not None else 0)
     parts = [HEAD.pack(fmt, batch.offset, batch.first_offset, batch.appended_at, len(batch),
                        len(source)), source, np.ascontiguousarray(batch.ops, dtype=np.uint8).tobytes()]
-    columns = [batch.user_ids, batch.dimensions, batch.values] + ([] if batch.dates is None else [batch.dates])
+    columns = [batch.dimensions, batch.values] + ([] if batch.dates is None else [batch.dates])
+    if batch.int_ids is None:
+        columns.insert(0, batch.user_ids)
+    else:
+        raw = np.ascontiguousarray(batch.int_ids, dtype="<i8").tobytes()
+        parts += [LENGTH.pack(len(raw)), raw]
     for column in columns:
         blob = "\0".join(column).encode()
         parts += [LENGTH.pack(len(blob)), blob]
@@ -156,7 +170,16 @@ def _column(payload: bytes, at: int, count: int) -> tuple[list[str], int]:
 
 def decode_record(payload: bytes) -> MutationBatch:
     """Rebuild a batch from its log payload; raises ValueError when the payload is not one."""
+    try:
+        return _decoded_record(payload)
+    except struct.error as exc:  # a length field pointing past the end
+        raise ValueError(f"truncated batch record: {exc}") from None
+
+
+def _decoded_record(payload: bytes) -> MutationBatch:
     fmt, offset, first, appended_at, count, source_len = HEAD.unpack_from(payload)
+    int_ids = bool(fmt & INT_IDS_FLAG)
+    fmt &= ~INT_IDS_FLAG
     if fmt not in (RECORD_FORMAT, EVENT_RECORD_FORMAT):
         raise ValueError(f"unknown batch record format {fmt}")
     at = HEAD.size
@@ -164,7 +187,17 @@ def decode_record(payload: bytes) -> MutationBatch:
     at += source_len
     ops = np.frombuffer(payload, dtype=np.uint8, count=count, offset=at).copy()
     at += count
-    users, at = _column(payload, at, count)
+    numbers = None
+    if int_ids:
+        (length,) = LENGTH.unpack_from(payload, at)
+        at += LENGTH.size
+        if length != 8 * count:
+            raise ValueError(f"integer user column holds {length} bytes, expected {8 * count}")
+        numbers = np.frombuffer(payload, dtype="<i8", count=count, offset=at).astype(np.int64)
+        at += length
+        users: list[str] = []
+    else:
+        users, at = _column(payload, at, count)
     dims, at = _column(payload, at, count)
     values, at = _column(payload, at, count)
     dates = None
@@ -172,7 +205,7 @@ def decode_record(payload: bytes) -> MutationBatch:
         dates, at = _column(payload, at, count)
     if at != len(payload):
         raise ValueError("trailing bytes after the batch")
-    return MutationBatch(source, offset, ops, users, dims, values, first, appended_at, dates=dates)
+    return MutationBatch(source, offset, ops, users, dims, values, first, appended_at, dates=dates, int_ids=numbers)
 
 
 def _where(batch: MutationBatch, index: int, field_name: str) -> str:
@@ -256,7 +289,8 @@ def check_batch(
     if batch.dates is not None and len(batch.dates) != len(batch):
         raise InvalidArgumentError(f"batch {batch.source}@{batch.offset}: {len(batch.dates)} dates for "
                                    f"{len(batch)} mutations")
-    _check_text(batch, "user_id", batch.user_ids, np.ones(len(batch), dtype=bool))
+    if batch.int_ids is None:  # integers can be neither empty nor too long
+        _check_text(batch, "user_id", batch.user_ids, np.ones(len(batch), dtype=bool))
     events = ops == MutationOp.ADD_EVENT
     _check_text(batch, "dimension", batch.dimensions, ops != MutationOp.DELETE_USER, "campaign")
     _check_text(batch, "value", batch.values, (ops == MutationOp.SET_NUMBER) | events, "event")
@@ -331,12 +365,19 @@ def _checked_kinds(batch: MutationBatch, known: dict[str, DimensionKind]) -> dic
 INT_IDS = re.compile(r"(?:-?[0-9]{1,18}\0)*")
 
 
+def _nineteen_digit_int64(text: str) -> bool:
+    """True for a 19-digit ID that still fits int64 (the fast check stops at 18 digits, which always fit)."""
+    return re.fullmatch(r"-?[0-9]{19}", text) is not None and -(2**63) <= int(text) < 2**63
+
+
 def check_int_ids(batch: MutationBatch) -> None:
     """Raise InvalidArgumentError naming the first user ID that is not an int64 (for data dirs of integer IDs)."""
+    if batch.int_ids is not None:
+        return
     if INT_IDS.fullmatch("\0".join(batch.user_ids) + "\0" if batch.user_ids else ""):
         return  # the common case, decided in C
     for i, user in enumerate(batch.user_ids):
-        if not INT_IDS.fullmatch(user + "\0"):
+        if not INT_IDS.fullmatch(user + "\0") and not _nineteen_digit_int64(user):
             raise InvalidArgumentError(f'{_where(batch, i, "user_id")} "{user[:64]}" is not an integer; this data '
                                        "dir's user IDs are int64")
 
@@ -347,4 +388,7 @@ def validated(batch: MutationBatch, kinds: dict[str, DimensionKind], max_mutatio
     after = check_batch(batch, kinds, max_mutations)
     if int_ids:
         check_int_ids(batch)
+    elif batch.int_ids is not None:
+        raise InvalidArgumentError(f"batch {batch.source}@{batch.offset}: int_user_ids need a data dir of integer "
+                                   "user IDs; this one's are strings (or it has none yet): send user_ids")
     return after

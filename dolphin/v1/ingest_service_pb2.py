@@ -24,29 +24,29 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64olphin/v1/ingest_service.proto\x12\ndolphin.v1\"\x90\x01\n\x08Mutation\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\"\n\x02op\x18\x02 \x01(\x0e\x32\x16.dolphin.v1.MutationOp\x12\x11\n\tdimension\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x05 \x01(\t\x12\r\n\x05\x65vent\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x07 \x01(\t\"\xb2\x01\n\rMutationBatch\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\'\n\tmutations\x18\x03 \x03(\x0b\x32\x14.dolphin.v1.Mutation\x12\x19\n\x0c\x66irst_offset\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12,\n\x07\x63olumns\x18\x05 \x01(\x0b\x32\x1b.dolphin.v1.MutationColumnsB\x0f\n\r_first_offset\"t\n\x0fMutationColumns\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x0b\n\x03ops\x18\x02 \x01(\x0c\x12\x12\n\ndimensions\x18\x03 \x03(\r\x12\x0e\n\x06values\x18\x04 \x03(\r\x12\r\n\x05\x64\x61tes\x18\x05 \x03(\r\x12\x0f\n\x07strings\x18\x06 \x03(\t\"\x93\x01\n\x0bMutationAck\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0f\n\x07\x61pplied\x18\x03 \x01(\r\x12\x0f\n\x07skipped\x18\x04 \x01(\x08\x12\x18\n\x10snapshot_version\x18\x05 \x01(\x04\x12\x10\n\x08sequence\x18\x06 \x01(\x04\x12\x16\n\x0e\x64ropped_events\x18\x07 \x01(\r\"$\n\x11GetOffsetsRequest\x12\x0f\n\x07sources\x18\x01 \x03(\t\".\n\x0cSourceOffset\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"?\n\x12GetOffsetsResponse\x12)\n\x07offsets\x18\x01 \x03(\x0b\x32\x18.dolphin.v1.SourceOffset*\xdd\x01\n\nMutationOp\x12\x1b\n\x17MUTATION_OP_UNSPECIFIED\x10\x00\x12\x13\n\x0fMUTATION_OP_ADD\x10\x01\x12\x16\n\x12MUTATION_OP_REMOVE\x10\x02\x12\x13\n\x0fMUTATION_OP_SET\x10\x03\x12\x1b\n\x17MUTATION_OP_DELETE_USER\x10\x04\x12\x1a\n\x16MUTATION_OP_SET_NUMBER\x10\x05\x12\x1c\n\x18MUTATION_OP_CLEAR_NUMBER\x10\x06\x12\x19\n\x15MUTATION_OP_ADD_EVENT\x10\x07\x32\x9e\x01\n\rIngestService\x12@\n\x06Mutate\x12\x19.dolphin.v1.MutationBatch\x1a\x17.dolphin.v1.MutationAck(\x01\x30\x01\x12K\n\nGetOffsets\x12\x1d.dolphin.v1.GetOffsetsRequest\x1a\x1e.dolphin.v1.GetOffsetsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64olphin/v1/ingest_service.proto\x12\ndolphin.v1\"\x90\x01\n\x08Mutation\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\"\n\x02op\x18\x02 \x01(\x0e\x32\x16.dolphin.v1.MutationOp\x12\x11\n\tdimension\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x05 \x01(\t\x12\r\n\x05\x65vent\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x07 \x01(\t\"\xb2\x01\n\rMutationBatch\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\'\n\tmutations\x18\x03 \x03(\x0b\x32\x14.dolphin.v1.Mutation\x12\x19\n\x0c\x66irst_offset\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12,\n\x07\x63olumns\x18\x05 \x01(\x0b\x32\x1b.dolphin.v1.MutationColumnsB\x0f\n\r_first_offset\"\x8a\x01\n\x0fMutationColumns\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x0b\n\x03ops\x18\x02 \x01(\x0c\x12\x12\n\ndimensions\x18\x03 \x03(\r\x12\x0e\n\x06values\x18\x04 \x03(\r\x12\r\n\x05\x64\x61tes\x18\x05 \x03(\r\x12\x0f\n\x07strings\x18\x06 \x03(\t\x12\x14\n\x0cint_user_ids\x18\x07 \x03(\x10\"\x93\x01\n\x0bMutationAck\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0f\n\x07\x61pplied\x18\x03 \x01(\r\x12\x0f\n\x07skipped\x18\x04 \x01(\x08\x12\x18\n\x10snapshot_version\x18\x05 \x01(\x04\x12\x10\n\x08sequence\x18\x06 \x01(\x04\x12\x16\n\x0e\x64ropped_events\x18\x07 \x01(\r\"$\n\x11GetOffsetsRequest\x12\x0f\n\x07sources\x18\x01 \x03(\t\".\n\x0cSourceOffset\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"?\n\x12GetOffsetsResponse\x12)\n\x07offsets\x18\x01 \x03(\x0b\x32\x18.dolphin.v1.SourceOffset*\xdd\x01\n\nMutationOp\x12\x1b\n\x17MUTATION_OP_UNSPECIFIED\x10\x00\x12\x13\n\x0fMUTATION_OP_ADD\x10\x01\x12\x16\n\x12MUTATION_OP_REMOVE\x10\x02\x12\x13\n\x0fMUTATION_OP_SET\x10\x03\x12\x1b\n\x17MUTATION_OP_DELETE_USER\x10\x04\x12\x1a\n\x16MUTATION_OP_SET_NUMBER\x10\x05\x12\x1c\n\x18MUTATION_OP_CLEAR_NUMBER\x10\x06\x12\x19\n\x15MUTATION_OP_ADD_EVENT\x10\x07\x32\x9e\x01\n\rIngestService\x12@\n\x06Mutate\x12\x19.dolphin.v1.MutationBatch\x1a\x17.dolphin.v1.MutationAck(\x01\x30\x01\x12K\n\nGetOffsets\x12\x1d.dolphin.v1.GetOffsetsRequest\x1a\x1e.dolphin.v1.GetOffsetsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dolphin.v1.ingest_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MUTATIONOP']._serialized_start=795
-  _globals['_MUTATIONOP']._serialized_end=1016
+  _globals['_MUTATIONOP']._serialized_start=818
+  _globals['_MUTATIONOP']._serialized_end=1039
   _globals['_MUTATION']._serialized_start=48
   _globals['_MUTATION']._serialized_end=192
   _globals['_MUTATIONBATCH']._serialized_start=195
   _globals['_MUTATIONBATCH']._serialized_end=373
-  _globals['_MUTATIONCOLUMNS']._serialized_start=375
-  _globals['_MUTATIONCOLUMNS']._serialized_end=491
-  _globals['_MUTATIONACK']._serialized_start=494
-  _globals['_MUTATIONACK']._serialized_end=641
-  _globals['_GETOFFSETSREQUEST']._serialized_start=643
-  _globals['_GETOFFSETSREQUEST']._serialized_end=679
-  _globals['_SOURCEOFFSET']._serialized_start=681
-  _globals['_SOURCEOFFSET']._serialized_end=727
-  _globals['_GETOFFSETSRESPONSE']._serialized_start=729
-  _globals['_GETOFFSETSRESPONSE']._serialized_end=792
-  _globals['_INGESTSERVICE']._serialized_start=1019
-  _globals['_INGESTSERVICE']._serialized_end=1177
+  _globals['_MUTATIONCOLUMNS']._serialized_start=376
+  _globals['_MUTATIONCOLUMNS']._serialized_end=514
+  _globals['_MUTATIONACK']._serialized_start=517
+  _globals['_MUTATIONACK']._serialized_end=664
+  _globals['_GETOFFSETSREQUEST']._serialized_start=666
+  _globals['_GETOFFSETSREQUEST']._serialized_end=702
+  _globals['_SOURCEOFFSET']._serialized_start=704
+  _globals['_SOURCEOFFSET']._serialized_end=750
+  _globals['_GETOFFSETSRESPONSE']._serialized_start=752
+  _globals['_GETOFFSETSRESPONSE']._serialized_end=815
+  _globals['_INGESTSERVICE']._serialized_start=1042
+  _globals['_INGESTSERVICE']._serialized_end=1200
 # @@protoc_insertion_point(module_scope)

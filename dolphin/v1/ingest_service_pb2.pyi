@@ -59,20 +59,22 @@ class MutationBatch(_message.Message):
     def __init__(self, source: _Optional[str] = ..., offset: _Optional[int] = ..., mutations: _Optional[_Iterable[_Union[Mutation, _Mapping]]] = ..., first_offset: _Optional[int] = ..., columns: _Optional[_Union[MutationColumns, _Mapping]] = ...) -> None: ...
 
 class MutationColumns(_message.Message):
-    __slots__ = ("user_ids", "ops", "dimensions", "values", "dates", "strings")
+    __slots__ = ("user_ids", "ops", "dimensions", "values", "dates", "strings", "int_user_ids")
     USER_IDS_FIELD_NUMBER: _ClassVar[int]
     OPS_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     DATES_FIELD_NUMBER: _ClassVar[int]
     STRINGS_FIELD_NUMBER: _ClassVar[int]
+    INT_USER_IDS_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     ops: bytes
     dimensions: _containers.RepeatedScalarFieldContainer[int]
     values: _containers.RepeatedScalarFieldContainer[int]
     dates: _containers.RepeatedScalarFieldContainer[int]
     strings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., ops: _Optional[bytes] = ..., dimensions: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[int]] = ..., dates: _Optional[_Iterable[int]] = ..., strings: _Optional[_Iterable[str]] = ...) -> None: ...
+    int_user_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., ops: _Optional[bytes] = ..., dimensions: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[int]] = ..., dates: _Optional[_Iterable[int]] = ..., strings: _Optional[_Iterable[str]] = ..., int_user_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class MutationAck(_message.Message):
     __slots__ = ("source", "offset", "applied", "skipped", "snapshot_version", "sequence", "dropped_events")

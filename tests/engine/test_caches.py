@@ -1,5 +1,5 @@
-"""Status reports what each read cache holds: nothing on a fresh engine, the per-user value codes after a profile
-(1 byte per user for a dimension of fewer than 255 values, 2 below 65,535), and it falls back to nothing on a new version."""
+"""Status reports what each read cache holds: nothing on a fresh engine, then the per-user value codes after a
+profile (1 byte per user for a dimension of fewer than 255 values, 2 below 65,535)."""
 
 from __future__ import annotations
 
