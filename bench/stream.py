@@ -46,6 +46,7 @@ from dolphin.sink import Sink  # noqa: E402
 from dolphin.v1 import ingest_service_pb2 as pb  # noqa: E402
 
 BATCH = 5000
+ROWS, TEXT_COLUMNS, INT_COLUMNS = 0, 1, 2  # how producers send batches
 QUERY = "gender=F AND interest=tennis"
 QUERY_5 = "gender=F AND city IN (Hangzhou, Shanghai) AND interest=tennis AND NOT vip=true"  # bench/run.py's q2
 OPS = np.array([pb.MUTATION_OP_SET, pb.MUTATION_OP_ADD, pb.MUTATION_OP_REMOVE])
@@ -69,18 +70,20 @@ FUNNEL = ["impression", "click", "add_cart", "conversion"]
 
 
 def columns_message(source: str, offset: int, ids: list[str], ops: list[int], dims: list[str], values: list[str],
-                    dates: list[str] | None) -> pb.MutationBatch:
-    """Return one batch as MutationColumns (a string table and indexes), what dolphin.sink sends."""
+                    dates: list[str] | None, int_ids: bool = False) -> pb.MutationBatch:
+    """Return one batch as MutationColumns (a string table and indexes), what dolphin.sink sends; with int_ids,
+    the user IDs go as packed integers (int_user_ids)."""
     strings: dict[str, int] = {"": 0}
     index = strings.setdefault
-    columns = pb.MutationColumns(user_ids=ids, ops=bytes(ops), dimensions=[index(d, len(strings)) for d in dims],
+    users = {"int_user_ids": [int(u) for u in ids]} if int_ids else {"user_ids": ids}
+    columns = pb.MutationColumns(**users, ops=bytes(ops), dimensions=[index(d, len(strings)) for d in dims],
                                  values=[index(v, len(strings)) for v in values],
                                  dates=[index(d, len(strings)) for d in dates] if dates else [])
     columns.strings.extend(strings)
     return pb.MutationBatch(source=source, offset=offset, columns=columns)
 
 
-def serialized_event_batches(users: int, batches: int, source: str, seed: int, columnar: bool = False
+def serialized_event_batches(users: int, batches: int, source: str, seed: int, columnar: int = 0
                              ) -> list[bytes]:
     """Return ADD_EVENT batches as wire bytes: a Zipf-ish campaign mix, funnel-shaped event shares, 7 days."""
     rng = np.random.default_rng(seed)
@@ -94,7 +97,7 @@ def serialized_event_batches(users: int, batches: int, source: str, seed: int, c
         lo, hi = b * BATCH, (b + 1) * BATCH
         if columnar:
             message = columns_message(source, b, ids[lo:hi], [pb.MUTATION_OP_ADD_EVENT] * BATCH, campaigns[lo:hi],
-                                      events[lo:hi], days[lo:hi])
+                                      events[lo:hi], days[lo:hi], int_ids=columnar == INT_COLUMNS)
         else:
             message = pb.MutationBatch(source=source, offset=b, mutations=[
                 pb.Mutation(user_id=ids[i], op=pb.MUTATION_OP_ADD_EVENT, campaign=campaigns[i], event=events[i],
@@ -103,14 +106,15 @@ def serialized_event_batches(users: int, batches: int, source: str, seed: int, c
     return out
 
 
-def serialized_batches(users: int, batches: int, source: str, seed: int, columnar: bool = False) -> list[bytes]:
+def serialized_batches(users: int, batches: int, source: str, seed: int, columnar: int = 0) -> list[bytes]:
     """Return batches as wire bytes (built up front, so the producer costs nothing while measuring)."""
     ids, ops, dims, values = mutations(users, batches * BATCH, seed)
     out = []
     for b in range(batches):
         lo, hi = b * BATCH, (b + 1) * BATCH
         if columnar:
-            message = columns_message(source, b, ids[lo:hi], ops[lo:hi].tolist(), dims[lo:hi], values[lo:hi], None)
+            message = columns_message(source, b, ids[lo:hi], ops[lo:hi].tolist(), dims[lo:hi], values[lo:hi], None,
+                                      int_ids=columnar == INT_COLUMNS)
         else:
             message = pb.MutationBatch(source=source, offset=b, mutations=[
                 pb.Mutation(user_id=ids[i], op=int(ops[i]), dimension=dims[i], value=values[i])  # type: ignore[arg-type]
@@ -150,14 +154,14 @@ def stream_raw(target: str, payloads: list[bytes], pace: float = 0.0) -> dict[st
 
 
 def _producer(target: str, users: int, batches: int, source: str, seed: int, pace: float,
-              out: multiprocessing.Queue, events: bool = False, columnar: bool = False) -> None:  # type: ignore[type-arg]
+              out: multiprocessing.Queue, events: bool = False, columnar: int = 0) -> None:  # type: ignore[type-arg]
     payloads = (serialized_event_batches if events else serialized_batches)(users, batches, source, seed, columnar)
     out.put("ready")
     out.put(stream_raw(target, payloads, pace))
 
 
 def produce_in_process(target: str, users: int, batches: int, source: str, seed: int, pace: float = 0.0,
-                       events: bool = False, columnar: bool = False
+                       events: bool = False, columnar: int = 0
                        ) -> tuple[multiprocessing.Process, multiprocessing.Queue]:  # type: ignore[type-arg]
     """Start a producer process; it reports "ready" once its batches are built, then its results (batches as
     MutationColumns after --columnar, rows otherwise)."""
@@ -229,8 +233,11 @@ def main() -> int:
     parser.add_argument("--phases", default="capacity,sink,queries,checkpoint,recovery,events,funnel")
     parser.add_argument("--event-batches", type=int, default=600, help="5,000-event batches in the events phase")
     parser.add_argument("--columnar", action="store_true", help="producers send MutationColumns instead of rows")
+    parser.add_argument("--int-ids", action="store_true",
+                        help="with --columnar: user IDs as packed integers (MutationColumns.int_user_ids)")
     args = parser.parse_args()
     phases = args.phases.split(",")
+    mode = INT_COLUMNS if args.int_ids else TEXT_COLUMNS if args.columnar else ROWS
     work = pathlib.Path(args.work)
     source_dir = work / f"data-{args.users}"
     data = work / f"stream-data-{args.users}"
@@ -243,7 +250,7 @@ def main() -> int:
     try:
         if "capacity" in phases:
             proc, queue = produce_in_process(target, args.users, args.batches, "bench/capacity", 1,
-                                             columnar=args.columnar)
+                                             columnar=mode)
             report["capacity"] = queue.get()
             proc.join()
             print("capacity", report["capacity"], flush=True)
@@ -265,7 +272,7 @@ def main() -> int:
             half = rate // 2
             batches = max(20, int(half * 23 / BATCH))
             proc, queue = produce_in_process(target, args.users, batches, "bench/paced", 3, pace=BATCH / half,
-                                             columnar=args.columnar)
+                                             columnar=mode)
             busy = summary(query_latencies(target, 10))
             busy_q2 = summary(query_latencies(target, 10, expression=QUERY_5))
             paced = queue.get()
@@ -277,7 +284,7 @@ def main() -> int:
             results = []
             for kind in ("first", "second"):
                 proc, queue = produce_in_process(target, args.users, 40, f"bench/ckpt-{kind}", 4,
-                                                 columnar=args.columnar)
+                                                 columnar=mode)
                 queue.get()
                 proc.join()
                 lat: list[float] = []
@@ -296,7 +303,7 @@ def main() -> int:
             print("checkpoint", results, flush=True)
         if "events" in phases:
             proc, queue = produce_in_process(target, args.users, args.event_batches, "bench/events", 6, events=True,
-                                             columnar=args.columnar)
+                                             columnar=mode)
             report["events"] = queue.get()
             proc.join()
             with Client(target) as client:
@@ -309,7 +316,7 @@ def main() -> int:
             half = event_rate // 2
             batches = max(20, int(half * 12 / BATCH))
             proc, queue = produce_in_process(target, args.users, batches, "bench/events-paced", 7, pace=BATCH / half,
-                                             events=True, columnar=args.columnar)
+                                             events=True, columnar=mode)
             busy = summary(funnel_latencies(target, 10))
             paced = queue.get()
             proc.join()
