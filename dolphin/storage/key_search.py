@@ -14,10 +14,10 @@ KEYS_PER_BUCKET = 8
 
 
 class SortedKeys:
-    """An ascending uint64 array and its bucket directory (immutable)."""
+    """An ascending uint64 (or uint32) array and its bucket directory (immutable)."""
 
     def __init__(self, keys: np.ndarray) -> None:
-        self.keys = np.ascontiguousarray(keys, dtype=np.uint64)
+        self.keys = np.ascontiguousarray(keys, dtype=np.uint32 if keys.dtype == np.uint32 else np.uint64)
         n = len(self.keys)
         self.low = int(self.keys[0]) if n else 0
         self.high = int(self.keys[-1]) if n else -1
@@ -33,12 +33,13 @@ class SortedKeys:
 
     def positions(self, queries: np.ndarray) -> np.ndarray:
         """Return the index of each query in keys (int64), -1 where it is absent."""
-        queries = np.asarray(queries, dtype=np.uint64)
         out = np.full(len(queries), -1, dtype=np.int64)
         if not len(self.keys) or not len(queries):
             return out
-        inside = np.flatnonzero((queries >= np.uint64(self.low)) & (queries <= np.uint64(self.high)))
-        q = queries[inside]
+        values = np.asarray(queries)
+        mask = (values >= self.low) & (values <= self.high)  # also drops what the keys' type cannot hold
+        inside = np.flatnonzero(mask)
+        q = values[inside].astype(np.uint64)
         bucket = ((q - np.uint64(self.low)) >> np.uint64(self.shift)).astype(np.int64)
         lo, hi = self.starts[bucket], self.starts[bucket + 1]
         while True:  # lower bound inside [lo, hi): as many rounds as the largest bucket has bits
@@ -46,10 +47,10 @@ class SortedKeys:
             if not active.any():
                 break
             mid = (lo + hi) >> 1
-            right = active & (self.keys[np.where(active, mid, 0)] < q)
+            right = active & (self.keys[np.where(active, mid, 0)].astype(np.uint64) < q)
             lo = np.where(right, mid + 1, lo)
             hi = np.where(active & ~right, mid, hi)
         at = np.minimum(lo, len(self.keys) - 1)
-        hit = self.keys[at] == q
+        hit = self.keys[at].astype(np.uint64) == q
         out[inside[hit]] = at[hit]
         return out

@@ -4,8 +4,9 @@ the same first page as export_cursor, and the rest of the pages follow on."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -25,9 +26,16 @@ async def offload(fn: Callable[[], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(None, fn)
 
 
+def opened(engine: Engine, text: str, **options: Any) -> tuple[Any, Any]:
+    """Return open_export_async's (cursor, first page), awaited on a loop of its own thread (a sync Playwright
+    test earlier in the session may leave a loop running on this one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(engine.open_export_async(text, offload, **options))).result()
+
+
 def opened_ids(engine: Engine, text: str, page_size: int) -> tuple[int, list[str]]:
     """Return the total and every ID, the first page from open_export_async and the rest from its cursor."""
-    cursor, page = asyncio.run(engine.open_export_async(text, offload, page_size=page_size))
+    cursor, page = opened(engine, text, page_size=page_size)
     ids = list(page.user_ids)
     while page.next_page_token:
         page = cursor.next_page()

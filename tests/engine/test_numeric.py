@@ -3,7 +3,6 @@ profiles and value sums, with negatives, zeros, nulls, decimals, dates, timestam
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import decimal
 import math
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 from dolphin import errors
 from dolphin.engine import Engine
 from dolphin.query import And, Between, Compare, Expr, In, Not, NotIn, Or, Tag, format_expr
-from tests.engine.test_export_open import offload
+from tests.engine.test_export_open import opened
 from tests.worlds import HUGE, build_numeric_world
 
 FIELDS = ["age", "spend_30d", "score", "last_order", "signup", "huge"]
@@ -166,8 +165,7 @@ def test_ordered_export_equals_duckdb(engine: Engine, db: duckdb.DuckDBPyConnect
     order = "DESC" if descending else "ASC"
     expected = [str(r[0]) for r in truth(
         db, f"SELECT user_id FROM users WHERE {where} ORDER BY {field} {order} NULLS LAST, file_row_number")]
-    cursor, first = asyncio.run(engine.open_export_async(expression, offload, page_size=37, order_by=field,
-                                                         descending=descending))  # the server's path
+    cursor, first = opened(engine, expression, page_size=37, order_by=field, descending=descending)  # the server's
     assert first.user_ids == expected[:37]
     assert cursor.next_page().user_ids == expected[37:74]
     assert engine.export_cursor(expression, page_size=37, order_by=field,

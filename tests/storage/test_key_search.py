@@ -31,3 +31,16 @@ def test_large_random_index() -> None:
     expected = np.where((expected < len(keys)) & (keys[np.minimum(expected, len(keys) - 1)] == queries), expected, -1)
     assert np.array_equal(index.positions(queries), expected)
     assert np.array_equal(SortedKeys(keys[:0]).positions(queries[:3]), [-1, -1, -1])
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=300, unique=True),
+       st.lists(st.integers(-(2**40), 2**40), max_size=100))
+def test_uint32_keys_take_any_integer_queries(keys: list[int], others: list[int]) -> None:
+    """The vector IDs are uint32; queries of another type outside its range are simply absent."""
+    keys = sorted(keys)
+    index = SortedKeys(np.array(keys, dtype=np.uint32))
+    where = {k: i for i, k in enumerate(keys)}
+    queries = keys[::2] + others
+    assert index.positions(np.array(queries, dtype=np.int64)).tolist() == [where.get(q, -1) for q in queries]
+    inside = [q for q in queries if 0 <= q < 2**32]
+    assert index.positions(np.array(inside, dtype=np.uint32)).tolist() == [where.get(q, -1) for q in inside]
