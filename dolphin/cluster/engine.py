@@ -582,16 +582,22 @@ class ClusterEngine:
         # the user's text is kept unless event() dates had to be filled in (a shard's own span differs)
         stored = expression if subject == format_expr(parse(expression, self.limits.query)) else subject
         request = aud_pb.SaveAudienceRequest(name=name, expression=stored, overwrite=overwrite)
+        saved = self._saved_everywhere(name, [request] * self.channels.count, overwrite)
+        return _audience(saved[0], sum(a.count for a in saved))
+
+    def _saved_everywhere(self, name: str, requests: list[aud_pb.SaveAudienceRequest], overwrite: bool
+                          ) -> list[aud_pb.Audience]:
+        """Send shard k requests[k] and return every shard's Audience; all or nothing: when one fails, a new
+        name is deleted again from the shards that saved it."""
         with self.gate.reading():
             futures = [self.channels.stubs(k).audiences.SaveAudience.future(request)
-                       for k in range(self.channels.count)]
+                       for k, request in enumerate(requests)]
             try:
-                saved = self._collect(futures)
+                return self._collect(futures)
             except DolphinError:
                 if not overwrite:
                     self._forget(name, futures)
                 raise
-        return _audience(saved[0], sum(a.count for a in saved))
 
     def export_bitmap(self, expression: str, fmt: BitmapFormat, *, wide: bool = False,
                       deadline: float | None = None) -> BitmapExport:
@@ -607,16 +613,9 @@ class ClusterEngine:
         check_name(name)
         require_integer_ids(self.id_type, "bitmap import")
         parts = shard_parts(data, fmt, self.channels.count)
-        with self.gate.reading():
-            futures = [self.channels.stubs(k).audiences.SaveAudience.future(aud_pb.SaveAudienceRequest(
-                name=name, bitmap=part, bitmap_format=aud_pb.EXPORT_FORMAT_ROARING_PORTABLE, overwrite=overwrite))
-                for k, part in enumerate(parts)]
-            try:
-                saved = self._collect(futures)
-            except DolphinError:
-                if not overwrite:
-                    self._forget(name, futures)
-                raise
+        saved = self._saved_everywhere(name, [aud_pb.SaveAudienceRequest(
+            name=name, bitmap=part, bitmap_format=aud_pb.EXPORT_FORMAT_ROARING_PORTABLE, overwrite=overwrite)
+            for part in parts], overwrite)
         info = _audience(saved[0], sum(a.count for a in saved), sum(a.unknown_ids for a in saved))
         return dataclasses.replace(info, expression=imported_description(fmt))
 
