@@ -96,7 +96,7 @@ def main() -> int:
             time.sleep(1.5)  # anything freed late (worker threads finishing) shows here
             rows.append({"after": "idle 1.5 s", "rss_mb": round(rss_bytes(proc.pid) / 2**20, 1)})
             report["rows"] = rows
-            report["cache_bytes"] = dict(getattr(client.status(), "cache_bytes", {}) or {})
+            report["cache_bytes"] = dict(client.status().cache_bytes)
             final = rows[-1]["rss_mb"]
             assert isinstance(final, float)
             report["rss_over_budget"] = round(final * 2**20 / budget, 3)

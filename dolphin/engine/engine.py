@@ -171,13 +171,10 @@ class Engine:
 
     def publish(self, snapshot: Snapshot, reason: str) -> None:
         """Serve snapshot from now on; the one way the served state changes (reason is for the log)."""
-        previous = self._ref.swap(snapshot)
+        self._ref.swap(snapshot)
         if reason != "stream":  # a stream batch publishes many times a second
             log.info("serving snapshot version %d (%s, %d users)", snapshot.version, reason,
                      len(snapshot.population))
-            if previous is None or previous.data is not snapshot.data:
-                del previous
-                return_free_memory()  # a version read from disk (start-up, adoption) leaves its scratch behind
 
     def reload(self) -> ReloadResult:
         """Switch to the newest valid snapshot on disk, if it is newer; the swap is atomic.
