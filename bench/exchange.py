@@ -13,7 +13,6 @@ import argparse
 import json
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.peers import ChdbPeer, DuckDBPeer  # noqa: E402
-from bench.run import BOOLS, KINDS, Q2, dolphin_cmd, start_server  # noqa: E402
+from bench.run import BOOLS, KINDS, Q2, start_server, tag_data, users_parquet  # noqa: E402
 from dolphin.client import Client  # noqa: E402
 from dolphin.query import parse  # noqa: E402
 from dolphin.storage.bitmap_formats import BitmapFormat, decode_ids  # noqa: E402
@@ -108,15 +107,8 @@ def main() -> int:
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     repeats = {"q2": 4 * args.repeats, "5M": args.repeats}
-    parquet = work / f"users-{args.users}.parquet"
-    if not parquet.exists():
-        from dolphin.demo import generate
-
-        generate(args.users, seed=0).write_parquet(parquet)
-    data = work / f"data-{args.users}"
-    if not data.exists():
-        subprocess.run(dolphin_cmd("load", "tags", str(parquet), "--data-dir", str(data)), check=True,
-                       capture_output=True)
+    parquet = users_parquet(work, args.users)
+    data = tag_data(work, args.users)
     proc, _ = start_server(data, args.port, 1)
     report: dict[str, object] = {"users": args.users, "audiences": AUDIENCES}
     try:

@@ -12,7 +12,6 @@ import argparse
 import json
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,8 +21,9 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.grpc_floor import bare_server  # noqa: E402
 from bench.peers import ChdbPeer, DuckDBPeer  # noqa: E402
-from bench.run import BOOLS, KINDS, Q2, dolphin_cmd, rss_bytes, start_server, timed  # noqa: E402
+from bench.run import BOOLS, KINDS, Q2, rss_bytes, start_server, tag_data, timed, users_parquet  # noqa: E402
 from dolphin.client import Client  # noqa: E402
 
 FULL = "device_os=android"  # about 53% of the users: 5.3M of 10M
@@ -41,33 +41,6 @@ def full_rate(export: Callable[[], int], repeats: int) -> dict[str, float]:
     return {"ids": ids, "seconds": round(median, 3), "ids_per_second": round(ids / median)}
 
 
-def _floor_server(port: int) -> None:
-    """A bare grpc.aio server whose Export yields one prebuilt 10,000-ID int64 page (after one thread hop)."""
-    import asyncio
-
-    import grpc
-
-    from dolphin.engine.results import ExportPage
-    from dolphin.server import convert
-    from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
-
-    page = convert.export_page(ExportPage([], "t" * 60, 1, 10000, np.arange(10000, dtype=np.int64)))
-
-    class Bare(aud_grpc.AudienceServiceServicer):
-        async def Export(self, request: object, context: object):  # type: ignore[no-untyped-def]
-            await asyncio.get_running_loop().run_in_executor(None, lambda: None)  # the server's one worker hop
-            yield page
-
-    async def serve() -> None:
-        server = grpc.aio.server()
-        aud_grpc.add_AudienceServiceServicer_to_server(Bare(), server)
-        server.add_insecure_port(f"127.0.0.1:{port}")
-        await server.start()
-        await server.wait_for_termination()
-
-    asyncio.run(serve())
-
-
 def measure_floor(port: int, n: int) -> dict[str, float]:
     """Return the latency of a bare one-page stream: what gRPC and one thread hop cost without Dolphin."""
     import multiprocessing
@@ -77,9 +50,12 @@ def measure_floor(port: int, n: int) -> dict[str, float]:
     from dolphin.v1 import audience_service_pb2 as aud_pb
     from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
 
-    server = multiprocessing.Process(target=_floor_server, args=(port,), daemon=True)
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    server = ctx.Process(target=bare_server, args=(port, ready), daemon=True)
     server.start()
     try:
+        ready.wait(60)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(channel).result(timeout=30)
         stub = aud_grpc.AudienceServiceStub(channel)
@@ -132,15 +108,8 @@ def main() -> int:
     args = parser.parse_args()
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    parquet = work / f"users-{args.users}.parquet"
-    if not parquet.exists():
-        from dolphin.demo import generate
-
-        generate(args.users, seed=0).write_parquet(parquet)
-    data = work / f"data-{args.users}"
-    if not data.exists():
-        subprocess.run(dolphin_cmd("load", "tags", str(parquet), "--data-dir", str(data)), check=True,
-                       capture_output=True)
+    parquet = users_parquet(work, args.users)
+    data = tag_data(work, args.users)
     proc, _ = start_server(data, args.port, 1)
     report: dict[str, object] = {"users": args.users, "full_expression": FULL,
                                  "bare_grpc_stream_10k_page": measure_floor(args.port + 1, args.iterations)}

@@ -15,21 +15,19 @@ import argparse
 import json
 import multiprocessing
 import pathlib
-import statistics
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import Q1, Q2, dolphin_cmd, start_server  # noqa: E402
+from bench.run import Q1, Q2, interleaved, start_server, tag_data, timed  # noqa: E402
 
 
-def _bare_server(port: int, ready: multiprocessing.synchronize.Event) -> None:
+def bare_server(port: int, ready: multiprocessing.synchronize.Event) -> None:
+    """Serve AudienceService's Count and Export with prebuilt responses (Export after one thread hop) until killed;
+    set ready once listening."""
     import asyncio
 
     import grpc
@@ -61,41 +59,14 @@ def _bare_server(port: int, ready: multiprocessing.synchronize.Event) -> None:
     asyncio.run(serve())
 
 
-def interleaved(calls: dict[str, Callable[[], object]], n: int, warmup: int = 20) -> dict[str, dict[str, float]]:
-    """Time every call n times, round-robin, so that drift hits all of them alike; milliseconds."""
-    for fn in calls.values():
-        for _ in range(warmup):
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(n):
-        for name, fn in calls.items():
-            started = time.perf_counter()
-            fn()
-            samples[name].append((time.perf_counter() - started) * 1e3)
-    out = {}
-    for name, values in samples.items():
-        values.sort()
-        out[name] = {"p50": round(statistics.median(values), 3), "p95": round(values[int(0.95 * (n - 1))], 3),
-                     "p99": round(values[int(0.99 * (n - 1))], 3)}
-    return out
-
-
 def engine_times(data: pathlib.Path, n: int) -> dict[str, float]:
     """Return Dolphin's own p50 for q1/q2 counts and the first int64 page of q2, in-process, ms."""
     from dolphin.engine.engine import Engine
 
     engine = Engine(data)
-    out = {}
-    for name, fn in (("q1 count", lambda: engine.count(Q1)), ("q2 count", lambda: engine.count(Q2)),
-                     ("q2 10k int64 page", lambda: engine.export_cursor(Q2, page_size=10_000,
-                                                                        integers=True).next_page())):
-        samples = []
-        for _ in range(n):
-            started = time.perf_counter()
-            fn()
-            samples.append((time.perf_counter() - started) * 1e3)
-        out[name] = round(statistics.median(samples), 3)
-    return out
+    calls = {"q1 count": lambda: engine.count(Q1), "q2 count": lambda: engine.count(Q2),
+             "q2 10k int64 page": lambda: engine.export_cursor(Q2, page_size=10_000, integers=True).next_page()}
+    return {name: round(timed(fn, n)["p50"], 3) for name, fn in calls.items()}
 
 
 def main() -> int:
@@ -111,19 +82,10 @@ def main() -> int:
     from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
 
     work = pathlib.Path(args.work)
-    data = work / f"data-{args.users}"
-    if not data.exists():
-        parquet = work / f"users-{args.users}.parquet"
-        if not parquet.exists():
-            from dolphin.demo import generate
-
-            work.mkdir(parents=True, exist_ok=True)
-            generate(args.users, seed=0).write_parquet(parquet)
-        subprocess.run(dolphin_cmd("load", "tags", str(parquet), "--data-dir", str(data)), check=True,
-                       capture_output=True)
+    data = tag_data(work, args.users)
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
-    bare = ctx.Process(target=_bare_server, args=(args.port + 1, ready), daemon=True)
+    bare = ctx.Process(target=bare_server, args=(args.port + 1, ready), daemon=True)
     bare.start()
     proc, _ = start_server(data, args.port, 1)
     try:
@@ -144,7 +106,7 @@ def main() -> int:
             "bare Export 10k int64": lambda: [np.asarray(m.int_user_ids) for m in stubs["bare"].Export(page)],
             "dolphin Export 10k int64 (q2)": lambda: [np.asarray(m.int_user_ids)
                                                       for m in stubs["dolphin"].Export(page)],
-        }, args.iterations)
+        }, args.iterations, warmup=20)
     finally:
         proc.terminate()
         proc.wait()

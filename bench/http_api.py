@@ -16,7 +16,6 @@ import http.client
 import json
 import pathlib
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from collections.abc import Callable
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import Q1, Q2, dolphin_cmd, rss_bytes  # noqa: E402
+from bench.run import Q1, Q2, dolphin_cmd, interleaved, rss_bytes, users_parquet  # noqa: E402
 from dolphin.client import Client  # noqa: E402
 from dolphin.v1 import audience_service_pb2 as pb  # noqa: E402
 
@@ -62,21 +61,7 @@ class Http:
 
 def paired(grpc_call: Callable[[], object], http_call: Callable[[], object], n: int) -> dict[str, dict[str, float]]:
     """Time both calls n times each, alternating; return p50/p95/p99 in ms per API."""
-    for _ in range(5):
-        grpc_call()
-        http_call()
-    samples: dict[str, list[float]] = {"grpc": [], "http": []}
-    for _ in range(n):
-        for name, fn in (("grpc", grpc_call), ("http", http_call)):
-            started = time.perf_counter()
-            fn()
-            samples[name].append((time.perf_counter() - started) * 1e3)
-    out = {}
-    for name, values in samples.items():
-        values.sort()
-        out[name] = {"p50": round(statistics.median(values), 3), "p95": round(values[int(0.95 * (n - 1))], 3),
-                     "p99": round(values[int(0.99 * (n - 1))], 3)}
-    return out
+    return interleaved({"grpc": grpc_call, "http": http_call}, n, warmup=5)
 
 
 def main() -> int:
@@ -89,11 +74,7 @@ def main() -> int:
     args = parser.parse_args()
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    parquet = work / f"users-{args.users}.parquet"
-    if not parquet.exists():
-        from dolphin.demo import generate
-
-        generate(args.users, seed=0).write_parquet(parquet)
+    parquet = users_parquet(work, args.users)
     data = work / f"data-http-{args.users}"
     shutil.rmtree(data, ignore_errors=True)
     subprocess.run(dolphin_cmd("load", "tags", str(parquet), "--data-dir", str(data)), check=True,

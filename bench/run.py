@@ -54,16 +54,51 @@ def batch_expressions(n: int, seed: int = 1) -> list[str]:
     return out
 
 
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """Return p50/p95/p99 of latencies in ms (nearest rank for the tails)."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    return {"p50": statistics.median(ordered), "p95": ordered[int(0.95 * (n - 1))], "p99": ordered[int(0.99 * (n - 1))]}
+
+
 def timed(fn: Callable[[], object], n: int, warmup: int = 3) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
+    return interleaved({"fn": fn}, n, warmup)["fn"]
+
+
+def interleaved(calls: dict[str, Callable[[], object]], n: int, warmup: int = 3) -> dict[str, dict[str, float]]:
+    """Time every call n times, round-robin, so that drift hits all of them alike; p50/p95/p99 in ms."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(n):
+        for name, fn in calls.items():
+            started = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - started) * 1e3)
+    return {name: percentiles(values) for name, values in samples.items()}
+
+
+def users_parquet(work: pathlib.Path, users: int) -> pathlib.Path:
+    """Return the demo population's Parquet file in work, generating it (seed 0) when missing."""
+    parquet = work / f"users-{users}.parquet"
+    if not parquet.exists():
+        from dolphin.demo import generate
+
+        work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1e3)
-    samples.sort()
-    return {"p50": statistics.median(samples), "p95": samples[int(0.95 * (n - 1))], "p99": samples[int(0.99 * (n - 1))]}
+        generate(users, seed=0).write_parquet(parquet)
+        print(f"generated {parquet} in {time.perf_counter() - started:.1f} s", flush=True)
+    return parquet
+
+
+def tag_data(work: pathlib.Path, users: int) -> pathlib.Path:
+    """Return bench/run.py's data dir (tags and numeric fields) or, when it is missing, one with the tags only."""
+    data = work / f"data-{users}"
+    if not data.exists():
+        subprocess.run(dolphin_cmd("load", "tags", str(users_parquet(work, users)), "--data-dir", str(data)),
+                       check=True, capture_output=True)
+    return data
 
 
 def dolphin_cmd(*args: str) -> list[str]:
@@ -248,13 +283,7 @@ def main() -> int:
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     report: dict[str, object] = {"users": args.users}
-    parquet = work / f"users-{args.users}.parquet"
-    if not parquet.exists():
-        from dolphin.demo import generate
-
-        started = time.perf_counter()
-        generate(args.users, seed=0).write_parquet(parquet)
-        print(f"generated {parquet} in {time.perf_counter() - started:.1f} s", flush=True)
+    parquet = users_parquet(work, args.users)
     numbers = work / f"numbers-{args.users}.parquet"
     if not numbers.exists():
         import polars as pl
