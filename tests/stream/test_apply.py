@@ -43,6 +43,17 @@ def applied(snap: Snapshot, batches: list[list[Mutation]], keep_days: int = 0) -
     return apply_batches(snap, columnar, kinds, StreamState(sequence=1), keep_days)
 
 
+def applied_like_one_by_one(before: Snapshot, batches: list[list[Mutation]]) -> tuple[Snapshot, Model]:
+    """Return the batches applied grouped, and the model applied mutation by mutation, checked equal."""
+    model = model_of(before)
+    for batch in batches:
+        for m in batch:
+            model.apply(m)
+    after = applied(before, batches)
+    assert model_of(after) == model.cleaned()
+    return after, model
+
+
 MUTATIONS = st.one_of(
     st.builds(Mutation, st.sampled_from(USERS), st.just(MutationOp.SET), st.just("city"), st.sampled_from("abcd")),
     st.builds(Mutation, st.sampled_from(USERS), st.sampled_from([MutationOp.ADD, MutationOp.REMOVE]),
@@ -61,12 +72,7 @@ def test_grouped_apply_equals_one_by_one(batches: list[list[Mutation]]) -> None:
         engine = base_engine(pathlib.Path(tmp))
         before = engine.snapshot()
         frozen_before = model_of(before)
-        model = model_of(before)
-        for batch in batches:
-            for m in batch:
-                model.apply(m)
-        after = applied(before, batches)
-        assert model_of(after) == model.cleaned()
+        after, model = applied_like_one_by_one(before, batches)
         assert model_of(before) == frozen_before  # the old snapshot was never touched
         engine.publish(after, "test")
         assert engine.count("ALL").count == len(model.population)
@@ -104,12 +110,7 @@ def test_events_apply_like_one_by_one_and_delete_user_takes_them_away(batches: l
     with tempfile.TemporaryDirectory() as tmp:
         engine = base_engine(pathlib.Path(tmp))
         before = engine.snapshot()
-        model = model_of(before)
-        for batch in batches:
-            for m in batch:
-                model.apply(m)
-        after = applied(before, batches)
-        assert model_of(after) == model.cleaned()
+        after, model = applied_like_one_by_one(before, batches)
         assert not before.data.events  # the old snapshot was never touched
         engine.publish(after, "test")
         for day in DAYS[::3]:
