@@ -191,7 +191,7 @@ class Lookalike:
         if not len(seed_rows):
             raise no_seed_vectors(len(seed))
         candidates = self._candidates(snap, vectors, candidate_expression)
-        pool = candidates.users - seed if exclude_seed else candidates.users
+        pool = pool_of(candidates, seed, exclude_seed)
         search, path, used_nprobe = self._searcher(vectors, candidates, pool, seed if exclude_seed else None, k,
                                                    nprobe)
         seed_vectors = np.asarray(vectors.set.vectors[seed_rows], dtype=np.float32)
@@ -209,7 +209,7 @@ class Lookalike:
     def seed_vectors(self, pool: VectorPool, sample: int) -> SeedVectors:
         """Return this server's part of a seed: its sizes, its vectors' sum and up to `sample` of its vectors."""
         snap, vectors, seed, seed_rows = self._seed(pool.seed_expression)
-        candidates = self._pool(snap, vectors, seed, pool)
+        candidates = pool_of(self._candidates(snap, vectors, pool.candidate_expression), seed, pool.exclude_seed)
         dim = int(vectors.set.meta["dim"])
         total = np.zeros(dim, dtype=np.float64)
         for start in range(0, len(seed_rows), 65536):  # bounds the copy of a large seed's vectors
@@ -229,7 +229,7 @@ class Lookalike:
             raise InvalidArgumentError(f"query vectors have {queries.shape[-1]} dimensions; the embeddings have "
                                        f"{vectors.set.meta['dim']}")
         kept = self._candidates(snap, vectors, pool.candidate_expression)
-        candidates = self._pool(snap, vectors, seed, pool)
+        candidates = pool_of(kept, seed, pool.exclude_seed)
         if not candidates:
             empty = np.empty((len(queries), 0))
             return VectorHits(empty.astype(np.float32), empty.astype(np.int64), [], "exact", 0, snap.version)
@@ -267,10 +267,6 @@ class Lookalike:
             return CandidatePool(users, packed)
 
         return self.pools.get(snap.version, text, build)
-
-    def _pool(self, snap: Snapshot, vectors: _Vectors, seed: AbstractBitMap, pool: VectorPool) -> AbstractBitMap:
-        users = self._candidates(snap, vectors, pool.candidate_expression).users
-        return users - seed if pool.exclude_seed else users
 
     def _searcher(self, vectors: _Vectors, candidates: CandidatePool, pool: AbstractBitMap,
                   excluded: AbstractBitMap | None, k: int, nprobe: int) -> tuple[methods.Search, str, int]:
@@ -324,6 +320,11 @@ class Lookalike:
             return scores, ids
 
         return search
+
+
+def pool_of(candidates: CandidatePool, seed: AbstractBitMap, exclude_seed: bool) -> AbstractBitMap:
+    """Return the users a lookalike may answer with: the candidates, less the seed unless it is included."""
+    return candidates.users - seed if exclude_seed else candidates.users
 
 
 def default_nprobe(meta: dict[str, Any], pool: int, users: int, k: int) -> int:
