@@ -9,6 +9,7 @@ from pyroaring import AbstractBitMap, BitMap
 from dolphin.engine.numeric_terms import Range, range_count, range_users
 from dolphin.engine.planner import Complement, Intersect, Leaf, Node, Union
 from dolphin.engine.results import PlanTrace
+from dolphin.engine.step_order import Term, last_index
 from dolphin.errors import DeadlineError
 
 
@@ -32,9 +33,25 @@ def _union(bitmaps: list[AbstractBitMap]) -> AbstractBitMap:
     return bitmaps[0] if len(bitmaps) == 1 else BitMap.union(*bitmaps)
 
 
-def _intersect_positives(node: Intersect, budget: Budget, upto: int) -> AbstractBitMap:
-    acc = materialize(node.positives[0], budget)
-    for child in node.positives[1:upto]:
+def ordered(node: Intersect, count_only: bool) -> list[Node]:
+    """Return the positives with the one cheapest to take last moved to the end (step_order.py)."""
+    ps = node.positives
+    if len(ps) < 2 or node.universe <= 0 or any(isinstance(p, Range) for p in ps):
+        return ps
+    removed = min(node.universe, sum(n.estimate for n in node.negatives))
+    j = last_index([_term(p) for p in ps], removed, node.universe, count_only)
+    return ps if j == len(ps) - 1 else [*ps[:j], *ps[j + 1:], ps[j]]
+
+
+def _term(node: Node) -> Term:
+    if isinstance(node, Union) and all(isinstance(c, Leaf) for c in node.children):
+        return Term(node.estimate, tuple(c.estimate for c in node.children), node.disjoint)
+    return Term(node.estimate)
+
+
+def _intersect_positives(ps: list[Node], budget: Budget, upto: int) -> AbstractBitMap:
+    acc = materialize(ps[0], budget)
+    for child in ps[1:upto]:
         if not acc:
             break
         budget.check()
@@ -47,6 +64,8 @@ def _last_count(acc: AbstractBitMap, last: Node, budget: Budget) -> int:
     """Return |acc & last| without building it; a numeric range is evaluated over acc only."""
     if isinstance(last, Range):
         return range_count(last, acc & last.field.exists)
+    if isinstance(last, Union) and last.disjoint:
+        return sum(_last_count(acc, c, budget) for c in last.children)
     return acc.intersection_cardinality(materialize(last, budget))
 
 
@@ -59,11 +78,12 @@ def materialize(node: Node, budget: Budget) -> AbstractBitMap:
             return range_users(node, field.exists)
         case Union(children=cs):
             return _union([materialize(c, budget) for c in cs])
-        case Intersect(positives=ps, negatives=ns):
+        case Intersect(negatives=ns):
+            ps = ordered(node, count_only=False)
             if not ns:
-                return _intersect_positives(node, budget, len(ps))
+                return _intersect_positives(ps, budget, len(ps))
             # As in count(): subtract while the result is dense, take the sparsest step last.
-            acc = _intersect_positives(node, budget, max(1, len(ps) - 1))
+            acc = _intersect_positives(ps, budget, max(1, len(ps) - 1))
             if acc:
                 budget.check()
                 acc = acc - _union([materialize(c, budget) for c in ns])
@@ -85,20 +105,24 @@ def count(node: Node, budget: Budget) -> int:
             return len(bm)
         case Range(field=field):
             return range_count(node, field.exists)
+        case Union(children=cs, disjoint=True):
+            return sum(count(c, budget) for c in cs)
         case Union(children=[a, b]):
             return materialize(a, budget).union_cardinality(materialize(b, budget))
         case Union():
             return len(materialize(node, budget))
-        case Intersect(positives=ps, negatives=[]):
-            if len(ps) == 1:
-                return count(ps[0], budget)
-            acc = _intersect_positives(node, budget, len(ps) - 1)
+        case Intersect(positives=[single], negatives=[]):
+            return count(single, budget)
+        case Intersect(negatives=[]):
+            ps = ordered(node, count_only=True)
+            acc = _intersect_positives(ps, budget, len(ps) - 1)
             budget.check()
             return _last_count(acc, ps[-1], budget) if acc else 0
-        case Intersect(positives=ps, negatives=ns):
+        case Intersect(negatives=ns):
             # Subtract before the last intersection: results of dense steps stay cheap bitsets, and the
             # final, sparsest step is cardinality-only (building a sparse result costs ~10x a dense one).
-            acc = _intersect_positives(node, budget, max(1, len(ps) - 1))
+            ps = ordered(node, count_only=True)
+            acc = _intersect_positives(ps, budget, max(1, len(ps) - 1))
             if not acc:
                 return 0
             budget.check()
@@ -120,8 +144,9 @@ def prefixed(node: Node, budget: Budget) -> Node:
     the same and a window is two cheap intersections (10k-ID first page of q2 at 10M users: ~0.1 ms less).
     """
     match node:
-        case Intersect(positives=ps, negatives=ns) if len(ps) > 1:
-            acc = _intersect_positives(node, budget, len(ps) - 1)
+        case Intersect(positives=[_, _, *_], negatives=ns):
+            ps = ordered(node, count_only=True)
+            acc = _intersect_positives(ps, budget, len(ps) - 1)
             if acc and ns:
                 budget.check()
                 acc = acc - _union([materialize(c, budget) for c in ns])
@@ -136,9 +161,10 @@ def restrict(node: Node, window: AbstractBitMap) -> Node:
             return Leaf(op, detail, bm & window)
         case Range(detail=detail, field=field):
             return Leaf("compare", detail, range_users(node, field.exists & window))
-        case Union(op=op, children=cs, population=pop):
-            return Union(op, [restrict(c, window) for c in cs], pop)
+        case Union(op=op, children=cs, population=pop, disjoint=disjoint):
+            return Union(op, [restrict(c, window) for c in cs], pop, disjoint)
         case Intersect(positives=ps, negatives=ns):
+            # No universe: a window spans a few containers, where the planner's order is as good as any.
             return Intersect([restrict(c, window) for c in ps], [restrict(c, window) for c in ns])
         case Complement(child=c, population=pop):
             population = restrict(pop, window)

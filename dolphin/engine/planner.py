@@ -34,6 +34,7 @@ class Union:
     op: str
     children: list[Node]
     population: int
+    disjoint: bool = False  # no user in two children (values of a single-valued dimension): counts add up
 
     @property
     def estimate(self) -> int:
@@ -46,6 +47,7 @@ class Intersect:
 
     positives: list[Node]
     negatives: list[Node] = field(default_factory=list)
+    universe: int = 0  # the known population's size, for step_order's density estimates; 0: unknown
 
     @property
     def estimate(self) -> int:
@@ -98,7 +100,9 @@ class _Planner:
         leaves = [leaf for leaf in leaves if leaf.estimate]
         if not leaves:
             return Leaf("empty", f"{quote(dimension)} IN ()", EMPTY)
-        return leaves[0] if len(leaves) == 1 else Union("in", leaves, len(self.snap.population))
+        if len(leaves) == 1:
+            return leaves[0]
+        return Union("in", leaves, len(self.snap.population), self.snap.is_single_valued(dimension))
 
     def plan(self, expr: Expr) -> Node:
         match expr:
@@ -160,7 +164,7 @@ def conjoin(children: list[Node], population: Leaf) -> Node:
         positives = [population]
     # Numeric ranges go last: they are evaluated only over the users the other terms leave (evaluate.py).
     positives.sort(key=lambda n: (isinstance(n, Range), n.estimate))
-    return Intersect(positives, negatives)
+    return Intersect(positives, negatives, len(population.bitmap))
 
 
 def plan(expr: Expr, snapshot: Snapshot, saved: SavedLookup, *, strict: bool = True) -> Node:

@@ -124,6 +124,10 @@ class Snapshot:
         kind = self.kinds.get(name)
         return kind is not None and kind.numeric
 
+    def is_single_valued(self, name: str) -> bool:
+        """True when each user holds at most one value of the dimension (its value bitmaps are disjoint)."""
+        return self.kinds.get(name) is DimensionKind.SINGLE
+
     def numeric(self, name: str) -> Field:
         """Return the slices of a numeric field (cached; the caller checked is_numeric)."""
         cached = self._fields.get(name)
