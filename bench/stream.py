@@ -7,7 +7,8 @@ Phases:
   capacity   mutations/s with --fsync batch: pre-serialized 5,000-mutation batches from one producer process,
              ack latency p50/p99 (send of a batch -> its ack)
   sink       the same through dolphin.sink.Sink.write, one call per mutation (the Python producer's own cost)
-  queries    2-tag and 5-term count p50/p99 while a paced producer ingests at half the capacity (target < 2 ms p50)
+  queries    2-tag and 5-term count p50/p99 while a paced producer ingests at half the capacity (target < 2 ms p50),
+             one call every 5 ms, beside a bare grpc.aio Count asked at the same pace (the floor of such a call)
   checkpoint how long queries and ingest are held by a checkpoint, and the checkpoint's own time
   recovery   kill -9 with 5M mutations in the log after the last checkpoint; time until a query is answered
   events     campaign events/s with --fsync batch (ADD_EVENT: 10 campaigns, impression 70% / click 20% / add_cart
@@ -41,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
 
+from bench.grpc_floor import bare_server  # noqa: E402
 from dolphin.client import Client  # noqa: E402
 from dolphin.sink import Sink  # noqa: E402
 from dolphin.v1 import ingest_service_pb2 as pb  # noqa: E402
@@ -267,18 +269,28 @@ def main() -> int:
                               "mutations_per_second": round(len(ids) / seconds)}
             print("sink", report["sink"], flush=True)
         if "queries" in phases:
+            # The floor: a bare grpc.aio server answering Count with a prebuilt response, asked at the same pace.
+            ready = multiprocessing.Event()
+            bare = multiprocessing.Process(target=bare_server, args=(args.port + 1, ready), daemon=True)
+            bare.start()
+            ready.wait()
+            floor = f"127.0.0.1:{args.port + 1}"
+            idle_floor = summary(query_latencies(floor, 5))
             idle = summary(query_latencies(target, 5))
             idle_q2 = summary(query_latencies(target, 5, expression=QUERY_5))
             half = rate // 2
-            batches = max(20, int(half * 23 / BATCH))
+            batches = max(20, int(half * 28 / BATCH))
             proc, queue = produce_in_process(target, args.users, batches, "bench/paced", 3, pace=BATCH / half,
                                              columnar=mode)
             busy = summary(query_latencies(target, 10))
             busy_q2 = summary(query_latencies(target, 10, expression=QUERY_5))
+            busy_floor = summary(query_latencies(floor, 5))
             paced = queue.get()
             proc.join()
+            bare.terminate()
             report["queries"] = {"idle": idle, "while_ingesting": busy, "ingest": paced, "target_rate": half,
-                                 "five_terms": {"expression": QUERY_5, "idle": idle_q2, "while_ingesting": busy_q2}}
+                                 "five_terms": {"expression": QUERY_5, "idle": idle_q2, "while_ingesting": busy_q2},
+                                 "bare_grpc_floor": {"idle": idle_floor, "while_ingesting": busy_floor}}
             print("queries", report["queries"], flush=True)
         if "checkpoint" in phases:
             results = []

@@ -7,7 +7,7 @@ import pathlib
 import struct
 from dataclasses import dataclass, field
 
-from pyroaring import BitMap, FrozenBitMap
+from pyroaring import FrozenBitMap
 
 from dolphin.errors import SnapshotError
 from dolphin.storage import layout
@@ -64,13 +64,12 @@ def verify_files(path: pathlib.Path, manifest: Manifest) -> None:
             )
 
 
-def _merge(pieces: list[bytes]) -> FrozenBitMap:
-    bitmaps = [BitMap.deserialize(p) for p in pieces if p]
+def _merge(pieces: list[memoryview]) -> FrozenBitMap:
+    # Deserialized frozen at once: a BitMap copied into a FrozenBitMap left its freed containers as heap holes.
+    bitmaps = [FrozenBitMap.deserialize(p) for p in pieces if p]  # type: ignore[arg-type]  # any buffer
     if not bitmaps:
         return FrozenBitMap()
-    if len(bitmaps) == 1:
-        return FrozenBitMap(bitmaps[0])
-    return FrozenBitMap(BitMap.union(*bitmaps))
+    return bitmaps[0] if len(bitmaps) == 1 else FrozenBitMap.union(*bitmaps)
 
 
 def open_snapshot(path: pathlib.Path) -> SnapshotData:

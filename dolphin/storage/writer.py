@@ -281,9 +281,9 @@ def carried_overlay(base: pathlib.Path, manifest: Manifest) -> tuple[
         raise SnapshotError(f"{path}: checksum mismatch; cannot carry the overlay of version {manifest.version}")
     tags = len(manifest.overlay)
     pieces = pieces_of(raw, path, 0, tags + len(manifest.overlay_events) + 1)[1:]  # the first: the population
-    return ({(t.dimension, t.value): (piece, t.count)
+    return ({(t.dimension, t.value): (bytes(piece), t.count)
              for t, piece in zip(manifest.overlay, pieces[:tags], strict=True)},
-            {(e.campaign, e.event, e.day): (piece, e.count)
+            {(e.campaign, e.event, e.day): (bytes(piece), e.count)
              for e, piece in zip(manifest.overlay_events, pieces[tags:], strict=True)})
 
 
