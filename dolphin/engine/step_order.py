@@ -44,18 +44,18 @@ def _step_ns(acc: float, other: float, result: float, containers: float, count_o
     return DENSE_STEP_NS * containers + (EXTRACT_NS * result if result < line else 0.0)
 
 
-def _union_ns(term: Term, containers: float) -> float:
-    line = ARRAY_MAX * containers
+def _union_ns(term: Term, line: float, containers: float) -> float:
     return sum(DENSE_STEP_NS * containers if p >= line else SPARSE_NS * p for p in term.parts)
 
 
-def chain_ns(terms: list[Term], removed: float, universe: float, count_only: bool) -> float:
-    """Return the estimated cost of intersecting terms in order, removing `removed` users before the last."""
-    containers = max(1.0, universe / CONTAINER_IDS)
-    acc, cost = float(terms[0].size), _union_ns(terms[0], containers)
-    for term in terms[1:-1]:
+def _chain_ns(terms: list[Term], builds: list[float], removed: float, universe: float, containers: float,
+              count_only: bool) -> float:
+    """Return the estimated cost of intersecting terms in order (builds: each union's own cost), removing
+    `removed` users before the last."""
+    acc, cost = float(terms[0].size), builds[0]
+    for term, build in zip(terms[1:-1], builds[1:-1], strict=True):
         result = acc * term.size / universe
-        cost += _union_ns(term, containers) + _step_ns(acc, term.size, result, containers, False)
+        cost += build + _step_ns(acc, term.size, result, containers, False)
         acc = result
     if removed:
         result = acc * (1.0 - removed / universe)
@@ -64,23 +64,26 @@ def chain_ns(terms: list[Term], removed: float, universe: float, count_only: boo
     last = terms[-1]
     if count_only and last.disjoint:
         return cost + sum(_step_ns(acc, p, acc * p / universe, containers, True) for p in last.parts)
-    return cost + _union_ns(last, containers) + _step_ns(acc, last.size, acc * last.size / universe, containers,
-                                                         count_only)
+    return cost + builds[-1] + _step_ns(acc, last.size, acc * last.size / universe, containers, count_only)
 
 
 def last_index(terms: list[Term], removed: int, universe: int, count_only: bool) -> int:
     """Return the index of the positive to take last (the others keep their order): the cheapest chain.
 
     terms are the positives in the planner's order (smallest first); removed is the size of the union of the
-    negatives (0 without). Ties keep the planner's order.
+    negatives (0 without). Ties keep the planner's order. About 12 us for three terms, against 0.5 ms for the count.
     """
     n = len(terms)
-    if universe <= 0 or n < 2:
+    if universe <= 0 or n < 2 or (n == 2 and not removed and not terms[0].parts and not terms[1].parts):
         return n - 1
-    costs = [chain_ns(terms[:j] + terms[j + 1:] + [terms[j]], float(removed), float(universe), count_only)
-             for j in range(n)]
-    best = n - 1
-    for j, c in enumerate(costs):
-        if c < costs[best]:
-            best = j
+    containers = max(1.0, universe / CONTAINER_IDS)
+    line = ARRAY_MAX * containers
+    builds = [_union_ns(t, line, containers) for t in terms]
+    best, best_ns = n - 1, _chain_ns(terms, builds, removed, universe, containers, count_only)
+    for j in range(n - 1):
+        order = [*range(j), *range(j + 1, n), j]
+        ns = _chain_ns([terms[i] for i in order], [builds[i] for i in order], removed, universe, containers,
+                       count_only)
+        if ns < best_ns:
+            best, best_ns = j, ns
     return best
