@@ -197,9 +197,11 @@ class IdDictionary:
         if extended._external.n_chunks() > 64:
             extended._external = extended._external.rechunk()
         index.append(_keys(new_ids), len(self))
-        found = extended._found(index, ids, keys, len(extended))
-        if found is None or (found < 0).any():
+        # Only the IDs that were missing are looked up again (they are all in the index's tail now).
+        again = extended._found(index, ids.filter(pl.Series(missing)), keys[missing], len(extended))
+        if again is None or (again < 0).any():
             return None
+        found[missing] = again
         return found.astype(np.uint32), extended
 
     def decode(self, dense: np.ndarray) -> list[str]:

@@ -31,9 +31,11 @@ from dolphin.storage.shard_file import pieces_of, shard_chunks
 
 
 def bitmap_from_array(dense_ids: np.ndarray) -> BitMap:
-    """Build a BitMap from a uint32 array through array.array (about 10x faster than from a list)."""
+    """Build a BitMap from a uint32 array through array.array (about 10x faster than from a list), sorted first:
+    CRoaring inserts unsorted values into the middle of array containers, and sorting took 5,000 random IDs
+    of 10M from 350 to 155 us and 50,000 from 4.8 to 0.86 ms."""
     buf = array.array("I")
-    buf.frombytes(np.ascontiguousarray(dense_ids, dtype=np.uint32).tobytes())
+    buf.frombytes(np.sort(np.asarray(dense_ids, dtype=np.uint32)).tobytes())
     return BitMap(buf)
 
 
