@@ -16,7 +16,7 @@ from dolphin.errors import InvalidArgumentError, PreconditionError
 from dolphin.server.status import Context, maps_errors, maps_stream_errors
 from dolphin.stream import Ack
 from dolphin.stream.api import StreamApi
-from dolphin.stream.batches import NO_OFFSET, MutationBatch
+from dolphin.stream.batches import NO_OFFSET, MutationBatch, StringCodes
 from dolphin.v1 import ingest_service_pb2 as pb
 from dolphin.v1 import ingest_service_pb2_grpc as pb_grpc
 
@@ -54,14 +54,18 @@ def ingestor_or_refuse(ingestor: StreamApi | None) -> StreamApi:
     return ingestor
 
 
-def _gathered(strings: np.ndarray, indexes: object, name: str, batch: str) -> list[str]:
-    """Return strings[i] for each index of a column, or InvalidArgumentError naming the first bad index."""
+def _checked_indexes(strings: np.ndarray, indexes: object, name: str, batch: str) -> np.ndarray:
+    """Return a column's indexes into the string table, or InvalidArgumentError naming the first bad one."""
     picked = np.array(indexes, dtype=np.int64)
     bad = np.flatnonzero(picked >= len(strings))
     if len(bad):
         i = int(bad[0])
         raise InvalidArgumentError(f"batch {batch}: mutation {i}: {name} index {int(picked[i])} is past the "
                                    f"{len(strings)} strings of columns.strings")
+    return picked
+
+
+def _gathered(strings: np.ndarray, picked: np.ndarray) -> list[str]:
     out: list[str] = strings[picked].tolist()
     return out
 
@@ -82,17 +86,21 @@ def columns_of(message: pb.MutationBatch) -> MutationBatch:
         raise InvalidArgumentError(f"batch {where}: columns hold {count} "
                                    f"{'user_ids' if int_ids is None else 'int_user_ids'} but " + ", ".join(
             f"{n} {name}" for name, n in wrong.items()) + "; every column needs one entry per mutation")
-    strings = np.array(list(c.strings) or [""], dtype=object)
+    table = list(c.strings) or [""]
+    strings = np.array(table, dtype=object)
+    dimensions = _checked_indexes(strings, c.dimensions, "dimension", where)
+    values = _checked_indexes(strings, c.values, "value", where)
     return MutationBatch(
         source=message.source,
         offset=message.offset,
         ops=np.frombuffer(c.ops, dtype=np.uint8).astype(np.int64),
         user_ids=list(c.user_ids),
-        dimensions=_gathered(strings, c.dimensions, "dimension", where),
-        values=_gathered(strings, c.values, "value", where),
+        dimensions=_gathered(strings, dimensions),
+        values=_gathered(strings, values),
         first_offset=message.first_offset if message.HasField("first_offset") else NO_OFFSET,
-        dates=_gathered(strings, c.dates, "date", where) if c.dates else None,
+        dates=_gathered(strings, _checked_indexes(strings, c.dates, "date", where)) if c.dates else None,
         int_ids=int_ids,
+        codes=StringCodes(table, dimensions, values),
     )
 
 

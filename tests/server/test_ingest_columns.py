@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dolphin.cluster.stream import part_message
-from dolphin.errors import InvalidArgumentError
+from dolphin.errors import DolphinError, InvalidArgumentError
 from dolphin.server.ingest_service import batch_of
-from dolphin.stream.batches import Mutation, MutationBatch, MutationOp
+from dolphin.storage import DimensionKind
+from dolphin.stream.batches import Mutation, MutationBatch, MutationOp, normalized, validated
 from dolphin.v1 import ingest_service_pb2 as pb
 
 TEXT = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=8)
@@ -62,3 +63,35 @@ def test_rows_and_columns_together_are_refused() -> None:
                             columns=pb.MutationColumns(user_ids=["2"], ops=b"\x01", dimensions=[0], values=[0]))
     with pytest.raises(InvalidArgumentError, match="send mutations or columns, not both"):
         batch_of(both)
+
+
+BAD_TEXT = st.one_of(TEXT, st.sampled_from(["", "a\0b", "x" * 1025, "e\u0301", "é", "city", "interest"]))
+MIXED_ROWS = st.lists(st.one_of(
+    st.builds(Mutation, TEXT, st.sampled_from([MutationOp.ADD, MutationOp.REMOVE, MutationOp.SET]), BAD_TEXT,
+              BAD_TEXT),
+    st.builds(Mutation, TEXT, st.just(MutationOp.DELETE_USER)),
+    st.builds(Mutation.event, TEXT, BAD_TEXT, BAD_TEXT, st.just("2026-11-01")),
+), min_size=1, max_size=30)
+KNOWN = st.dictionaries(st.sampled_from(["city", "interest", "e\u0301", "é"]),
+                        st.sampled_from([DimensionKind.SINGLE, DimensionKind.MULTI]), max_size=3)
+
+
+def verdict(batch: MutationBatch, kinds: dict[str, DimensionKind]) -> object:
+    """Return what validation says of a batch: the kinds after it, or its error's message."""
+    try:
+        return validated(normalized(batch), kinds, 1000, int_ids=False)
+    except DolphinError as exc:
+        return str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(MIXED_ROWS, KNOWN)
+def test_checks_through_the_string_table_say_what_checks_per_row_say(rows: list[Mutation],
+                                                                     kinds: dict[str, DimensionKind]) -> None:
+    batch = MutationBatch.of("k/1", 9, rows)
+    by_columns = batch_of(part_message(batch))
+    assert by_columns.codes is not None
+    by_rows = batch_of(row_message(batch))
+    assert by_rows.codes is None
+    assert verdict(by_columns, kinds) == verdict(by_rows, kinds)
+    assert normalized(by_columns).mutations() == normalized(by_rows).mutations()
