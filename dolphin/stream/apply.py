@@ -54,18 +54,43 @@ def _user_series(snap: Snapshot, batches: list[MutationBatch]) -> pl.Series:
     return series
 
 
+def _text_columns(batches: list[MutationBatch]) -> tuple[pl.Series, pl.Series]:
+    """Return the batches' dimensions and values as String columns: gathered from their string tables when
+    every batch came as columns (no Python string per row), else from the lists."""
+    if not all(b.codes is not None for b in batches):
+        return (pl.Series(list(itertools.chain.from_iterable(b.dimensions for b in batches)), dtype=pl.String),
+                pl.Series(list(itertools.chain.from_iterable(b.values for b in batches)), dtype=pl.String))
+    tables, dims, values, base = [], [], [], 0
+    for b in batches:
+        assert b.codes is not None
+        tables.extend(b.codes.strings)
+        dims.append(b.codes.dimensions + base)
+        values.append(b.codes.values + base)
+        base += len(b.codes.strings)
+    table = pl.Series(tables, dtype=pl.String)
+    return table.gather(np.concatenate(dims)), table.gather(np.concatenate(values))
+
+
 def _frame(snap: Snapshot, batches: list[MutationBatch]) -> tuple[pl.DataFrame, IdDictionary]:
     users = _user_series(snap, batches)
     dense, ids = snap.ids.encode(users)
+    dims, values = _text_columns(batches)
     frame = pl.DataFrame({
         "pos": np.arange(len(users), dtype=np.uint32),
         "user": dense,
         "op": np.concatenate([b.ops for b in batches]),
-        "dim": list(itertools.chain.from_iterable(b.dimensions for b in batches)),
-        "value": list(itertools.chain.from_iterable(b.values for b in batches)),
-        "date": list(itertools.chain.from_iterable(b.dates or itertools.repeat("", len(b)) for b in batches)),
+        "dim": dims,
+        "value": values,
+        "date": _dates(batches),
     })
     return frame, ids
+
+
+def _dates(batches: list[MutationBatch]) -> pl.Series:
+    if all(b.dates is None for b in batches):  # no events: no Python string per row
+        return pl.repeat("", sum(len(b) for b in batches), dtype=pl.String, eager=True)
+    return pl.Series(list(itertools.chain.from_iterable(b.dates or itertools.repeat("", len(b)) for b in batches)),
+                     dtype=pl.String)
 
 
 def _users(frame: pl.DataFrame) -> BitMap:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from dolphin.engine import Engine
 from dolphin.engine.snapshot import Snapshot, StreamState
 from dolphin.stream.apply import apply_batches
-from dolphin.stream.batches import Mutation, MutationBatch, MutationOp, check_batch
+from dolphin.stream.batches import Mutation, MutationBatch, MutationOp, StringCodes, check_batch
 from tests.engine.model import Model
 
 USERS = [f"u{i}" for i in range(12)]
@@ -35,21 +35,33 @@ def model_of(snap: Snapshot) -> Model:
                  {(c, e, day): decode(bm) for (c, e), days in snap.data.events.items() for day, bm in days.items()})
 
 
-def applied(snap: Snapshot, batches: list[list[Mutation]], keep_days: int = 0) -> Snapshot:
+def with_codes(batch: MutationBatch) -> MutationBatch:
+    """Return the batch as a columnar message decodes it: with its string table and each row's indexes."""
+    table = list(dict.fromkeys(["", *batch.dimensions, *batch.values]))
+    index = {text: i for i, text in enumerate(table)}
+    batch.codes = StringCodes(table, np.array([index[d] for d in batch.dimensions], dtype=np.int64),
+                              np.array([index[v] for v in batch.values], dtype=np.int64))
+    return batch
+
+
+def applied(snap: Snapshot, batches: list[list[Mutation]], keep_days: int = 0, coded: bool = False) -> Snapshot:
     columnar = [MutationBatch.of("s", i, b) for i, b in enumerate(batches)]
+    if coded:
+        columnar = [with_codes(b) for b in columnar]
     kinds = dict(snap.kinds)
     for batch in columnar:
         kinds = check_batch(batch, kinds, 1000)
     return apply_batches(snap, columnar, kinds, StreamState(sequence=1), keep_days)
 
 
-def applied_like_one_by_one(before: Snapshot, batches: list[list[Mutation]]) -> tuple[Snapshot, Model]:
+def applied_like_one_by_one(before: Snapshot, batches: list[list[Mutation]], coded: bool = False
+                            ) -> tuple[Snapshot, Model]:
     """Return the batches applied grouped, and the model applied mutation by mutation, checked equal."""
     model = model_of(before)
     for batch in batches:
         for m in batch:
             model.apply(m)
-    after = applied(before, batches)
+    after = applied(before, batches, coded=coded)
     assert model_of(after) == model.cleaned()
     return after, model
 
@@ -66,13 +78,13 @@ EVENTS = st.builds(Mutation.event, st.sampled_from(USERS), st.sampled_from(["c1"
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.lists(MUTATIONS, max_size=15), min_size=1, max_size=4))
-def test_grouped_apply_equals_one_by_one(batches: list[list[Mutation]]) -> None:
+@given(st.lists(st.lists(MUTATIONS, max_size=15), min_size=1, max_size=4), st.booleans())
+def test_grouped_apply_equals_one_by_one(batches: list[list[Mutation]], coded: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = base_engine(pathlib.Path(tmp))
         before = engine.snapshot()
         frozen_before = model_of(before)
-        after, model = applied_like_one_by_one(before, batches)
+        after, model = applied_like_one_by_one(before, batches, coded)
         assert model_of(before) == frozen_before  # the old snapshot was never touched
         engine.publish(after, "test")
         assert engine.count("ALL").count == len(model.population)
@@ -104,13 +116,14 @@ def test_delete_user_also_leaves_events(tmp_path: pathlib.Path) -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.lists(st.one_of(MUTATIONS, EVENTS), max_size=15), min_size=1, max_size=4))
-def test_events_apply_like_one_by_one_and_delete_user_takes_them_away(batches: list[list[Mutation]]) -> None:
+@given(st.lists(st.lists(st.one_of(MUTATIONS, EVENTS), max_size=15), min_size=1, max_size=4), st.booleans())
+def test_events_apply_like_one_by_one_and_delete_user_takes_them_away(batches: list[list[Mutation]],
+                                                                       coded: bool) -> None:
     """Campaign and event names may equal dimension names and values ("city", "a"): they never mix."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = base_engine(pathlib.Path(tmp))
         before = engine.snapshot()
-        after, model = applied_like_one_by_one(before, batches)
+        after, model = applied_like_one_by_one(before, batches, coded)
         assert not before.data.events  # the old snapshot was never touched
         engine.publish(after, "test")
         for day in DAYS[::3]:
