@@ -27,6 +27,7 @@ from dolphin.cluster.shards import RunningShard, start_shards, stop_shards
 from dolphin.cluster.stream import ClusterStream
 from dolphin.config import Settings
 from dolphin.engine.engine import EngineLimits
+from dolphin.engine.memory import limit_malloc_arenas
 from dolphin.errors import DolphinError, InvalidArgumentError
 from dolphin.server.app import GIL_SWITCH_SECONDS, DolphinServer
 from dolphin.storage import DimensionKind
@@ -115,6 +116,7 @@ def cluster_serve(settings: Settings, root: pathlib.Path, *, shards: int | None,
                   cpus_per_shard: float) -> int:
     """Run `dolphin cluster serve`; returns the exit status."""
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    limit_malloc_arenas()
     try:
         layout = read_cluster(root)
         if shards is not None and shards != layout.shards:

@@ -19,6 +19,7 @@ import threading
 import ray
 
 from dolphin.config import load_settings
+from dolphin.engine.memory import limit_malloc_arenas
 from dolphin.server.app import GIL_SWITCH_SECONDS, serve_until
 
 SERVER_FILE = "shard-server.json"  # the port a shard served on, reused when Ray restarts it
@@ -36,6 +37,7 @@ class Shard:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         sys.setswitchinterval(GIL_SWITCH_SECONDS)
+        limit_malloc_arenas()
         flags = {**settings, "data_dir": str(self.data_dir), "host": host}
         previous = self._previous_port()
         failure = self._start({**flags, "port": previous})

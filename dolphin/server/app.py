@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -19,6 +20,7 @@ from dolphin import __version__
 from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
 from dolphin.engine.api import EngineApi
+from dolphin.engine.memory import limit_malloc_arenas
 from dolphin.errors import DolphinError, InvalidArgumentError
 from dolphin.lookalike import Lookalike, LookalikeApi
 from dolphin.server.adeffect_service import AdEffectServicer
@@ -27,7 +29,6 @@ from dolphin.server.audience_service import AudienceServicer
 from dolphin.server.auth import AuthInterceptor, TokenStore
 from dolphin.server.call_limits import ExpensiveCalls
 from dolphin.server.catalog_service import CatalogServicer
-from dolphin.server.http_api import HttpApi
 from dolphin.server.ingest_service import IngestServicer
 from dolphin.server.interceptors import DecodeErrorsInterceptor
 from dolphin.server.lookalike_service import LookalikeServicer
@@ -47,6 +48,9 @@ from dolphin.v1 import (
     lookalike_service_pb2_grpc,
     shard_service_pb2_grpc,
 )
+
+if TYPE_CHECKING:
+    from dolphin.server.http_api import HttpApi
 
 log = logging.getLogger("dolphin.server")
 MAX_SEND_BYTES = 16 * 1024 * 1024
@@ -179,7 +183,11 @@ class DolphinServer:
         add_reflection(self.server)
         # ShardService is the cluster's own protocol, between the front and its shards: gRPC only.
         public = [(s.SERVICE, s) for s in self.servicers if not isinstance(s, ShardServicer)]  # type: ignore[attr-defined]
-        self.http = HttpApi([*public, (HEALTH_SERVICE, self.health)], self.tokens, settings.max_message_bytes)
+        self.http: HttpApi | None = None
+        if settings.http_port:  # imported only then: aiohttp costs 11 MB of RSS
+            from dolphin.server.http_api import HttpApi
+
+            self.http = HttpApi([*public, (HEALTH_SERVICE, self.health)], self.tokens, settings.max_message_bytes)
         self.http_port = 0
         address = f"{settings.host}:{settings.port}"
         credentials = server_credentials(settings)
@@ -227,7 +235,7 @@ class DolphinServer:
         await self.server.start()
         if self.health_server is not None:
             await self.health_server.start()
-        if self.settings.http_port:
+        if self.http is not None:
             try:
                 self.http_port = await self.http.start(self.settings.host, self.settings.http_port,
                                                        http_ssl_context(self.settings))
@@ -247,7 +255,8 @@ class DolphinServer:
     async def stop(self, grace: float) -> None:
         """Go NOT_SERVING, then let in-flight calls finish within grace seconds."""
         await self.health.enter_graceful_shutdown()
-        await self.http.stop()
+        if self.http is not None:
+            await self.http.stop()
         await self.server.stop(grace)
         if self.health_server is not None:
             await self.health_server.stop(0)
@@ -341,6 +350,7 @@ def serve(settings: Settings) -> int:
     # While the stream writer thread works, a query waits for the GIL up to the switch interval (5 ms by
     # default), which set the count p50 under ingest; a shorter interval hands it over sooner.
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
+    limit_malloc_arenas()
     try:
         asyncio.run(_serve(settings))
     except (OSError, DolphinError) as exc:
