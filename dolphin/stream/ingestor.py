@@ -62,6 +62,7 @@ class Ingestor:
         """Recover (the newest version plus the log it lacks, served before anyone queries) and start writing."""
         served = engine.snapshot() if engine.ready else None
         recovered = recover_state(self.data_dir, self.settings, served)
+        self.recovery = recovered.report  # before the state is served: a Status right after the first answer shows it
         if recovered.snapshot is not None:  # else the first batch starts from an empty state
             engine.publish(recovered.snapshot, "recovery")
         # reading the version left its scratch on the heap (Engine.reload trims after its own reads): at 10M
@@ -75,7 +76,6 @@ class Ingestor:
         self._running = _Running(engine, writer, checkpointer)
         writer.start()
         checkpointer.start_periodic(lambda: writer.failed is None and self.has_unsaved_changes())
-        self.recovery = recovered.report
         return recovered.report
 
     def close(self, *, checkpoint: bool = True) -> None:

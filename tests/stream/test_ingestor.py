@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from dolphin.engine import Engine
+from dolphin.engine.snapshot import Snapshot
 from dolphin.errors import InvalidArgumentError, StorageFullError, WalCorruptError
 from dolphin.storage import layout
 from dolphin.storage.wal import FileOps, list_segments, scan_segment
@@ -618,3 +619,24 @@ def test_an_events_load_replaces_its_days_and_keeps_streamed_events_of_other_day
     want = model_of(engine)
     ingestor.close(checkpoint=False)
     assert model_of(start(data).engine) == want
+
+
+def test_the_recovery_report_is_there_as_soon_as_the_recovered_state_is_served(data: pathlib.Path) -> None:
+    ingestor, _, batches = fresh(data, 5, 4, 20)
+    acked(ingestor, batches)
+    ingestor.close(checkpoint=False)  # as after a crash: the 4 batches are in the log only
+    reopened = Ingestor(data, IngestSettings(checkpoint_seconds=0.0))
+    seen: list[int | None] = []
+
+    class Watched(Engine):
+        """An engine that notes what the ingestor reports when the recovered state is published."""
+
+        def publish(self, snapshot: Snapshot, reason: str) -> None:
+            if reason == "recovery":  # a Status answered right after this must already say what was replayed
+                seen.append(reopened.recovery.replayed if reopened.recovery is not None else None)
+            super().publish(snapshot, reason)
+
+    engine = Watched(data, load=False, adopter=reopened)
+    reopened.start(engine)
+    assert seen == [4]
+    reopened.close()
