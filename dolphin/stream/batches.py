@@ -245,8 +245,7 @@ def _check_text(batch: MutationBatch, name: str, column: list[str], required: np
                 event_name: str = "") -> None:
     """Raise naming the first text that is too long, holds NUL, or is empty where required (an ADD_EVENT row's
     field is called event_name: the column holds its campaign or event)."""
-    empty = "" in column
-    if not empty and max(map(len, column), default=0) <= MAX_TEXT and "\0" not in "".join(column):
+    if _plain_texts(column):
         return  # the common case, decided in C
     for i, text in enumerate(column):
         called = event_name if event_name and batch.ops[i] == MutationOp.ADD_EVENT else name
