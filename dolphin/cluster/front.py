@@ -27,9 +27,8 @@ from dolphin.cluster.shards import RunningShard, start_shards, stop_shards
 from dolphin.cluster.stream import ClusterStream
 from dolphin.config import Settings
 from dolphin.engine.engine import EngineLimits
-from dolphin.engine.memory import limit_malloc_arenas
 from dolphin.errors import DolphinError, InvalidArgumentError
-from dolphin.server.app import GIL_SWITCH_SECONDS, DolphinServer
+from dolphin.server.app import DolphinServer, tune_server_process
 from dolphin.storage import DimensionKind
 from dolphin.storage.cluster_file import ClusterLayout, read_cluster
 
@@ -115,8 +114,7 @@ async def serve_front(settings: Settings, cluster: RunningCluster, stop: asyncio
 def cluster_serve(settings: Settings, root: pathlib.Path, *, shards: int | None, ray_address: str | None,
                   cpus_per_shard: float) -> int:
     """Run `dolphin cluster serve`; returns the exit status."""
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    limit_malloc_arenas()
+    tune_server_process()
     try:
         layout = read_cluster(root)
         if shards is not None and shards != layout.shards:

@@ -13,14 +13,12 @@ import asyncio
 import json
 import os
 import pathlib
-import sys
 import threading
 
 import ray
 
 from dolphin.config import load_settings
-from dolphin.engine.memory import limit_malloc_arenas
-from dolphin.server.app import GIL_SWITCH_SECONDS, serve_until
+from dolphin.server.app import serve_until, tune_server_process
 
 SERVER_FILE = "shard-server.json"  # the port a shard served on, reused when Ray restarts it
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
@@ -36,8 +34,7 @@ class Shard:
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        sys.setswitchinterval(GIL_SWITCH_SECONDS)
-        limit_malloc_arenas()
+        tune_server_process()
         flags = {**settings, "data_dir": str(self.data_dir), "host": host}
         previous = self._previous_port()
         failure = self._start({**flags, "port": previous})

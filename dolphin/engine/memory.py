@@ -1,4 +1,5 @@
-"""What a bitmap, an array or a cached figure holds in memory, for the read caches' accounting (Status)."""
+"""Memory: what a bitmap, an array or a cached figure holds (the read caches' accounting in Status), and the two
+allocator settings a server uses (freed heap back to the OS, a cap on glibc's malloc arenas)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> None:
     """Cap glibc's malloc arenas (8 per core by default): each thread that allocates (workers, the stream writer,
     gRPC's) would otherwise keep an arena of its own with its own free holes. At 10M users, RSS after every
     query type went 686 -> 594 MB (bench/memory.py, GLIBC_TUNABLES arena_max=2, one run each); with the GIL
-    held around most allocations, two arenas are rarely contended. Call before threads start."""
+    held around most allocations, two arenas are rarely contended. It caps the arenas made after the call:
+    call it before threads start."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
     except (OSError, AttributeError):
