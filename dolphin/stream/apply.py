@@ -57,16 +57,16 @@ def _user_series(snap: Snapshot, batches: list[MutationBatch]) -> pl.Series:
 def _text_columns(batches: list[MutationBatch]) -> tuple[pl.Series, pl.Series]:
     """Return the batches' dimensions and values as String columns: gathered from their string tables when
     every batch came as columns (no Python string per row), else from the lists."""
-    if not all(b.codes is not None for b in batches):
+    coded = [b.codes for b in batches if b.codes is not None]
+    if len(coded) < len(batches):
         return (pl.Series(list(itertools.chain.from_iterable(b.dimensions for b in batches)), dtype=pl.String),
                 pl.Series(list(itertools.chain.from_iterable(b.values for b in batches)), dtype=pl.String))
     tables, dims, values, base = [], [], [], 0
-    for b in batches:
-        assert b.codes is not None
-        tables.extend(b.codes.strings)
-        dims.append(b.codes.dimensions + base)
-        values.append(b.codes.values + base)
-        base += len(b.codes.strings)
+    for codes in coded:  # one table for the group: each batch's indexes shifted past the tables before it
+        tables.extend(codes.strings)
+        dims.append(codes.dimensions + base)
+        values.append(codes.values + base)
+        base += len(codes.strings)
     table = pl.Series(tables, dtype=pl.String)
     return table.gather(np.concatenate(dims)), table.gather(np.concatenate(values))
 
