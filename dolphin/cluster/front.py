@@ -37,7 +37,7 @@ log = logging.getLogger("dolphin.cluster")
 # settings a shard takes from the front as they are; the rest are the front's own (its port, TLS, tokens...)
 SHARED_SETTINGS = ("shard_bits", "keep", "max_terms", "max_depth", "max_batch_expressions",
                    "max_overlap_expressions", "max_page_size", "max_lookalike_k", "lookalike_exact_pool",
-                   "max_event_days",
+                   "max_event_days", "read_cache_mb",
                    "max_message_bytes", "max_call_seconds", "default_call_seconds", "shutdown_grace", "log_format",
                    "slow_call_ms", "fsync", "checkpoint_seconds", "wal_retention_seconds", "wal_recovery",
                    "max_batch_mutations", "max_pending_bytes", "insecure")

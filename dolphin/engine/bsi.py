@@ -15,7 +15,6 @@ here is bitmap algebra whose cost grows with the number of bits, not of users:
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -23,6 +22,7 @@ from fractions import Fraction
 import numpy as np
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
+from dolphin.engine.cache_budget import CacheBudget
 from dolphin.engine.memory import bitmap_bytes
 from dolphin.storage import DimensionKind
 from dolphin.storage.numbers import BIT_NAMES, EXISTS, NEGATIVE
@@ -46,21 +46,17 @@ class Field:
     exists: AbstractBitMap
     negative: AbstractBitMap
     bits: tuple[AbstractBitMap, ...]  # bits[i]: users with bit i of |value| set; as long as the highest set bit
-    # users with a magnitude >= 2^k, built on first use: every comparison with a k-bit constant starts from it
-    _high: dict[int, AbstractBitMap] = field(default_factory=dict, compare=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    # keeps the users with a magnitude >= 2^k ("numeric_unions"), built on first use: every comparison with a
+    # k-bit constant starts from it; the snapshot's budget, or a private one
+    cache: CacheBudget = field(default_factory=CacheBudget, compare=False, repr=False)
 
     @staticmethod
-    def of(name: str, kind: DimensionKind, slices: dict[str, FrozenBitMap]) -> Field:
-        """Return the field stored as these tags (slice name -> bitmap)."""
+    def of(name: str, kind: DimensionKind, slices: dict[str, FrozenBitMap], cache: CacheBudget | None = None
+           ) -> Field:
+        """Return the field stored as these tags (slice name -> bitmap), its unions kept in cache."""
         width = max((i + 1 for i, n in enumerate(BIT_NAMES) if n in slices), default=0)
         return Field(name, kind, slices.get(EXISTS, EMPTY), slices.get(NEGATIVE, EMPTY),
-                     tuple(slices.get(BIT_NAMES[i], EMPTY) for i in range(width)))
-
-    def cached_bytes(self) -> int:
-        """Return the memory of the cached high-magnitude unions (the slices themselves are the snapshot's)."""
-        with self._lock:
-            return sum(bitmap_bytes(b) for b in self._high.values())
+                     tuple(slices.get(BIT_NAMES[i], EMPTY) for i in range(width)), cache or CacheBudget())
 
     def split(self, within: AbstractBitMap) -> tuple[AbstractBitMap, AbstractBitMap]:
         """Return (users of within with a value >= 0, users with a value < 0)."""
@@ -72,12 +68,8 @@ class Field:
     def high(self, length: int) -> AbstractBitMap:
         """Return the users whose magnitude has a bit at or above `length` set (cached: the union is the costly
         part of comparing with a small constant when large values are rare)."""
-        found = self._high.get(length)
-        if found is None:
-            found = FrozenBitMap(_union(list(self.bits[length:])))
-            with self._lock:
-                self._high[length] = found
-        return found
+        return self.cache.cached(("numeric_unions", self.name, length),
+                                 lambda: FrozenBitMap(_union(list(self.bits[length:]))), bitmap_bytes)
 
     def below(self, users: AbstractBitMap, m: int) -> AbstractBitMap:
         """Return the users whose magnitude is < m (O'Neil: each bit of m splits off the users already below)."""

@@ -33,6 +33,7 @@ from dolphin.engine.aggregates import (
 from dolphin.engine.api import Offload
 from dolphin.engine.audiences import AudienceStore, check_name
 from dolphin.engine.bsi import Field
+from dolphin.engine.cache_budget import DEFAULT_LIMIT, CacheBudget
 from dolphin.engine.evaluate import Budget, count, materialize, prefixed, trace
 from dolphin.engine.exchange import (
     bitmap_of,
@@ -98,6 +99,7 @@ class EngineLimits:
     max_profile_dimensions: int = 50
     max_top_k: int = 1000
     max_event_days: int = 366
+    read_cache_bytes: int = DEFAULT_LIMIT  # Snapshot.cache's budget
 
     @staticmethod
     def from_settings(settings: Settings) -> EngineLimits:
@@ -110,6 +112,7 @@ class EngineLimits:
             max_profile_dimensions=settings.max_profile_dimensions,
             max_top_k=settings.max_top_k,
             max_event_days=settings.max_event_days,
+            read_cache_bytes=int(settings.read_cache_mb * 1024 * 1024),
         )
 
 
@@ -169,6 +172,10 @@ class Engine:
         """Return the served snapshot (NotReadyError before the first); read it once per question."""
         return self._ref.current
 
+    def new_cache(self) -> CacheBudget:
+        """Return an empty read-cache budget of this engine's size, for a snapshot read from disk."""
+        return CacheBudget(self.limits.read_cache_bytes)
+
     def publish(self, snapshot: Snapshot, reason: str) -> None:
         """Serve snapshot from now on; the one way the served state changes (reason is for the log)."""
         self._ref.swap(snapshot)
@@ -196,7 +203,7 @@ class Engine:
                     return ReloadResult(previous, previous, False)  # written from this state: nothing new
                 self._adopter.adopt(data)
             else:
-                self.publish(Snapshot(data), "reload")
+                self.publish(Snapshot(data, cache=self.new_cache()), "reload")
             del data
             return_free_memory()
             return ReloadResult(previous, version, True)

@@ -14,8 +14,9 @@ import numpy as np
 from pyroaring import BitMap, FrozenBitMap
 
 from dolphin.engine.bsi import Field
+from dolphin.engine.cache_budget import CacheBudget
 from dolphin.engine.events import EventIndex
-from dolphin.engine.memory import value_bytes
+from dolphin.engine.memory import bitmap_bytes, value_bytes
 from dolphin.errors import NotReadyError
 from dolphin.storage import DimensionKind, IdDictionary, Manifest, SnapshotData
 
@@ -23,6 +24,7 @@ EMPTY = FrozenBitMap()
 MEMO_ENTRIES = 256
 T = TypeVar("T")
 CODES_MIN_VALUES = 32  # below this, one intersection per value beats a bincount over the audience
+BUDGETED_CACHES = ("value_codes", "dimension_users", "numeric_unions")  # what Snapshot.cache holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +58,10 @@ class Snapshot:
     `version` (the version on disk they build on) and a higher `stream.sequence`.
     """
 
-    def __init__(self, data: SnapshotData, stream: StreamState | None = None, events: EventIndex | None = None
-                 ) -> None:
-        """Serve data; `events` is its event index when the caller derived it from a previous snapshot's."""
+    def __init__(self, data: SnapshotData, stream: StreamState | None = None, events: EventIndex | None = None,
+                 cache: CacheBudget | None = None) -> None:
+        """Serve data; `events` is its event index when the caller derived it from a previous snapshot's; cache
+        holds the value codes, dimension users and numeric unions (default: an empty one of DEFAULT_LIMIT)."""
         self.data = data
         self.stream = stream or StreamState()
         self.version = data.version
@@ -69,8 +72,7 @@ class Snapshot:
         self.loaded_at = time.time()
         self.tag_count = sum(len(v) for d, v in data.tags.items() if not self.kinds[d].numeric)
         self._lock = threading.Lock()
-        self._any: dict[str, FrozenBitMap] = {}
-        self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self.cache = cache if cache is not None else CacheBudget()
         self._fields: dict[str, Field] = {}
         self._bounds: dict[str, tuple[int, int] | None] = {}
         self._memo: dict[tuple[str, object], object] = {}
@@ -87,12 +89,11 @@ class Snapshot:
             events = self.events.derived(data.events, touched_events)
         else:
             events = EventIndex(data.events)
-        derived = Snapshot(data, stream, events)
-        derived.loaded_at = self.loaded_at
         same_ids = len(data.ids) == len(self.ids)
-        derived._any = {d: bm for d, bm in self._any.items() if d not in touched}
-        derived._codes = {d: c for d, c in self._codes.items() if d not in touched and same_ids}
-        derived._fields = {d: f for d, f in self._fields.items() if d not in touched}
+        # value codes are an array over every user: new users make them too short
+        cache = self.cache.derived(lambda key: key[1] in touched or (key[0] == "value_codes" and not same_ids))
+        derived = Snapshot(data, stream, events, cache)
+        derived.loaded_at = self.loaded_at
         derived._bounds = {d: b for d, b in self._bounds.items() if d not in touched}
         derived._memo = {k: v for k, v in self._memo.items() if k[0] not in touched}
         return derived
@@ -132,7 +133,7 @@ class Snapshot:
         """Return the slices of a numeric field (cached; the caller checked is_numeric)."""
         cached = self._fields.get(name)
         if cached is None:
-            cached = Field.of(name, self.kinds[name], self.tags.get(name, {}))
+            cached = Field.of(name, self.kinds[name], self.tags.get(name, {}), self.cache)
             with self._lock:
                 self._fields[name] = cached
         return cached
@@ -149,12 +150,8 @@ class Snapshot:
     def cache_bytes(self) -> dict[str, int]:
         """Return what each read cache of this snapshot holds now, in bytes."""
         with self._lock:
-            codes = sum(value_bytes(c) for c in self._codes.values())
-            users = sum(value_bytes(b) for b in self._any.values())
-            fields = list(self._fields.values())
             memo = sum(value_bytes(v) for v in self._memo.values())
-        return {"value_codes": codes, "dimension_users": users,
-                "numeric_unions": sum(f.cached_bytes() for f in fields), "numeric_figures": memo,
+        return {**self.cache.bytes_by_cache(BUDGETED_CACHES), "numeric_figures": memo,
                 "event_unions": self.events.cached_bytes()}
 
     def memo(self, dimension: str, key: object, build: Callable[[], T]) -> T:
@@ -175,33 +172,33 @@ class Snapshot:
         """Return the users with at least one value of a dimension (cached); a numeric field's users with a value."""
         if self.is_numeric(dimension):
             return self.tag(dimension, "exists")
-        cached = self._any.get(dimension)
-        if cached is None:
+        def union() -> FrozenBitMap:
             values = list(self.tags.get(dimension, {}).values())
-            union = BitMap.union(*values) if values else BitMap()
-            cached = FrozenBitMap(union)
-            with self._lock:
-                self._any[dimension] = cached
-        return cached
+            return FrozenBitMap(BitMap.union(*values) if values else BitMap())
+
+        return self.cache.cached(("dimension_users", dimension, None), union, bitmap_bytes)
 
     def value_codes(self, dimension: str) -> tuple[np.ndarray, list[str]] | None:
         """Return (per-user value code, code -> value) of a single-valued dimension with many values.
 
-        Code 0 means no value; code i+1 is values[i]. None when intersections are the better plan.
+        Code 0 means no value; code i+1 is values[i]. None when intersections are the better plan, and when the
+        codes would not fit the cache budget (built for one call, they cost more than the intersections).
         """
         if self.kinds.get(dimension) is not DimensionKind.SINGLE or len(self.tags[dimension]) < CODES_MIN_VALUES:
             return None
-        cached = self._codes.get(dimension)
-        if cached is None:
+        count = len(self.tags[dimension])
+        dtype = np.uint8 if count < 255 else np.uint16 if count < 65535 else np.uint32
+        if not self.cache.fits(len(self.ids) * np.dtype(dtype).itemsize):
+            return None
+
+        def build() -> tuple[np.ndarray, list[str]]:
             values = sorted(self.tags[dimension])
-            dtype = np.uint8 if len(values) < 255 else np.uint16 if len(values) < 65535 else np.uint32
             codes = np.zeros(len(self.ids), dtype=dtype)
             for i, value in enumerate(values):
                 codes[np.frombuffer(self.tags[dimension][value].to_array(), dtype=np.uint32)] = i + 1
-            cached = (codes, values)
-            with self._lock:
-                self._codes[dimension] = cached
-        return cached
+            return codes, values
+
+        return self.cache.cached(("value_codes", dimension, None), build, value_bytes)
 
 
 def closest_name(name: str, known: list[str]) -> str | None:
@@ -213,12 +210,12 @@ def closest_name(name: str, known: list[str]) -> str | None:
     return close[0] if close else None
 
 
-def empty_snapshot(wal_position: int = 0) -> Snapshot:
+def empty_snapshot(wal_position: int = 0, cache: CacheBudget | None = None) -> Snapshot:
     """Return the state of a data dir with no version yet (a stream may start from nothing)."""
     manifest = Manifest(version=0, built_at=0.0, shard_bits=20, shards=0, users=0, id_count=0, id_type="string",
                         dimensions={}, tags=[], files={})
     return Snapshot(SnapshotData(manifest, IdDictionary.empty(), FrozenBitMap(), {}, {}),
-                    StreamState(wal_position=wal_position))
+                    StreamState(wal_position=wal_position), cache=cache)
 
 
 class SnapshotRef:

@@ -82,7 +82,7 @@ class GroupCommit:
         self.storage_full = False  # the last append hit ENOSPC/EFBIG; cleared by the next good append
         segment_path(wal_dir, position).unlink(missing_ok=True)  # if there, it holds no record
         self._wal = WalWriter(wal_dir, position, max_record=settings.max_record_bytes, ops=ops)
-        self._empty = empty_snapshot(position)
+        self._empty = empty_snapshot(position, engine.new_cache())
         self._queue: queue.SimpleQueue[_Submitted | _Call | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="dolphin-ingest", daemon=True)
         self._last_sync = 0.0

@@ -61,7 +61,7 @@ class Ingestor:
     def start(self, engine: Engine) -> RecoveryReport:
         """Recover (the newest version plus the log it lacks, served before anyone queries) and start writing."""
         served = engine.snapshot() if engine.ready else None
-        recovered = recover_state(self.data_dir, self.settings, served)
+        recovered = recover_state(self.data_dir, self.settings, served, engine.new_cache())
         self.recovery = recovered.report  # before the state is served: a Status right after the first answer shows it
         if recovered.snapshot is not None:  # else the first batch starts from an empty state
             engine.publish(recovered.snapshot, "recovery")

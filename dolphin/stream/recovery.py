@@ -8,6 +8,7 @@ import pathlib
 import time
 from dataclasses import dataclass
 
+from dolphin.engine.cache_budget import CacheBudget
 from dolphin.engine.snapshot import Snapshot, StreamState, empty_snapshot
 from dolphin.storage import SnapshotData, layout, open_newest_snapshot
 from dolphin.storage.cluster_file import shard_pin
@@ -29,8 +30,10 @@ class Recovered:
     end_position: int
 
 
-def recover_state(data_dir: pathlib.Path, settings: IngestSettings, served: Snapshot | None) -> Recovered:
-    """Return the newest valid version (or `served`) with every log record it lacks applied.
+def recover_state(data_dir: pathlib.Path, settings: IngestSettings, served: Snapshot | None,
+                  cache: CacheBudget | None = None) -> Recovered:
+    """Return the newest valid version (or `served`) with every log record it lacks applied (cache: the read
+    caches' budget of a version it reads).
 
     The log's torn or corrupt tail is cut first (or refused, per settings.truncate_at_corruption).
     """
@@ -40,7 +43,7 @@ def recover_state(data_dir: pathlib.Path, settings: IngestSettings, served: Snap
     snap = served
     if snap is None:
         data = open_newest_snapshot(data_dir, batch_at_most=shard_pin(data_dir))  # a shard: never past its pin
-        snap = Snapshot(data) if data is not None else empty_snapshot(0) if found.records else None
+        snap = Snapshot(data, cache=cache) if data is not None else empty_snapshot(0, cache) if found.records else None
     replayed = mutations = 0
     if snap is not None:
         result = replay_records(snap, found.records, snap.data.manifest, found.end_position, settings.keep_days)
@@ -62,7 +65,7 @@ def adopt_version(writer: WriterThread, data: SnapshotData, keep_days: int = 0) 
     def adopt() -> Snapshot:
         current = writer.current()
         base = Snapshot(data, StreamState(current.stream.sequence, current.stream.wal_position,
-                                          current.stream.offsets))
+                                          current.stream.offsets), cache=CacheBudget(current.cache.limit))
         result = replay_records(base, writer.logged_records(), data.manifest, current.stream.wal_position,
                                 keep_days)
         snap = result.snapshot

@@ -1,11 +1,17 @@
 """Status reports what each read cache holds: nothing on a fresh engine, then the per-user value codes after a
-profile (1 byte per user for a dimension of fewer than 255 values, 2 below 65,535)."""
+profile (1 byte per user for a dimension of fewer than 255 values, 2 below 65,535); a read-cache budget bounds
+them and changes no answer."""
 
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 
-from dolphin.engine import Engine
+import pytest
+
+from dolphin.engine import Engine, EngineLimits
+from dolphin.engine.snapshot import BUDGETED_CACHES
+from tests.worlds import build_numeric_world
 
 
 def test_cache_bytes_follow_the_caches(loaded_dir: pathlib.Path) -> None:
@@ -20,3 +26,42 @@ def test_cache_bytes_follow_the_caches(loaded_dir: pathlib.Path) -> None:
     assert engine.status().cache_bytes["value_codes"] == (1 if cities < 255 else 2) * users  # a code per user
     engine.count("NOT city IN (Hangzhou)")  # a NOT over a dimension may build its users; never negative
     assert all(size >= 0 for size in engine.status().cache_bytes.values())
+
+
+@pytest.fixture(scope="module")
+def numeric_data(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    data: pathlib.Path = build_numeric_world(tmp_path_factory.mktemp("budget"))["data"]
+    return data
+
+
+TAG_QUERIES: list[Callable[[Engine], object]] = [
+    lambda e: e.profile("gender=F", dimensions=[]),
+    lambda e: e.count("city NOT IN (Hangzhou) AND gender NOT IN (M)"),
+    lambda e: e.profile("interest=tennis OR vip NOT IN (true)", dimensions=["city", "gender"]),
+    lambda e: e.value_counts("gender=F", dimensions=["city", "interest"]),
+]
+NUMERIC_QUERIES: list[Callable[[Engine], object]] = [
+    lambda e: e.count("city NOT IN (Hangzhou) AND spend_30d >= 12.5"),
+    lambda e: e.count("age BETWEEN 3 AND 40 OR score < 0.5"),
+    lambda e: e.aggregate("interest NOT IN (chess)", ["age", "spend_30d", "huge"], percentiles=[0.5]),
+    lambda e: e.profile("age < 50 AND city NOT IN (Shanghai)", dimensions=[]),
+]
+
+
+@pytest.mark.parametrize("megabytes", [0, 0.004, 0.03])
+@pytest.mark.parametrize("world", ["tags", "numeric"])
+def test_a_budget_bounds_the_caches_and_changes_no_answer(loaded_dir: pathlib.Path, numeric_data: pathlib.Path,
+                                                           world: str, megabytes: float) -> None:
+    data, queries, used = ((loaded_dir, TAG_QUERIES, ["value_codes", "dimension_users"]) if world == "tags" else
+                           (numeric_data, NUMERIC_QUERIES, ["numeric_unions", "dimension_users"]))
+    unlimited, bounded = Engine(data), Engine(data, limits=EngineLimits(read_cache_bytes=int(megabytes * 2**20)))
+    limit = bounded.limits.read_cache_bytes
+    for _ in range(2):  # the second round meets what the first one kept
+        for query in queries:
+            assert query(bounded) == query(unlimited)
+            kept = bounded.status().cache_bytes
+            assert sum(kept[name] for name in BUDGETED_CACHES) <= limit
+    held = unlimited.status().cache_bytes
+    assert all(held[name] for name in used), held  # the queries use the caches a budget bounds
+    if limit < len(bounded.snapshot().ids):  # a dimension's codes (a byte per user) do not fit: profiles intersect
+        assert bounded.status().cache_bytes["value_codes"] == 0
