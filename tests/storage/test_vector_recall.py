@@ -1,5 +1,5 @@
 """The build-time nprobe calibration: the nprobe it picks reaches the recall target on queries it did not see,
-the step below it does not on the queries it saw, and the lookup interpolates between calibrated k."""
+5% fewer lists do not on the queries it saw, and the lookup interpolates between calibrated k."""
 
 from __future__ import annotations
 
@@ -56,11 +56,12 @@ def test_calibrated_nprobe_reaches_the_target_on_unseen_queries(
     table = calibrate(index, vectors, ids, normalise=True)
     assert table["k"] == [100, 300, 1000] and table["target"] == 0.95
     assert table["nprobe"] == sorted(table["nprobe"]) and table["nprobe"][-1] < 128  # not the whole index
-    ladder = nprobe_ladder(128)
     for k, nprobe in zip(table["k"], table["nprobe"], strict=True):
         assert recall_on(index, vectors, ids, 99, k, nprobe) >= 0.9, (k, nprobe)  # the target, less sampling noise
-        if nprobe > 1:  # and the step below it falls short on the queries it was measured on
-            assert recall_on(index, vectors, ids, 0, k, ladder[ladder.index(nprobe) - 1]) < 0.95
+        assert recall_on(index, vectors, ids, 0, k, nprobe) >= 0.95  # exactly the target where it was measured
+        if nprobe > 1:  # and 5% fewer lists fall short there: the answer is not a coarse rung above the target
+            fewer = nprobe - max(1, int(nprobe * 0.05))
+            assert recall_on(index, vectors, ids, 0, k, fewer) < 0.95, (k, nprobe, fewer)
 
 
 def test_nprobe_for_interpolates_in_k() -> None:
