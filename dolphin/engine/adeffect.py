@@ -155,7 +155,7 @@ def funnel(snap: Snapshot, campaign: str, stages: list[str], start: str, end: st
 
 def _breakdown(snap: Snapshot, stages: list[AbstractBitMap], dimension: str, top_k: int,
                budget: Budget) -> list[FunnelSegment]:
-    codes = snap.value_codes(dimension)
+    codes = snap.value_codes(dimension, sum(len(s) for s in stages))
     if codes is not None:
         table = np.stack([
             np.bincount(codes[0][np.frombuffer(s.to_array(), dtype=np.uint32)], minlength=len(codes[1]) + 1)[1:]

@@ -54,7 +54,7 @@ def profile_dimensions(
     result = []
     for dimension in dimensions:
         budget.check()
-        codes = snap.value_codes(dimension) if audience_count else None
+        codes = snap.value_codes(dimension, audience_count) if audience_count else None
         tags = snap.tags.get(dimension, {})  # unknown only on a cluster shard, where it is empty
         if codes is not None:
             counts = _counts_by_codes(ids.get(), *codes)
@@ -88,7 +88,7 @@ def value_counts(snap: Snapshot, audience: AbstractBitMap | None, dimensions: li
         values = sorted(tags)
         inside: list[int] = []
         if audience is not None and ids is not None:
-            codes = snap.value_codes(dimension) if len(audience) else None
+            codes = snap.value_codes(dimension, len(audience)) if len(audience) else None
             if codes is not None:
                 counts = _counts_by_codes(ids.get(), *codes)
             else:

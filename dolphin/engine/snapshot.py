@@ -24,6 +24,15 @@ EMPTY = FrozenBitMap()
 MEMO_ENTRIES = 256
 T = TypeVar("T")
 CODES_MIN_VALUES = 32  # below this, one intersection per value beats a bincount over the audience
+# codes_pay's estimates, ns (bench at 10M: codes cost 8-14 ns per audience user; one value's intersection with a
+# dense audience about 0.3 us for city's 300 values, 1.1 us for occupation's 40)
+CONTAINER_IDS = 1 << 16
+ARRAY_MAX = 4096  # a Roaring container over this many IDs is a bitset
+CODE_NS = 10.0  # per audience user: its code gathered and counted
+PAIR_NS = 70.0  # per pair of containers intersected, besides their IDs
+MERGE_NS = 0.5  # per ID of two array containers merged
+PROBE_NS = 1.0  # per ID of an array container probed in a bitset
+BITSETS_NS = 300.0  # the cardinality of two bitsets' AND
 BUDGETED_CACHES = ("value_codes", "dimension_users", "numeric_unions")  # what Snapshot.cache holds
 
 
@@ -178,27 +187,50 @@ class Snapshot:
 
         return self.cache.cached(("dimension_users", dimension, None), union, bitmap_bytes)
 
-    def value_codes(self, dimension: str) -> tuple[np.ndarray, list[str]] | None:
-        """Return (per-user value code, code -> value) of a single-valued dimension with many values.
+    def value_codes(self, dimension: str, lookups: int) -> tuple[np.ndarray, list[str]] | None:
+        """Return (per-user value code, code -> value) of a single-valued dimension with many values, for counting
+        `lookups` audience users per value.
 
-        Code 0 means no value; code i+1 is values[i]. None when intersections are the better plan, and when the
-        codes would not fit the cache budget (built for one call, they cost more than the intersections).
+        Code 0 means no value; code i+1 is values[i]. None when intersections are the better plan (codes_pay),
+        and when the codes would not fit the cache budget (built for one call, they cost more than the
+        intersections).
         """
         if self.kinds.get(dimension) is not DimensionKind.SINGLE or len(self.tags[dimension]) < CODES_MIN_VALUES:
             return None
-        count = len(self.tags[dimension])
-        dtype = np.uint8 if count < 255 else np.uint16 if count < 65535 else np.uint32
+        tags = self.tags[dimension]
+        if not codes_pay(lookups, len(tags), sum(len(bm) for bm in tags.values()), len(self.ids)):
+            return None
+        dtype = np.uint8 if len(tags) < 255 else np.uint16 if len(tags) < 65535 else np.uint32
         if not self.cache.fits(len(self.ids) * np.dtype(dtype).itemsize):
             return None
 
         def build() -> tuple[np.ndarray, list[str]]:
-            values = sorted(self.tags[dimension])
+            values = sorted(tags)
             codes = np.zeros(len(self.ids), dtype=dtype)
             for i, value in enumerate(values):
-                codes[np.frombuffer(self.tags[dimension][value].to_array(), dtype=np.uint32)] = i + 1
+                codes[np.frombuffer(tags[value].to_array(), dtype=np.uint32)] = i + 1
             return codes, values
 
         return self.cache.cached(("value_codes", dimension, None), build, value_bytes)
+
+
+def codes_pay(lookups: int, values: int, value_users: int, users: int) -> bool:
+    """True when counting `lookups` audience users per value through per-user codes (a gather and a bincount)
+    should beat one intersection per value, for a dimension whose `values` hold `value_users` of `users`.
+
+    Estimates from Roaring's container kinds, assuming evenly spread users; measured at 10M users
+    (bench/README.md, "Issue 14, fourth pass"). Only speed depends on it, never an answer.
+    """
+    containers = max(1, -(-users // CONTAINER_IDS))
+    pairs = values * containers
+    audience, value = lookups / containers, value_users / pairs  # IDs per container, each side
+    if audience >= ARRAY_MAX and value >= ARRAY_MAX:
+        pair_ns = BITSETS_NS
+    elif audience >= ARRAY_MAX or value >= ARRAY_MAX:
+        pair_ns = PROBE_NS * min(audience, value)  # each ID of the array side is probed in the bitset
+    else:
+        pair_ns = MERGE_NS * (audience + value)
+    return lookups * CODE_NS < pairs * (PAIR_NS + pair_ns)
 
 
 def closest_name(name: str, known: list[str]) -> str | None:
