@@ -55,5 +55,5 @@ def describe_dimension(snap: Snapshot, name: str, max_values: int) -> DimensionI
                              len(index.bits), size)
     tags = snap.tags[name]
     ranked = sorted(((v, len(bm)) for v, bm in tags.items()), key=lambda item: (-item[1], item[0]))
-    users = len(snap.any_of(name))
+    users = snap.users_with_value(name)
     return DimensionInfo(name, str(snap.kinds[name]), len(tags), users, ranked[:max_values])

@@ -96,5 +96,5 @@ def value_counts(snap: Snapshot, audience: AbstractBitMap | None, dimensions: li
             inside = [counts.get(v, 0) for v in values]
         kind = str(snap.kinds[dimension]) if dimension in snap.kinds else ""
         out.append(ValueCounts(dimension, kind, values, [len(tags[v]) for v in values], inside,
-                               len(snap.any_of(dimension))))
+                               snap.users_with_value(dimension)))
     return out

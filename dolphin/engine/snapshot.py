@@ -187,6 +187,20 @@ class Snapshot:
 
         return self.cache.cached(("dimension_users", dimension, None), union, bitmap_bytes)
 
+    def users_with_value(self, dimension: str) -> int:
+        """Return how many users hold at least one value of a dimension (memoized as a number: listing dimensions
+        kept every dimension's union bitmap, 19 MB at 10M users, to read its length)."""
+        if self.is_numeric(dimension):
+            return len(self.any_of(dimension))
+        cached = self.cache.get(("dimension_users", dimension, None))
+        if isinstance(cached, FrozenBitMap):
+            return len(cached)
+        values = self.tags.get(dimension, {})
+        if self.is_single_valued(dimension):  # disjoint values: their sizes add up
+            return sum(len(bm) for bm in values.values())
+        return self.memo(dimension, "users with a value",
+                         lambda: len(BitMap.union(*values.values())) if values else 0)
+
     def value_codes(self, dimension: str, lookups: int) -> tuple[np.ndarray, list[str]] | None:
         """Return (per-user value code, code -> value) of a single-valued dimension with many values, for counting
         `lookups` audience users per value.

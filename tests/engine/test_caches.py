@@ -11,6 +11,7 @@ import pytest
 
 from dolphin.engine import Engine, EngineLimits
 from dolphin.engine.snapshot import BUDGETED_CACHES
+from tests.conftest import Oracle
 from tests.worlds import build_numeric_world
 
 
@@ -65,3 +66,14 @@ def test_a_budget_bounds_the_caches_and_changes_no_answer(loaded_dir: pathlib.Pa
     assert all(held[name] for name in used), held  # the queries use the caches a budget bounds
     if limit < len(bounded.snapshot().ids):  # a dimension's codes (a byte per user) do not fit: profiles intersect
         assert bounded.status().cache_bytes["value_codes"] == 0
+
+
+def test_listing_dimensions_counts_their_users_without_keeping_unions(loaded_dir: pathlib.Path, oracle: Oracle
+                                                                      ) -> None:
+    engine = Engine(loaded_dir)
+    listed = {d.name: d.user_count for d in engine.list_dimensions().dimensions}
+    assert listed == {d: len(oracle.any_of(d)) for d in oracle.kinds}  # single- and multi-valued
+    assert engine.status().cache_bytes["dimension_users"] == 0  # numbers, not union bitmaps
+    engine.count("city NOT IN (Hangzhou) AND interest NOT IN (tennis)")  # the planner keeps the unions it needs
+    assert engine.status().cache_bytes["dimension_users"] > 0
+    assert {d.name: d.user_count for d in engine.list_dimensions().dimensions} == listed
