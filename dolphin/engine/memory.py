@@ -1,6 +1,5 @@
-"""Memory: what a bitmap, an array or a cached figure holds (the read caches' accounting in Status), and the
-allocator settings a server uses (freed heap back to the OS, a cap on glibc's malloc arenas, a fixed mmap
-threshold)."""
+"""Memory: what a bitmap, an array or a cached figure holds (the read caches' accounting in Status), and the two
+allocator settings a server uses (freed heap back to the OS, a cap on glibc's malloc arenas)."""
 
 from __future__ import annotations
 
@@ -19,10 +18,8 @@ def return_free_memory() -> None:
         pass
 
 
-M_ARENA_MAX = -8  # glibc's mallopt parameters
-M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8  # glibc's mallopt parameter
 SERVER_ARENAS = 2
-SERVER_MMAP_THRESHOLD = 1 << 20
 
 
 def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> None:
@@ -33,20 +30,6 @@ def limit_malloc_arenas(arenas: int = SERVER_ARENAS) -> None:
     call it before threads start."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):
-        pass
-
-
-def map_large_allocations(threshold: int = SERVER_MMAP_THRESHOLD) -> None:
-    """Serve allocations of `threshold` bytes and more from their own mappings, returned to the OS when freed.
-
-    glibc raises its mmap threshold to the size of each mapped block freed (up to 32 MB), so after the first
-    large NumPy array (an audience's IDs, an export's pages) the next ones come from the heap and stay resident.
-    A fixed threshold stops that: at 10M users RSS after every query type went 553 -> 526 MB
-    (bench/memory.py; the full exports no longer left 30 MB behind), the exports' times unchanged.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, threshold)
     except (OSError, AttributeError):
         pass
 

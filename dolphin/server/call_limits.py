@@ -23,17 +23,19 @@ def call_deadline(context: grpc.aio.ServicerContext[Any, Any], default_seconds: 
 
 class ExpensiveCalls:
     """Bounds concurrent expensive calls per class; beyond the bound a call fails fast. When the last one ends,
-    the heap they freed goes back to the OS (at most every TRIM_SECONDS, on a worker thread): exports and
-    profiles allocate tens of MB that glibc would otherwise keep (bench/memory.py: 856 -> 720 MB at 10M users
-    with the start-up trim, and lower with this one)."""
+    the heap they freed goes back to the OS (at most every TRIM_SECONDS, on a worker thread; the last call of a
+    burst gets a trim TRIM_SECONDS after the one before): exports and profiles allocate tens of MB that glibc
+    would otherwise keep (bench/memory.py: 856 -> 720 MB at 10M users with the start-up trim, and lower with
+    this one; the trailing trim took another 30 MB that full exports left)."""
 
-    TRIM_SECONDS = 2.0
+    TRIM_SECONDS = 1.0
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active: dict[str, int] = {}
         self._trimmed_at = 0.0
         self._trim: asyncio.Future[None] | None = None
+        self._trailing: asyncio.TimerHandle | None = None
 
     @contextlib.contextmanager
     def slot(self, kind: str) -> Iterator[None]:
@@ -49,17 +51,23 @@ class ExpensiveCalls:
             self._trim_when_idle()
 
     def _trim_when_idle(self) -> None:
-        now = time.monotonic()
-        if any(self.active.values()) or now - self._trimmed_at < self.TRIM_SECONDS:
-            return
-        if self._trim is not None and not self._trim.done():
+        if any(self.active.values()) or (self._trim is not None and not self._trim.done()):
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # not on an event loop (a test calling the servicer directly)
-        self._trimmed_at = now
+        wait = self._trimmed_at + self.TRIM_SECONDS - time.monotonic()
+        if wait > 0:
+            if self._trailing is None:
+                self._trailing = loop.call_later(wait, self._trailing_trim)
+            return
+        self._trimmed_at = time.monotonic()
         self._trim = loop.run_in_executor(None, return_free_memory)
+
+    def _trailing_trim(self) -> None:
+        self._trailing = None
+        self._trim_when_idle()
 
 
 class Deadlines:
