@@ -20,7 +20,7 @@ from dolphin import __version__
 from dolphin.config import Settings
 from dolphin.engine import Engine, EngineLimits
 from dolphin.engine.api import EngineApi
-from dolphin.engine.memory import limit_malloc_arenas
+from dolphin.engine.memory import limit_malloc_arenas, map_large_allocations
 from dolphin.errors import DolphinError, InvalidArgumentError
 from dolphin.lookalike import Lookalike, LookalikeApi
 from dolphin.server.adeffect_service import AdEffectServicer
@@ -348,10 +348,11 @@ def tune_server_process() -> None:
 
     While the stream writer thread works, a query waits for the GIL up to the switch interval (5 ms by default),
     which set the count p50 under ingest; a shorter interval hands it over sooner. Malloc: see
-    limit_malloc_arenas (it only caps arenas made after the call).
+    limit_malloc_arenas (it only caps arenas made after the call) and map_large_allocations.
     """
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     limit_malloc_arenas()
+    map_large_allocations()
 
 
 def serve(settings: Settings) -> int:
