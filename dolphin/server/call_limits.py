@@ -51,16 +51,17 @@ class ExpensiveCalls:
             self._trim_when_idle()
 
     def _trim_when_idle(self) -> None:
-        if any(self.active.values()) or (self._trim is not None and not self._trim.done()):
+        if any(self.active.values()):
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # not on an event loop (a test calling the servicer directly)
+        running = self._trim is not None and not self._trim.done()
         wait = self._trimmed_at + self.TRIM_SECONDS - time.monotonic()
-        if wait > 0:
+        if running or wait > 0:  # a trim after this call's frees is still due: later, once
             if self._trailing is None:
-                self._trailing = loop.call_later(wait, self._trailing_trim)
+                self._trailing = loop.call_later(wait if wait > 0 else self.TRIM_SECONDS, self._trailing_trim)
             return
         self._trimmed_at = time.monotonic()
         self._trim = loop.run_in_executor(None, return_free_memory)
