@@ -6,8 +6,8 @@ latency) or falls short, so the build measures it: queries shaped like lookalike
 neighbours of 1, 2 or 6 random users: a group of similar users, from one interest or a few), the seed itself
 left out of the answers as a lookalike leaves it out (which removes the densest neighbourhood and makes IVF
 probe further), exact top-k by NumPy, then the IVF index at growing nprobe until each kind's mean recall
-reaches the target, for a few k. The
-lookalike's default nprobe reads this table. Means of random users instead (nearer the middle of the space,
+reaches the target, for a few k, and a bisection between the last two steps (to within 5%). The lookalike's
+default nprobe reads this table. Means of random users instead (nearer the middle of the space,
 harder for IVF) asked for 1.4x the lists the bench's seeds need at 10M x 32.
 """
 
