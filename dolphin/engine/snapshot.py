@@ -17,6 +17,7 @@ from dolphin.engine.bsi import Field
 from dolphin.engine.cache_budget import CacheBudget
 from dolphin.engine.events import EventIndex
 from dolphin.engine.memory import bitmap_bytes, value_bytes
+from dolphin.engine.step_order import ARRAY_MAX, CONTAINER_IDS
 from dolphin.errors import NotReadyError
 from dolphin.storage import DimensionKind, IdDictionary, Manifest, SnapshotData
 
@@ -26,8 +27,6 @@ T = TypeVar("T")
 CODES_MIN_VALUES = 32  # below this, one intersection per value beats a bincount over the audience
 # codes_pay's estimates, ns (bench at 10M: codes cost 8-14 ns per audience user; one value's intersection with a
 # dense audience about 0.3 us for city's 300 values, 1.1 us for occupation's 40)
-CONTAINER_IDS = 1 << 16
-ARRAY_MAX = 4096  # a Roaring container over this many IDs is a bitset
 CODE_NS = 10.0  # per audience user: its code gathered and counted
 PAIR_NS = 70.0  # per pair of containers intersected, besides their IDs
 MERGE_NS = 0.5  # per ID of two array containers merged

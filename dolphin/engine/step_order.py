@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CONTAINER_IDS = 65_536
-ARRAY_MAX = 4_096
+CONTAINER_IDS = 65_536  # IDs under one Roaring container (a 16-bit key)
+ARRAY_MAX = 4_096  # a container over this many IDs is a bitset (also snapshot.codes_pay's line)
 DENSE_STEP_NS = 800.0  # per container: bitset AND (or AND NOT) bitset into a bitset
 DENSE_COUNT_NS = 350.0  # per container: the same, cardinality only
 EXTRACT_NS = 3.5  # per result value: a bitset AND bitset whose result is an array
