@@ -180,6 +180,7 @@ class Snapshot:
         """Return the users with at least one value of a dimension (cached); a numeric field's users with a value."""
         if self.is_numeric(dimension):
             return self.tag(dimension, "exists")
+
         def union() -> FrozenBitMap:
             values = list(self.tags.get(dimension, {}).values())
             return FrozenBitMap(BitMap.union(*values) if values else BitMap())
@@ -208,10 +209,10 @@ class Snapshot:
         and when the codes would not fit the cache budget (built for one call, they cost more than the
         intersections).
         """
-        if self.kinds.get(dimension) is not DimensionKind.SINGLE or len(self.tags[dimension]) < CODES_MIN_VALUES:
+        tags = self.tags.get(dimension, {})
+        if self.kinds.get(dimension) is not DimensionKind.SINGLE or len(tags) < CODES_MIN_VALUES:
             return None
-        tags = self.tags[dimension]
-        if not codes_pay(lookups, len(tags), sum(len(bm) for bm in tags.values()), len(self.ids)):
+        if not codes_pay(lookups, len(tags), self.users_with_value(dimension), len(self.ids)):
             return None
         dtype = np.uint8 if len(tags) < 255 else np.uint16 if len(tags) < 65535 else np.uint32
         if not self.cache.fits(len(self.ids) * np.dtype(dtype).itemsize):
