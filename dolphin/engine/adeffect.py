@@ -157,10 +157,8 @@ def _breakdown(snap: Snapshot, stages: list[AbstractBitMap], dimension: str, top
                budget: Budget) -> list[FunnelSegment]:
     codes = snap.value_codes(dimension, sum(len(s) for s in stages))
     if codes is not None:
-        table = np.stack([
-            np.bincount(codes[0][np.frombuffer(s.to_array(), dtype=np.uint32)], minlength=len(codes[1]) + 1)[1:]
-            for s in stages])
-        values = codes[1]
+        table = np.stack([codes.counts(np.frombuffer(s.to_array(), dtype=np.uint32), s) for s in stages])
+        values = codes.values
     else:
         tags = snap.tags.get(dimension, {})  # unknown only on a cluster shard, where it is empty
         values = sorted(tags)

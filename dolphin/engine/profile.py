@@ -9,13 +9,12 @@ from pyroaring import AbstractBitMap
 
 from dolphin.engine.evaluate import Budget
 from dolphin.engine.results import DimensionProfile, ProfileValue, ValueCounts
-from dolphin.engine.snapshot import Snapshot
+from dolphin.engine.snapshot import Snapshot, ValueCodes
 
 
-def _counts_by_codes(audience_ids: np.ndarray, codes: np.ndarray, values: list[str]) -> dict[str, int]:
-    counts = np.bincount(codes[audience_ids], minlength=len(values) + 1)
-    nonzero = np.flatnonzero(counts[1:])
-    return {values[i]: int(counts[i + 1]) for i in nonzero}
+def _counts_by_codes(ids: np.ndarray, audience: AbstractBitMap, codes: ValueCodes) -> dict[str, int]:
+    counts, values = codes.counts(ids, audience), codes.values
+    return {values[i]: int(counts[i]) for i in np.flatnonzero(counts)}
 
 
 def _counts_by_intersection(audience: AbstractBitMap, tags: Mapping[str, AbstractBitMap]) -> dict[str, int]:
@@ -57,7 +56,7 @@ def profile_dimensions(
         codes = snap.value_codes(dimension, audience_count) if audience_count else None
         tags = snap.tags.get(dimension, {})  # unknown only on a cluster shard, where it is empty
         if codes is not None:
-            counts = _counts_by_codes(ids.get(), *codes)
+            counts = _counts_by_codes(ids.get(), audience, codes)
         else:
             counts = _counts_by_intersection(audience, tags) if audience_count else {}
         sizes = {v: len(tags[v]) for v, _ in ranked_counts(counts, top_k)}
@@ -90,7 +89,7 @@ def value_counts(snap: Snapshot, audience: AbstractBitMap | None, dimensions: li
         if audience is not None and ids is not None:
             codes = snap.value_codes(dimension, len(audience)) if len(audience) else None
             if codes is not None:
-                counts = _counts_by_codes(ids.get(), *codes)
+                counts = _counts_by_codes(ids.get(), audience, codes)
             else:
                 counts = _counts_by_intersection(audience, tags) if len(audience) else {}
             inside = [counts.get(v, 0) for v in values]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
-from pyroaring import BitMap, FrozenBitMap
+from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
 from dolphin.engine.bsi import Field
 from dolphin.engine.cache_budget import CacheBudget
@@ -24,6 +24,8 @@ from dolphin.storage import DimensionKind, IdDictionary, Manifest, SnapshotData
 EMPTY = FrozenBitMap()
 MEMO_ENTRIES = 256
 T = TypeVar("T")
+UINT8_CODES = 255  # codes 1..255 in one byte; 0 is no value
+REST_SHARE = 0.05  # of a dimension's users at most, in the values left without a code (coded_values)
 CODES_MIN_VALUES = 32  # below this, one intersection per value beats a bincount over the audience
 # codes_pay's estimates, ns (bench at 10M: codes cost 8-14 ns per audience user; one value's intersection with a
 # dense audience about 0.3 us for city's 300 values, 1.1 us for occupation's 40)
@@ -201,36 +203,93 @@ class Snapshot:
         return self.memo(dimension, "users with a value",
                          lambda: len(BitMap.union(*values.values())) if values else 0)
 
-    def value_codes(self, dimension: str, lookups: int) -> tuple[np.ndarray, list[str]] | None:
-        """Return (per-user value code, code -> value) of a single-valued dimension with many values, for counting
-        `lookups` audience users per value.
+    def value_codes(self, dimension: str, lookups: int) -> ValueCodes | None:
+        """Return per-user value codes of a single-valued dimension with many values, for counting `lookups`
+        audience users per value.
 
-        Code 0 means no value; code i+1 is values[i]. None when intersections are the better plan (codes_pay),
-        and when the codes would not fit the cache budget (built for one call, they cost more than the
-        intersections).
+        None when intersections are the better plan (codes_pay), and when the codes would not fit the cache
+        budget (built for one call, they cost more than the intersections).
         """
         tags = self.tags.get(dimension, {})
         if self.kinds.get(dimension) is not DimensionKind.SINGLE or len(tags) < CODES_MIN_VALUES:
             return None
-        if not codes_pay(lookups, len(tags), self.users_with_value(dimension), len(self.ids)):
+        coded, rest = self.memo(dimension, "coded values", lambda: coded_values(tags))
+        if not codes_pay(lookups, len(tags), self.users_with_value(dimension), len(self.ids), rest=len(rest)):
             return None
-        dtype = np.uint8 if len(tags) < 255 else np.uint16 if len(tags) < 65535 else np.uint32
+        dtype = code_dtype(len(coded))
         if not self.cache.fits(len(self.ids) * np.dtype(dtype).itemsize):
             return None
 
-        def build() -> tuple[np.ndarray, list[str]]:
-            values = sorted(tags)
+        def build() -> ValueCodes:
             codes = np.zeros(len(self.ids), dtype=dtype)
-            for i, value in enumerate(values):
+            for i, value in enumerate(coded):
                 codes[np.frombuffer(tags[value].to_array(), dtype=np.uint32)] = i + 1
-            return codes, values
+            rest_users = tuple(tags[v] for v in rest)
+            return ValueCodes(codes, coded, tuple(rest), rest_users,
+                              FrozenBitMap(BitMap.union(*rest_users)) if rest_users else EMPTY)
 
-        return self.cache.cached(("value_codes", dimension, None), build, value_bytes)
+        return self.cache.cached(("value_codes", dimension, None), build, lambda c: c.nbytes)
 
 
-def codes_pay(lookups: int, values: int, value_users: int, users: int) -> bool:
+@dataclass(frozen=True, slots=True)
+class ValueCodes:
+    """A single-valued dimension as one code per user: codes[user] is i + 1 for coded[i], 0 for no value.
+
+    The values in `rest`, the smallest, have no code (they read as 0): left out so that the codes of a dimension
+    with a few more than 255 values fit one byte, they are counted by intersection.
+    """
+
+    codes: np.ndarray
+    coded: list[str]
+    rest: tuple[str, ...] = ()
+    rest_users: tuple[AbstractBitMap, ...] = ()  # the snapshot's bitmaps of rest, in order
+    rest_union: AbstractBitMap = EMPTY  # their users together: an audience meets it first, then each value
+
+    @property
+    def values(self) -> list[str]:
+        """Return the values in the order of counts(): the coded ones, then the rest."""
+        return [*self.coded, *self.rest]
+
+    @property
+    def nbytes(self) -> int:
+        """Return the bytes the codes and the rest's union hold (the rest's own bitmaps are the snapshot's)."""
+        return int(self.codes.nbytes) + bitmap_bytes(self.rest_union)
+
+    def counts(self, ids: np.ndarray, users: AbstractBitMap) -> np.ndarray:
+        """Return how many of `users` (whose dense IDs, as uint32, are `ids`) hold each of values()."""
+        coded = np.bincount(self.codes[ids], minlength=len(self.coded) + 1)[1:]
+        if not self.rest:
+            return coded
+        among = users & self.rest_union  # a few users (the rest is small): one intersection per value is cheap
+        return np.concatenate([coded, np.array([among.intersection_cardinality(bm) if among else 0
+                                                for bm in self.rest_users], dtype=coded.dtype)])
+
+
+def coded_values(tags: Mapping[str, AbstractBitMap]) -> tuple[list[str], list[str]]:
+    """Return (values given codes, values left to intersections) of a single-valued dimension.
+
+    Every value gets a code unless one byte per user would then not do: past 255 values the largest 255 get codes
+    when the rest hold at most REST_SHARE of the dimension's users (city at 10M users: 300 values, the smallest
+    45 hold 2.3%, and the codes take 10 MB instead of 20).
+    """
+    if len(tags) <= UINT8_CODES:
+        return sorted(tags), []
+    ranked = sorted(tags, key=lambda v: (-len(tags[v]), v))
+    coded, rest = ranked[:UINT8_CODES], ranked[UINT8_CODES:]
+    if sum(len(tags[v]) for v in rest) > REST_SHARE * sum(len(bm) for bm in tags.values()):
+        return sorted(tags), []
+    return sorted(coded), sorted(rest)
+
+
+def code_dtype(values: int) -> type[np.unsignedinteger]:
+    """Return the smallest unsigned type that holds codes 0..values."""
+    return np.uint8 if values <= UINT8_CODES else np.uint16 if values < 65535 else np.uint32
+
+
+def codes_pay(lookups: int, values: int, value_users: int, users: int, *, rest: int = 0) -> bool:
     """True when counting `lookups` audience users per value through per-user codes (a gather and a bincount)
-    should beat one intersection per value, for a dimension whose `values` hold `value_users` of `users`.
+    should beat one intersection per value, for a dimension whose `values` hold `value_users` of `users`; `rest`
+    of the values have no code: the audience meets their union once, then each of them.
 
     Estimates from Roaring's container kinds, assuming evenly spread users; measured at 10M users
     (bench/README.md, "Issue 14, fourth pass"). Only speed depends on it, never an answer.
@@ -244,7 +303,8 @@ def codes_pay(lookups: int, values: int, value_users: int, users: int) -> bool:
         pair_ns = PROBE_NS * min(audience, value)  # each ID of the array side is probed in the bitset
     else:
         pair_ns = MERGE_NS * (audience + value)
-    return lookups * CODE_NS < pairs * (PAIR_NS + pair_ns)
+    codes = lookups * (CODE_NS + (MERGE_NS if rest else 0.0)) + (rest + 1 if rest else 0) * containers * PAIR_NS
+    return codes < pairs * (PAIR_NS + pair_ns)
 
 
 def closest_name(name: str, known: list[str]) -> str | None:

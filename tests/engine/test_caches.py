@@ -1,5 +1,5 @@
 """Status reports what each read cache holds: nothing on a fresh engine, then the per-user value codes after a
-profile (1 byte per user for a dimension of fewer than 255 values, 2 below 65,535); a read-cache budget bounds
+profile (1 byte per user for a dimension of up to 255 values, or with a small rest; 2 below 65,535); a read-cache budget bounds
 them and changes no answer."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def test_cache_bytes_follow_the_caches(loaded_dir: pathlib.Path) -> None:
     assert cities >= 32  # enough values for the bincount plan, which builds the codes
     engine.profile("gender=F", dimensions=["city"])
     users = len(engine.snapshot().ids)
-    assert engine.status().cache_bytes["value_codes"] == (1 if cities < 255 else 2) * users  # a code per user
+    assert engine.status().cache_bytes["value_codes"] == users  # a code per user, in one byte up to 255 values
+    # (the fixture's city has more, but the smallest few hold under 5% of its users: they go uncoded)
     engine.count("NOT city IN (Hangzhou)")  # a NOT over a dimension may build its users; never negative
     assert all(size >= 0 for size in engine.status().cache_bytes.values())
 
