@@ -42,9 +42,10 @@ class Settings:
     max_overlap_expressions: int = _setting(32, "most expressions in one Overlap", 2)
     max_page_size: int = _setting(10000, "largest Export page, IDs", 1)
     read_cache_mb: float = _setting(
-        256.0, "memory for the served snapshot's read caches (per-user value codes, a dimension's users, numeric "
+        -1.0, "memory for the served snapshot's read caches (per-user value codes, a dimension's users, numeric "
         "unions), MB per server process (each cluster shard has its own); past it the least recently used go "
-        "first, and profiles of a dimension whose value codes do not fit intersect instead; 0 keeps none", 0)
+        "first, and profiles of a dimension whose value codes do not fit intersect instead; 0 keeps none; -1 sizes "
+        "it with the data, 2.5 bytes per user (25 MB at 10M users)", -1)
     max_profile_dimensions: int = _setting(50, "most dimensions in one Profile", 1)
     max_top_k: int = _setting(1000, "largest Profile top_k", 1)
     max_lookalike_k: int = _setting(100_000, "largest Lookalike k", 1)

@@ -46,8 +46,8 @@ class Field:
     exists: AbstractBitMap
     negative: AbstractBitMap
     bits: tuple[AbstractBitMap, ...]  # bits[i]: users with bit i of |value| set; as long as the highest set bit
-    # keeps the users with a magnitude >= 2^k ("numeric_unions"), built on first use: every comparison with a
-    # k-bit constant starts from it; the snapshot's budget, or a private one
+    # keeps, per length k, the users with a magnitude below 2^k or those at or above it ("numeric_unions"), built
+    # on first use: every comparison with a k-bit constant starts from it; the snapshot's budget, or a private one
     cache: CacheBudget = field(default_factory=CacheBudget, compare=False, repr=False)
 
     @staticmethod
@@ -65,11 +65,35 @@ class Field:
         return within - self.negative, within & self.negative
 
     # -- magnitudes ---------------------------------------------------------------------------------------
-    def high(self, length: int) -> AbstractBitMap:
-        """Return the users whose magnitude has a bit at or above `length` set (cached: the union is the costly
-        part of comparing with a small constant when large values are rare)."""
-        return self.cache.cached(("numeric_unions", self.name, length),
-                                 lambda: FrozenBitMap(_union(list(self.bits[length:]))), bitmap_bytes)
+    def _length_split(self, length: int) -> tuple[AbstractBitMap, bool]:
+        """Return (the users whose magnitude is below 2^length, True) or (those at or above it, False), whichever
+        is smaller (cached: the union of the high slices is the costly part of comparing with a small constant).
+
+        Below is exists minus the union above; for most short lengths it is a few users where the union is a
+        bitset over nearly everyone (spend_30d at 10M users: 972 users under 2 against 4.0M at or above).
+        """
+        def build() -> tuple[AbstractBitMap, bool]:
+            high = FrozenBitMap(_union(list(self.bits[length:])))
+            low = FrozenBitMap(self.exists - high) if high else self.exists
+            return (low, True) if bitmap_bytes(low) < bitmap_bytes(high) else (high, False)
+
+        return self.cache.cached(("numeric_unions", self.name, length), build, lambda split: bitmap_bytes(split[0]))
+
+    def under(self, users: AbstractBitMap, length: int) -> AbstractBitMap:
+        """Return the users (of `exists`) whose magnitude is below 2^length."""
+        if length >= len(self.bits):
+            return users
+        part, below = self._length_split(length)
+        if below:
+            return users & part
+        return users - part if part else users
+
+    def count_at_or_above(self, users: AbstractBitMap, length: int) -> int:
+        """Return how many users (of `exists`) have a magnitude of at least 2^length."""
+        if length >= len(self.bits):
+            return 0
+        part, below = self._length_split(length)
+        return len(users) - users.intersection_cardinality(part) if below else users.intersection_cardinality(part)
 
     def below(self, users: AbstractBitMap, m: int) -> AbstractBitMap:
         """Return the users whose magnitude is < m (O'Neil: each bit of m splits off the users already below)."""
@@ -78,8 +102,7 @@ class Field:
         length = m.bit_length()
         if length > len(self.bits):
             return users
-        high = self.high(length)
-        equal = users - high if high else users
+        equal = self.under(users, length)
         pieces: list[AbstractBitMap] = []
         for i in range(length - 1, -1, -1):
             if not equal:
@@ -99,8 +122,7 @@ class Field:
         length = m.bit_length()
         if length > len(self.bits):
             return len(users)
-        high = self.high(length)
-        return self._walk_count(users - high if high else users, m, length - 1)
+        return self._walk_count(self.under(users, length), m, length - 1)
 
     def _walk_count(self, equal: AbstractBitMap, m: int, top: int) -> int:
         """Return how many of `equal` are below m, where their magnitudes share m's bits above `top`."""
@@ -124,7 +146,7 @@ class Field:
         inside = sorted({t for t in thresholds if 0 < t < 1 << len(self.bits)})
         if users and inside:
             length = inside[-1].bit_length()  # every inside threshold is below 2^length: start there
-            lower = users - self.high(length) if length < len(self.bits) else users
+            lower = self.under(users, length)
             out.update((t, len(lower)) for t in inside if t == 1 << length)
             inside = [t for t in inside if t < 1 << length]
             if inside and lower:
@@ -159,8 +181,7 @@ class Field:
         """Return the users whose magnitude is exactly m."""
         if m < 0 or m.bit_length() > len(self.bits) or not users:
             return EMPTY
-        high = self.high(m.bit_length())
-        found = users - high if high else users
+        found = self.under(users, m.bit_length())
         for i in range(m.bit_length() - 1, -1, -1):
             if not found:
                 break
@@ -204,7 +225,7 @@ class Field:
 
         def count_above(k: int) -> int:  # users with magnitude >= 2^k
             if k not in above:
-                above[k] = users.intersection_cardinality(self.high(k)) if k < len(self.bits) else 0
+                above[k] = self.count_at_or_above(users, k)
             return above[k]
 
         low, high = 0, len(self.bits)  # users below 2^high always include rank
@@ -216,7 +237,7 @@ class Field:
                 low = mid + 1
         if low >= len(self.bits):
             return users, len(self.bits)
-        return users - self.high(low), low
+        return self.under(users, low), low
 
     def kth_magnitude(self, users: AbstractBitMap, rank: int, above: dict[int, int] | None = None) -> int:
         """Return the magnitude at 0-based rank (ascending) among users (`above`: counts shared across ranks)."""

@@ -33,7 +33,7 @@ from dolphin.engine.aggregates import (
 from dolphin.engine.api import Offload
 from dolphin.engine.audiences import AudienceStore, check_name
 from dolphin.engine.bsi import Field
-from dolphin.engine.cache_budget import DEFAULT_LIMIT, CacheBudget
+from dolphin.engine.cache_budget import CacheBudget
 from dolphin.engine.evaluate import Budget, count, materialize, prefixed, trace
 from dolphin.engine.exchange import (
     bitmap_of,
@@ -99,7 +99,7 @@ class EngineLimits:
     max_profile_dimensions: int = 50
     max_top_k: int = 1000
     max_event_days: int = 366
-    read_cache_bytes: int = DEFAULT_LIMIT  # Snapshot.cache's budget
+    read_cache_bytes: int = -1  # Snapshot.cache's budget; -1: cache_budget.BYTES_PER_USER of each snapshot's users
 
     @staticmethod
     def from_settings(settings: Settings) -> EngineLimits:
@@ -112,7 +112,7 @@ class EngineLimits:
             max_profile_dimensions=settings.max_profile_dimensions,
             max_top_k=settings.max_top_k,
             max_event_days=settings.max_event_days,
-            read_cache_bytes=int(settings.read_cache_mb * 1024 * 1024),
+            read_cache_bytes=int(settings.read_cache_mb * 1024 * 1024) if settings.read_cache_mb >= 0 else -1,
         )
 
 
@@ -174,6 +174,8 @@ class Engine:
 
     def new_cache(self) -> CacheBudget:
         """Return an empty read-cache budget of this engine's size, for a snapshot read from disk."""
+        if self.limits.read_cache_bytes < 0:
+            return CacheBudget.per_user()
         return CacheBudget(self.limits.read_cache_bytes)
 
     def publish(self, snapshot: Snapshot, reason: str) -> None:

@@ -82,7 +82,8 @@ class Snapshot:
         self.loaded_at = time.time()
         self.tag_count = sum(len(v) for d, v in data.tags.items() if not self.kinds[d].numeric)
         self._lock = threading.Lock()
-        self.cache = cache if cache is not None else CacheBudget()
+        self.cache = cache if cache is not None else CacheBudget.per_user()
+        self.cache.for_users(len(data.ids))
         self._fields: dict[str, Field] = {}
         self._bounds: dict[str, tuple[int, int] | None] = {}
         self._memo: dict[tuple[str, object], object] = {}

@@ -65,7 +65,7 @@ def adopt_version(writer: WriterThread, data: SnapshotData, keep_days: int = 0) 
     def adopt() -> Snapshot:
         current = writer.current()
         base = Snapshot(data, StreamState(current.stream.sequence, current.stream.wal_position,
-                                          current.stream.offsets), cache=CacheBudget(current.cache.limit))
+                                          current.stream.offsets), cache=current.cache.emptied())
         result = replay_records(base, writer.logged_records(), data.manifest, current.stream.wal_position,
                                 keep_days)
         snap = result.snapshot

@@ -69,3 +69,21 @@ def test_derived_drops_what_it_is_told_and_keeps_the_order() -> None:
     derived.put(("dimension_users", "e", None), "e", 10)  # over 30: b goes first, then nothing else
     assert [derived.get(("dimension_users", n, None)) for n in "abde"] == ["a", None, "d", "e"]
     assert budget.get(("dimension_users", "c", None)) == "c"  # the source is untouched
+
+
+def test_a_per_user_budget_follows_the_users_and_drops_what_no_longer_fits() -> None:
+    budget = CacheBudget.per_user(2.5)
+    budget.for_users(100)
+    assert budget.limit == 250
+    for name in "abc":
+        budget.put(("dimension_users", name, None), name, 80)
+    derived = budget.derived(lambda key: False)
+    derived.for_users(64)  # 160 bytes: the least recently used entry goes
+    assert derived.limit == 160 and [derived.get(("dimension_users", n, None)) for n in "abc"] == [None, "b", "c"]
+    assert budget.get(("dimension_users", "a", None)) == "a"  # the source keeps its own
+    emptied = derived.emptied()
+    emptied.for_users(1000)
+    assert emptied.limit == 2500 and emptied.get(("dimension_users", "b", None)) is None
+    fixed = CacheBudget(300)
+    fixed.for_users(10)
+    assert fixed.limit == 300 and fixed.emptied().limit == 300
