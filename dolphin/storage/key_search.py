@@ -2,15 +2,17 @@
 then a vectorised binary search inside each bucket.
 
 np.searchsorted over 10M sorted keys costs about 23 dependent cache misses per lookup (0.6-1 us); the stream's
-ID lookup was a quarter of the server's CPU at 220k mutations/s. With about 8 keys per bucket, a lookup reads
-the directory and one or two cache lines of its bucket.
+ID lookup was a quarter of the server's CPU at 220k mutations/s. With about 4 keys per bucket, a lookup reads
+the directory and one cache line of its bucket. The directory holds uint32 offsets when the keys allow (every
+dictionary under 4G users), so 4 keys per bucket take the memory 8 did with int64 offsets (9 MB for 10M integer
+IDs), and 100,000 lookups take 141 instead of 192 ns each (143 against 177 for hashed string IDs, interleaved).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-KEYS_PER_BUCKET = 8
+KEYS_PER_BUCKET = 4
 
 
 class SortedKeys:
@@ -26,7 +28,8 @@ class SortedKeys:
         self.shift = max(0, span.bit_length() - bits)
         buckets = (span >> self.shift) + 1 if n else 1
         bounds = np.uint64(self.low) + (np.arange(buckets, dtype=np.uint64) << np.uint64(self.shift))
-        self.starts = np.append(np.searchsorted(self.keys, bounds), n).astype(np.int64)
+        starts = np.append(np.searchsorted(self.keys, bounds), n)
+        self.starts = starts.astype(np.uint32 if n < 2**32 else np.int64)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -41,7 +44,7 @@ class SortedKeys:
         inside = np.flatnonzero(mask)
         q = values[inside].astype(np.uint64)
         bucket = ((q - np.uint64(self.low)) >> np.uint64(self.shift)).astype(np.int64)
-        lo, hi = self.starts[bucket], self.starts[bucket + 1]
+        lo, hi = self.starts[bucket].astype(np.int64), self.starts[bucket + 1].astype(np.int64)
         while True:  # lower bound inside [lo, hi): as many rounds as the largest bucket has bits
             active = lo < hi
             if not active.any():
