@@ -3,8 +3,11 @@ dictionary, with what each read cache holds (AdminService.Status cache_bytes).
 
     python bench/memory.py                      # 10M users (reuses bench/work from bench/run.py)
     python bench/memory.py --env GLIBC_TUNABLES=glibc.malloc.arena_max=8   # an allocator setting to compare
+    python bench/memory.py --data bench/work/lookalike-10000000x32/data     # bench/lookalike.py's world
 
-The target is RSS <= 1.5 x (serialized bitmap bytes + 8 bytes per user of the int64 ID dictionary).
+The target is RSS <= 1.5 x (serialized bitmap bytes + 8 bytes per user of the int64 ID dictionary). A data dir
+with embeddings (bench/lookalike.py's) gets lookalike steps, and its FAISS index and row map count as served
+data too; the vectors file itself is memory-mapped, and the pages a query reads show in RSS.
 """
 
 from __future__ import annotations
@@ -56,6 +59,32 @@ def steps(client: Client) -> list[tuple[str, Callable[[], object]]]:
     ]
 
 
+LOOKALIKE_POOL = "region IN (r0, r1, r2)"  # bench/lookalike.py's candidates: 30% of users
+
+
+def lookalike_steps(client: Client) -> list[tuple[str, Callable[[], object]]]:
+    """Return the query types over bench/lookalike.py's world (tags region and seed, plus embeddings)."""
+    return [
+        ("counts x300", lambda: [client.count(LOOKALIKE_POOL) for _ in range(300)]),
+        ("profile of every dimension", lambda: client.profile(LOOKALIKE_POOL)),
+        ("export 10k page int64", lambda: next(client.export_integers(LOOKALIKE_POOL, page_size=10000,
+                                                                      max_pages=1))),
+        ("full export 3M int64", lambda: sum(len(np.asarray(p)) for p in client.export_integers(
+            LOOKALIKE_POOL, page_size=10000))),
+        ("lookalike top-1,000 x20", lambda: [client.lookalike("seed=yes", candidate_expression=LOOKALIKE_POOL,
+                                                              k=1000) for _ in range(20)]),
+        ("lookalike top-100,000 x3", lambda: [client.lookalike("seed=yes", candidate_expression=LOOKALIKE_POOL,
+                                                               k=100_000) for _ in range(3)]),
+    ]
+
+
+def vector_files(data: pathlib.Path) -> dict[str, int]:
+    """Return the sizes of the newest version's embedding files (none without embeddings)."""
+    versions = sorted((data / "versions").iterdir()) if (data / "versions").is_dir() else []
+    newest = versions[-1] if versions else data
+    return {p.name: p.stat().st_size for p in newest.glob("vector*")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=10_000_000)
@@ -63,8 +92,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=50096)
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server process")
     parser.add_argument("--label", default="")
+    parser.add_argument("--data", default="", help="data dir (default: bench/work/data-<users>)")
     args = parser.parse_args()
-    data = pathlib.Path(args.work) / f"data-{args.users}"
+    data = pathlib.Path(args.data) if args.data else pathlib.Path(args.work) / f"data-{args.users}"
+    vectors = vector_files(data)
     env = {**os.environ, **dict(e.split("=", 1) for e in args.env)}
     proc = subprocess.Popen(dolphin_cmd("serve", "--data-dir", str(data), "--port", str(args.port),
                                         "--watch-seconds", "0"), env=env, stdout=subprocess.DEVNULL,
@@ -75,19 +106,22 @@ def main() -> int:
             deadline = time.monotonic() + 120
             while True:
                 try:
-                    client.count(Q1)  # answers once the snapshot is served
                     status = client.status()
-                    break
+                    if status.users:  # the snapshot is served
+                        break
+                    time.sleep(0.2)
                 except Exception:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise
                     time.sleep(0.2)
             users = int(status.users)
             bitmaps = int(status.bitmap_bytes)
-            budget = bitmaps + 8 * users
-            report.update(bitmap_bytes=bitmaps, dictionary_bytes=8 * users, target_rss=int(1.5 * budget))
+            held = sum(size for name, size in vectors.items() if name != "vectors.npy")  # loaded, not mapped
+            budget = bitmaps + 8 * users + held
+            report.update(bitmap_bytes=bitmaps, dictionary_bytes=8 * users, vector_files=vectors,
+                          target_rss=int(1.5 * budget))
             rows = [{"after": "start", "rss_mb": round(rss_bytes(proc.pid) / 2**20, 1)}]
-            for name, run in steps(client):
+            for name, run in (lookalike_steps(client) if vectors else steps(client)):
                 started = time.perf_counter()
                 run()
                 rows.append({"after": name, "seconds": round(time.perf_counter() - started, 3),
