@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from dolphin.errors import LoadError
 from dolphin.storage import IdDictionary
+from dolphin.storage.ids import _KeyIndex
 
 
 @given(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=200), st.lists(st.integers(-5, 5), max_size=50))
@@ -60,3 +61,64 @@ def test_save_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
     ids.save(tmp_path / "ids.parquet")
     again = IdDictionary.load(tmp_path / "ids.parquet", "string")
     assert again.decode(np.array([1, 0], dtype=np.uint32)) == ["y", "x"]
+
+
+@given(st.booleans(), st.lists(st.lists(st.integers(0, 600), max_size=12), max_size=8), st.data())
+def test_the_key_index_encodes_like_a_dict_through_merges(ascending: bool, batches: list[list[int]],
+                                                          data: st.DataObject) -> None:
+    """Stream-sized batches go through the key index; its tail merges every few IDs here. A dictionary loaded in
+    ascending order keeps no position map and no copy of its integer keys until a merge breaks the order."""
+    first = list(range(0, 400, 5))  # 80 users
+    if not ascending:
+        first = data.draw(st.permutations(first))
+    dictionary = IdDictionary(pl.Series("user_id", first, dtype=pl.Int64))
+    model = {user: dense for dense, user in enumerate(first)}
+    original = _KeyIndex.MERGE_AT
+    _KeyIndex.MERGE_AT = 3
+    try:
+        for batch in batches:
+            dense, dictionary = dictionary.encode(pl.Series("user_id", batch, dtype=pl.Int64))
+            for user in batch:
+                model.setdefault(user, len(model))
+            assert dense.tolist() == [model[u] for u in batch]
+            index = dictionary._keys
+            assert index is not None
+            arrivals = list(model)[len(first):]  # new users, in dense order
+            if ascending and arrivals == sorted(arrivals) and (not arrivals or arrivals[0] > first[-1]):
+                assert index.dense is None  # every merge appended larger keys: still in dense order
+        if batches:
+            assert dictionary.lookup(pl.Series("user_id", list(model), dtype=pl.Int64)).to_list() == list(
+                model.values())
+    finally:
+        _KeyIndex.MERGE_AT = original
+
+
+def test_ascending_integer_ids_share_the_column_as_their_keys() -> None:
+    dictionary = IdDictionary(pl.Series("user_id", list(range(10, 1000, 3)), dtype=pl.Int64))
+    dense, extended = dictionary.encode(pl.Series("user_id", [13, 999], dtype=pl.Int64))
+    index = extended._keys
+    assert dense.tolist() == [1, 330]  # 999 is new
+    assert index is not None and index.dense is None
+    assert np.shares_memory(index.sorted.keys, dictionary.external.to_numpy())
+
+
+def test_appending_larger_ids_keeps_the_index_in_dense_order_until_a_smaller_one_comes() -> None:
+    dictionary = IdDictionary(pl.Series("user_id", list(range(0, 400, 5)), dtype=pl.Int64))
+    original = _KeyIndex.MERGE_AT
+    _KeyIndex.MERGE_AT = 3
+    try:
+        for start in range(1000, 1100, 7):  # auto-increment IDs: each batch larger than all before it
+            batch = list(range(start, start + 7))
+            dense, dictionary = dictionary.encode(pl.Series("user_id", batch, dtype=pl.Int64))
+            assert dense.tolist() == list(range(len(dictionary) - 7, len(dictionary)))
+        index = dictionary._keys
+        assert index is not None and index.dense is None and len(index.sorted) > 80  # merged, still in order
+        dense, dictionary = dictionary.encode(pl.Series("user_id", [3, *range(2000, 2040), 1005], dtype=pl.Int64))
+        assert dense[0] == len(dictionary) - 41 and dense[-1] == 80 + 5  # enough new IDs to merge
+        assert dictionary._keys is index and index.dense is not None  # 3 came after larger IDs: a position map
+        everyone = dictionary.external.to_list()
+        assert dictionary.lookup(pl.Series("user_id", everyone)).to_list() == list(range(len(everyone)))
+        found, _ = dictionary.encode(pl.Series("user_id", everyone[::-1], dtype=pl.Int64))
+        assert found.tolist() == list(range(len(everyone)))[::-1]
+    finally:
+        _KeyIndex.MERGE_AT = original
