@@ -232,7 +232,7 @@ class Snapshot:
         return self.cache.cached(("value_codes", dimension, None), build, lambda c: c.nbytes)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays do not compare as one value
 class ValueCodes:
     """A single-valued dimension as one code per user: codes[user] is i + 1 for coded[i], 0 for no value.
 
