@@ -306,7 +306,9 @@ class Engine:
         if order_by:
             self.check_numeric(snap, [order_by])
             subject = f"{subject}\x00order by {order_by} {'desc' if descending else 'asc'}"
-        start = paging.read_token(page_token, snap.version, snap.data.manifest.built_at, subject) if page_token else 0
+        resume = paging.read_token(page_token, snap.version, snap.data.manifest.built_at, subject) if page_token \
+            else paging.Resume(0)
+        start = resume.position
         node = self._plan(snap, expression)
         if order_by:
             audience = materialize(node, Budget("export", deadline))
@@ -315,7 +317,7 @@ class Engine:
             return OrderedExportCursor(snap, subject, audience, index, descending, size, start, integers)
         budget = Budget("export", deadline)
         node = prefixed(node, budget)
-        total = count(node, budget)
+        total = resume.total if resume.total is not None else count(node, budget)  # a resumed page: no recount
         return ExportCursor(snap, subject, node, size, start, total, integers)
 
     async def open_export_async(self, expression: str, offload: Offload, *, page_size: int = 0,

@@ -80,7 +80,8 @@ class ExportCursor:
         token = ""
         if len(self.buffer):
             manifest = self.snap.data.manifest
-            token = paging.make_token(self.snap.version, manifest.built_at, self.subject, int(dense[-1]) + 1)
+            token = paging.make_token(self.snap.version, manifest.built_at, self.subject, int(dense[-1]) + 1,
+                                      self.total)
         if self.integers:
             return ExportPage([], token, self.snap.version, self.total, self.snap.ids.decode_integers(dense))
         return ExportPage(self.snap.ids.decode(dense), token, self.snap.version, self.total)
@@ -140,7 +141,8 @@ class OrderedExportCursor:
         self.position = end
         token = ""
         if end < self.total:
-            token = paging.make_token(self.snap.version, self.snap.data.manifest.built_at, self.subject, end)
+            token = paging.make_token(self.snap.version, self.snap.data.manifest.built_at, self.subject, end,
+                                      self.total)
         if self.integers:
             return ExportPage([], token, self.snap.version, self.total, self.snap.ids.decode_integers(dense), texts)
         return ExportPage(self.snap.ids.decode(dense), token, self.snap.version, self.total, None, texts)

@@ -68,3 +68,34 @@ def test_small_first_windows_finish_on_a_worker(engine: Engine, oracle: Oracle, 
     assert total == engine.count(text).count == len(ids)
     assert ids == [u for p in engine.export_pages(text, page_size=500) for u in p.user_ids]
 
+
+
+@settings(max_examples=25)
+@given(expressions(max_leaves=6), st.sampled_from([1, 50, 700]))
+def test_token_resumed_pages_give_every_id_and_count_the_audience_once(
+        engine: Engine, oracle: Oracle, expr: Expr, page_size: int) -> None:
+    """Each page asked for with the previous page's token, as a client paging call by call: the token carries the
+    audience's size, so only the first call counts it."""
+    import dolphin.engine.engine as engine_module
+
+    text = format_expr(expr)
+    counts: list[int] = []
+
+    def counted(node: Any, budget: Any) -> int:
+        counts.append(1)
+        return real_count(node, budget)
+
+    real_count = engine_module.count
+    engine_module.count = counted
+    try:
+        page = engine.export_cursor(text, page_size=page_size).next_page()
+        ids, totals = list(page.user_ids), [page.total_count]
+        while page.next_page_token:
+            page = engine.export_cursor(text, page_size=page_size, page_token=page.next_page_token).next_page()
+            ids += page.user_ids
+            totals.append(page.total_count)
+    finally:
+        engine_module.count = real_count
+    expected = brute_force(expr, oracle)
+    assert set(ids) == expected and len(ids) == len(expected)
+    assert set(totals) == {len(expected)} and len(counts) == 1
