@@ -16,9 +16,10 @@ from typing import TypeVar
 T = TypeVar("T")
 CacheKey = tuple[str, str, Hashable]  # (cache name, dimension or field, what of it)
 DEFAULT_LIMIT = 256 * 1024 * 1024
-# The default budget follows the data: room for about two dimensions' one-byte value codes, or twenty numeric
-# unions, per user. At 10M users that is 25 MB, and the server stays within 1.5x its bitmaps and dictionary after
-# every query type (bench/memory.py); a fixed 256 MB took it to 1.57x. At 1B users it is 2.5 GB.
+# The default budget follows the data, 2.5 bytes per user: room for two dimensions' value codes (a byte per user
+# each) or twenty bitset unions (an eighth of a byte each). At 10M users that is 25 MB, and the server stays within
+# 1.5x its bitmaps and dictionary after every query type (bench/memory.py); a fixed 256 MB took it to 1.57x. At
+# 1B users it is 2.5 GB.
 BYTES_PER_USER = 2.5
 
 
