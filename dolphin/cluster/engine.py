@@ -319,7 +319,8 @@ class ClusterEngine:
             tuple(f"shard {k}: {v}" for k, a in enumerate(answers) for v in a.skipped_versions),
             tuple(ShardStatusInfo(k, t, a.snapshot_version, a.users, a.tags, a.bitmap_bytes, a.rss_bytes)
                   for k, (a, t) in enumerate(zip(answers, self.channels.targets(), strict=True))),
-            cache_bytes=added_up([dict(a.cache_bytes) for a in answers]))
+            cache_bytes=added_up([dict(a.cache_bytes) for a in answers]),
+            read_cache_limit_bytes=sum(a.read_cache_limit_bytes for a in answers))
 
     # -- names ------------------------------------------------------------------
     def names(self) -> ClusterNames:

@@ -629,6 +629,6 @@ class Engine:
         return StatusInfo(
             snap.version, len(snap.population), snap.tag_count, len(snap.tags), snap.data.serialized_bytes,
             _rss_bytes(), snap.data.manifest.built_at, snap.loaded_at, str(self.data_dir), len(self.audiences),
-            tuple(snap.data.skipped_versions), cache_bytes=snap.cache_bytes(),
+            tuple(snap.data.skipped_versions), cache_bytes=snap.cache_bytes(), read_cache_limit_bytes=snap.cache.limit,
         )
 

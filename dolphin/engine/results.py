@@ -179,6 +179,7 @@ class StatusInfo:
     skipped_versions: tuple[str, ...] = ()  # damaged versions passed over when the served one was opened
     shards: tuple[ShardStatusInfo, ...] = ()  # a cluster front's shards
     cache_bytes: dict[str, int] = field(default_factory=dict)  # memory of the read caches, by cache
+    read_cache_limit_bytes: int = 0  # the budget the snapshot's read caches share
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,6 +254,7 @@ def status(info: r.StatusInfo, uptime: float, version: str) -> admin_pb.StatusRe
         snapshot_built_at=timestamp(info.snapshot_built_at), loaded_at=timestamp(info.loaded_at),
         data_dir=info.data_dir, saved_audiences=info.saved_audiences, server_version=version,
         skipped_versions=list(info.skipped_versions), cache_bytes=info.cache_bytes,
+        read_cache_limit_bytes=info.read_cache_limit_bytes,
         shards=[admin_pb.ShardStatus(shard=k.shard, address=k.address, snapshot_version=k.snapshot_version,
                                      users=k.users, tags=k.tags, bitmap_bytes=k.bitmap_bytes, rss_bytes=k.rss_bytes)
                 for k in info.shards],

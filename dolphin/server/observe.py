@@ -43,6 +43,8 @@ class SnapshotCollector(Collector):
             ("dolphin_resident_memory_bytes", "Resident memory of the server process", status.rss_bytes),
             ("dolphin_snapshot_fallbacks", "Damaged newer versions skipped when the served one was opened",
              len(status.skipped_versions)),
+            ("dolphin_read_cache_limit_bytes", "Budget the read caches share (--read-cache-mb)",
+             status.read_cache_limit_bytes),
         ):
             yield GaugeMetricFamily(name, text, value=value)
         caches = GaugeMetricFamily("dolphin_cache_bytes", "Memory held by the read caches, by cache", labels=["cache"])

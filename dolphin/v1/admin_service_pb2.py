@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64olphin/v1/admin_service.proto\x12\ndolphin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n\rStatusRequest\"\xa6\x04\n\x0eStatusResponse\x12\x18\n\x10snapshot_version\x18\x01 \x01(\x04\x12\r\n\x05users\x18\x02 \x01(\x04\x12\x0c\n\x04tags\x18\x03 \x01(\x04\x12\x12\n\ndimensions\x18\x04 \x01(\x04\x12\x14\n\x0c\x62itmap_bytes\x18\x05 \x01(\x04\x12\x11\n\trss_bytes\x18\x06 \x01(\x04\x12\x16\n\x0euptime_seconds\x18\x07 \x01(\x01\x12\x35\n\x11snapshot_built_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tloaded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64\x61ta_dir\x18\n \x01(\t\x12\x17\n\x0fsaved_audiences\x18\x0b \x01(\x04\x12\x16\n\x0eserver_version\x18\x0c \x01(\t\x12(\n\x06ingest\x18\r \x01(\x0b\x32\x18.dolphin.v1.IngestStatus\x12\x18\n\x10skipped_versions\x18\x0e \x03(\t\x12\'\n\x06shards\x18\x0f \x03(\x0b\x32\x17.dolphin.v1.ShardStatus\x12?\n\x0b\x63\x61\x63he_bytes\x18\x10 \x03(\x0b\x32*.dolphin.v1.StatusResponse.CacheBytesEntry\x1a\x31\n\x0f\x43\x61\x63heBytesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x8d\x01\n\x0bShardStatus\x12\r\n\x05shard\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\x12\r\n\x05users\x18\x04 \x01(\x04\x12\x0c\n\x04tags\x18\x05 \x01(\x04\x12\x14\n\x0c\x62itmap_bytes\x18\x06 \x01(\x04\x12\x11\n\trss_bytes\x18\x07 \x01(\x04\"\xe2\x01\n\x0cIngestStatus\x12\r\n\x05\x66sync\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x14\n\x0cwal_position\x18\x03 \x01(\x04\x12\x0f\n\x07sources\x18\x04 \x01(\x04\x12 \n\x18seconds_since_last_batch\x18\x05 \x01(\x01\x12\x14\n\x0cstorage_full\x18\x06 \x01(\x08\x12\x19\n\x11recovered_batches\x18\x07 \x01(\x04\x12\x16\n\x0erecovery_notes\x18\x08 \x03(\t\x12\x1f\n\x17last_checkpoint_version\x18\t \x01(\x04\"\x13\n\x11\x43heckpointRequest\"\x97\x01\n\x12\x43heckpointResponse\x12\x18\n\x10snapshot_version\x18\x01 \x01(\x04\x12\x14\n\x0cwal_position\x18\x02 \x01(\x04\x12\x13\n\x0bincremental\x18\x03 \x01(\x08\x12\x14\n\x0c\x63hanged_tags\x18\x04 \x01(\x04\x12\x15\n\rpause_seconds\x18\x05 \x01(\x01\x12\x0f\n\x07seconds\x18\x06 \x01(\x01\"\x0f\n\rReloadRequest\"U\n\x0eReloadResponse\x12\x18\n\x10previous_version\x18\x01 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\x32\xdd\x01\n\x0c\x41\x64minService\x12?\n\x06Status\x12\x19.dolphin.v1.StatusRequest\x1a\x1a.dolphin.v1.StatusResponse\x12?\n\x06Reload\x12\x19.dolphin.v1.ReloadRequest\x1a\x1a.dolphin.v1.ReloadResponse\x12K\n\nCheckpoint\x12\x1d.dolphin.v1.CheckpointRequest\x1a\x1e.dolphin.v1.CheckpointResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64olphin/v1/admin_service.proto\x12\ndolphin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n\rStatusRequest\"\xc6\x04\n\x0eStatusResponse\x12\x18\n\x10snapshot_version\x18\x01 \x01(\x04\x12\r\n\x05users\x18\x02 \x01(\x04\x12\x0c\n\x04tags\x18\x03 \x01(\x04\x12\x12\n\ndimensions\x18\x04 \x01(\x04\x12\x14\n\x0c\x62itmap_bytes\x18\x05 \x01(\x04\x12\x11\n\trss_bytes\x18\x06 \x01(\x04\x12\x16\n\x0euptime_seconds\x18\x07 \x01(\x01\x12\x35\n\x11snapshot_built_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tloaded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64\x61ta_dir\x18\n \x01(\t\x12\x17\n\x0fsaved_audiences\x18\x0b \x01(\x04\x12\x16\n\x0eserver_version\x18\x0c \x01(\t\x12(\n\x06ingest\x18\r \x01(\x0b\x32\x18.dolphin.v1.IngestStatus\x12\x18\n\x10skipped_versions\x18\x0e \x03(\t\x12\'\n\x06shards\x18\x0f \x03(\x0b\x32\x17.dolphin.v1.ShardStatus\x12?\n\x0b\x63\x61\x63he_bytes\x18\x10 \x03(\x0b\x32*.dolphin.v1.StatusResponse.CacheBytesEntry\x12\x1e\n\x16read_cache_limit_bytes\x18\x11 \x01(\x04\x1a\x31\n\x0f\x43\x61\x63heBytesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x8d\x01\n\x0bShardStatus\x12\r\n\x05shard\x18\x01 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x18\n\x10snapshot_version\x18\x03 \x01(\x04\x12\r\n\x05users\x18\x04 \x01(\x04\x12\x0c\n\x04tags\x18\x05 \x01(\x04\x12\x14\n\x0c\x62itmap_bytes\x18\x06 \x01(\x04\x12\x11\n\trss_bytes\x18\x07 \x01(\x04\"\xe2\x01\n\x0cIngestStatus\x12\r\n\x05\x66sync\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x14\n\x0cwal_position\x18\x03 \x01(\x04\x12\x0f\n\x07sources\x18\x04 \x01(\x04\x12 \n\x18seconds_since_last_batch\x18\x05 \x01(\x01\x12\x14\n\x0cstorage_full\x18\x06 \x01(\x08\x12\x19\n\x11recovered_batches\x18\x07 \x01(\x04\x12\x16\n\x0erecovery_notes\x18\x08 \x03(\t\x12\x1f\n\x17last_checkpoint_version\x18\t \x01(\x04\"\x13\n\x11\x43heckpointRequest\"\x97\x01\n\x12\x43heckpointResponse\x12\x18\n\x10snapshot_version\x18\x01 \x01(\x04\x12\x14\n\x0cwal_position\x18\x02 \x01(\x04\x12\x13\n\x0bincremental\x18\x03 \x01(\x08\x12\x14\n\x0c\x63hanged_tags\x18\x04 \x01(\x04\x12\x15\n\rpause_seconds\x18\x05 \x01(\x01\x12\x0f\n\x07seconds\x18\x06 \x01(\x01\"\x0f\n\rReloadRequest\"U\n\x0eReloadResponse\x12\x18\n\x10previous_version\x18\x01 \x01(\x04\x12\x18\n\x10snapshot_version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\x32\xdd\x01\n\x0c\x41\x64minService\x12?\n\x06Status\x12\x19.dolphin.v1.StatusRequest\x1a\x1a.dolphin.v1.StatusResponse\x12?\n\x06Reload\x12\x19.dolphin.v1.ReloadRequest\x1a\x1a.dolphin.v1.ReloadResponse\x12K\n\nCheckpoint\x12\x1d.dolphin.v1.CheckpointRequest\x1a\x1e.dolphin.v1.CheckpointResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,21 +37,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATUSREQUEST']._serialized_start=79
   _globals['_STATUSREQUEST']._serialized_end=94
   _globals['_STATUSRESPONSE']._serialized_start=97
-  _globals['_STATUSRESPONSE']._serialized_end=647
-  _globals['_STATUSRESPONSE_CACHEBYTESENTRY']._serialized_start=598
-  _globals['_STATUSRESPONSE_CACHEBYTESENTRY']._serialized_end=647
-  _globals['_SHARDSTATUS']._serialized_start=650
-  _globals['_SHARDSTATUS']._serialized_end=791
-  _globals['_INGESTSTATUS']._serialized_start=794
-  _globals['_INGESTSTATUS']._serialized_end=1020
-  _globals['_CHECKPOINTREQUEST']._serialized_start=1022
-  _globals['_CHECKPOINTREQUEST']._serialized_end=1041
-  _globals['_CHECKPOINTRESPONSE']._serialized_start=1044
-  _globals['_CHECKPOINTRESPONSE']._serialized_end=1195
-  _globals['_RELOADREQUEST']._serialized_start=1197
-  _globals['_RELOADREQUEST']._serialized_end=1212
-  _globals['_RELOADRESPONSE']._serialized_start=1214
-  _globals['_RELOADRESPONSE']._serialized_end=1299
-  _globals['_ADMINSERVICE']._serialized_start=1302
-  _globals['_ADMINSERVICE']._serialized_end=1523
+  _globals['_STATUSRESPONSE']._serialized_end=679
+  _globals['_STATUSRESPONSE_CACHEBYTESENTRY']._serialized_start=630
+  _globals['_STATUSRESPONSE_CACHEBYTESENTRY']._serialized_end=679
+  _globals['_SHARDSTATUS']._serialized_start=682
+  _globals['_SHARDSTATUS']._serialized_end=823
+  _globals['_INGESTSTATUS']._serialized_start=826
+  _globals['_INGESTSTATUS']._serialized_end=1052
+  _globals['_CHECKPOINTREQUEST']._serialized_start=1054
+  _globals['_CHECKPOINTREQUEST']._serialized_end=1073
+  _globals['_CHECKPOINTRESPONSE']._serialized_start=1076
+  _globals['_CHECKPOINTRESPONSE']._serialized_end=1227
+  _globals['_RELOADREQUEST']._serialized_start=1229
+  _globals['_RELOADREQUEST']._serialized_end=1244
+  _globals['_RELOADRESPONSE']._serialized_start=1246
+  _globals['_RELOADRESPONSE']._serialized_end=1331
+  _globals['_ADMINSERVICE']._serialized_start=1334
+  _globals['_ADMINSERVICE']._serialized_end=1555
 # @@protoc_insertion_point(module_scope)

@@ -14,7 +14,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("snapshot_version", "users", "tags", "dimensions", "bitmap_bytes", "rss_bytes", "uptime_seconds", "snapshot_built_at", "loaded_at", "data_dir", "saved_audiences", "server_version", "ingest", "skipped_versions", "shards", "cache_bytes")
+    __slots__ = ("snapshot_version", "users", "tags", "dimensions", "bitmap_bytes", "rss_bytes", "uptime_seconds", "snapshot_built_at", "loaded_at", "data_dir", "saved_audiences", "server_version", "ingest", "skipped_versions", "shards", "cache_bytes", "read_cache_limit_bytes")
     class CacheBytesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,7 @@ class StatusResponse(_message.Message):
     SKIPPED_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     SHARDS_FIELD_NUMBER: _ClassVar[int]
     CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    READ_CACHE_LIMIT_BYTES_FIELD_NUMBER: _ClassVar[int]
     snapshot_version: int
     users: int
     tags: int
@@ -54,7 +55,8 @@ class StatusResponse(_message.Message):
     skipped_versions: _containers.RepeatedScalarFieldContainer[str]
     shards: _containers.RepeatedCompositeFieldContainer[ShardStatus]
     cache_bytes: _containers.ScalarMap[str, int]
-    def __init__(self, snapshot_version: _Optional[int] = ..., users: _Optional[int] = ..., tags: _Optional[int] = ..., dimensions: _Optional[int] = ..., bitmap_bytes: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., snapshot_built_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_dir: _Optional[str] = ..., saved_audiences: _Optional[int] = ..., server_version: _Optional[str] = ..., ingest: _Optional[_Union[IngestStatus, _Mapping]] = ..., skipped_versions: _Optional[_Iterable[str]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ..., cache_bytes: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    read_cache_limit_bytes: int
+    def __init__(self, snapshot_version: _Optional[int] = ..., users: _Optional[int] = ..., tags: _Optional[int] = ..., dimensions: _Optional[int] = ..., bitmap_bytes: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., uptime_seconds: _Optional[float] = ..., snapshot_built_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_dir: _Optional[str] = ..., saved_audiences: _Optional[int] = ..., server_version: _Optional[str] = ..., ingest: _Optional[_Union[IngestStatus, _Mapping]] = ..., skipped_versions: _Optional[_Iterable[str]] = ..., shards: _Optional[_Iterable[_Union[ShardStatus, _Mapping]]] = ..., cache_bytes: _Optional[_Mapping[str, int]] = ..., read_cache_limit_bytes: _Optional[int] = ...) -> None: ...
 
 class ShardStatus(_message.Message):
     __slots__ = ("shard", "address", "snapshot_version", "users", "tags", "bitmap_bytes", "rss_bytes")

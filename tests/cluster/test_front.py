@@ -212,6 +212,8 @@ def test_status_adds_up_the_shards(client: Client, ad_engine: Engine) -> None:
     assert sum(s.users for s in status.shards) == status.users
     assert sum(s.bitmap_bytes for s in status.shards) == status.bitmap_bytes
     assert all(s.rss_bytes > 0 and s.address for s in status.shards)
+    # each shard's read caches get 2.5 bytes per user of its own (rounded down per shard)
+    assert 0 <= ad_engine.status().read_cache_limit_bytes - status.read_cache_limit_bytes <= len(status.shards)
 
 
 def test_deadline_holds(stub: aud_grpc.AudienceServiceStub) -> None:

@@ -90,7 +90,7 @@ def test_the_default_budget_follows_the_users_of_each_snapshot(loaded_dir: pathl
     assert EngineLimits.from_settings(Settings()).read_cache_bytes == -1  # the default: per user
     assert EngineLimits.from_settings(Settings(read_cache_mb=0)).read_cache_bytes == 0
     snap = Engine(loaded_dir).snapshot()
-    assert snap.cache.limit == int(BYTES_PER_USER * len(snap.ids))
+    assert snap.cache.limit == int(BYTES_PER_USER * len(snap.ids)) == Engine(loaded_dir).status().read_cache_limit_bytes
     _, more_ids = snap.ids.encode(pl.Series(range(10**12, 10**12 + 1000)))  # a stream adds users
     grown = snap.with_stream(snap.stream, dataclasses.replace(snap.data, ids=more_ids), set())
     assert grown.cache.limit == int(BYTES_PER_USER * (len(snap.ids) + 1000))

@@ -60,6 +60,7 @@ def test_metrics_and_json_logs(loaded_dir: pathlib.Path, tmp_path: pathlib.Path)
         assert samples[("dolphin_users", ())] == 3000 and samples[("dolphin_snapshot_version", ())] == 1
         assert samples[("dolphin_cache_bytes", (("cache", "value_codes"),))] >= 3000  # a code per user
         assert samples[("dolphin_cache_bytes", (("cache", "event_unions"),))] == 0
+        assert samples[("dolphin_read_cache_limit_bytes", ())] == 7500  # the default: 2.5 bytes per user
         count_hist = (("grpc_method", "Count"), ("grpc_service", "dolphin.v1.AudienceService"))
         assert samples[("grpc_server_handling_seconds_count", count_hist)] == 4
         assert samples[("dolphin_ingest_batches_total", ())] == 4
