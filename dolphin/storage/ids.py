@@ -83,15 +83,15 @@ class _KeyIndex:
         self.tail.update(zip(keys.tolist(), range(first_dense, first_dense + len(keys)), strict=True))
         self.tip = first_dense + len(keys)
         if len(self.tail) >= max(self.MERGE_AT, len(self.sorted) // 8):
+            # the tail holds dense IDs len(sorted), len(sorted)+1, ... in insertion order: only the tip appends
             tail_keys = np.fromiter(self.tail.keys(), dtype=np.uint64, count=len(self.tail))
             tail_dense = np.fromiter(self.tail.values(), dtype=np.uint32, count=len(self.tail))
-            order = np.argsort(tail_keys)
-            tail_keys, tail_dense = tail_keys[order], tail_dense[order]
             old = self.sorted.keys
-            if self.dense is None and (not len(old) or tail_keys[0] > old[-1]) and _ascending(tail_keys) and bool(
-                    (np.diff(tail_dense.astype(np.int64)) == 1).all()) and int(tail_dense[0]) == len(old):
+            if self.dense is None and (not len(old) or tail_keys[0] > old[-1]) and _ascending(tail_keys):
                 self.sorted = SortedKeys(np.concatenate([old, tail_keys]))  # still in dense order
             else:
+                order = np.argsort(tail_keys)
+                tail_keys, tail_dense = tail_keys[order], tail_dense[order]
                 dense = np.arange(len(old), dtype=np.uint32) if self.dense is None else self.dense
                 at = np.searchsorted(old, tail_keys)
                 self.sorted, self.dense = SortedKeys(np.insert(old, at, tail_keys)), np.insert(dense, at, tail_dense)
