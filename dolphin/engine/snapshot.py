@@ -71,7 +71,8 @@ class Snapshot:
     def __init__(self, data: SnapshotData, stream: StreamState | None = None, events: EventIndex | None = None,
                  cache: CacheBudget | None = None) -> None:
         """Serve data; `events` is its event index when the caller derived it from a previous snapshot's; cache
-        holds the value codes, dimension users and numeric unions (default: an empty one of DEFAULT_LIMIT)."""
+        holds the value codes, dimension users and numeric unions (default: an empty per-user budget), sized here
+        for this snapshot's users."""
         self.data = data
         self.stream = stream or StreamState()
         self.version = data.version
