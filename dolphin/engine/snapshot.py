@@ -200,10 +200,13 @@ class Snapshot:
         if isinstance(cached, FrozenBitMap):
             return len(cached)
         values = self.tags.get(dimension, {})
-        if self.is_single_valued(dimension):  # disjoint values: their sizes add up
-            return sum(len(bm) for bm in values.values())
-        return self.memo(dimension, "users with a value",
-                         lambda: len(BitMap.union(*values.values())) if values else 0)
+
+        def count() -> int:
+            if self.is_single_valued(dimension):  # disjoint values: their sizes add up
+                return sum(len(bm) for bm in values.values())
+            return len(BitMap.union(*values.values())) if values else 0
+
+        return self.memo(dimension, "users with a value", count)
 
     def value_codes(self, dimension: str, lookups: int) -> ValueCodes | None:
         """Return per-user value codes of a single-valued dimension with many values, for counting `lookups`
