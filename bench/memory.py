@@ -26,8 +26,10 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.lookalike import POOL  # noqa: E402
 from bench.run import Q1, Q2, dolphin_cmd, rss_bytes  # noqa: E402
 from dolphin.client import Client  # noqa: E402
+from dolphin.storage import layout, vectors  # noqa: E402
 from dolphin.v1 import catalog_service_pb2 as cat_pb  # noqa: E402
 
 FULL = "device_os=android"
@@ -59,30 +61,29 @@ def steps(client: Client) -> list[tuple[str, Callable[[], object]]]:
     ]
 
 
-LOOKALIKE_POOL = "region IN (r0, r1, r2)"  # bench/lookalike.py's candidates: 30% of users
-
-
 def lookalike_steps(client: Client) -> list[tuple[str, Callable[[], object]]]:
     """Return the query types over bench/lookalike.py's world (tags region and seed, plus embeddings)."""
     return [
-        ("counts x300", lambda: [client.count(LOOKALIKE_POOL) for _ in range(300)]),
-        ("profile of every dimension", lambda: client.profile(LOOKALIKE_POOL)),
-        ("export 10k page int64", lambda: next(client.export_integers(LOOKALIKE_POOL, page_size=10000,
+        ("counts x300", lambda: [client.count(POOL) for _ in range(300)]),
+        ("profile of every dimension", lambda: client.profile(POOL)),
+        ("export 10k page int64", lambda: next(client.export_integers(POOL, page_size=10000,
                                                                       max_pages=1))),
         ("full export 3M int64", lambda: sum(len(np.asarray(p)) for p in client.export_integers(
-            LOOKALIKE_POOL, page_size=10000))),
-        ("lookalike top-1,000 x20", lambda: [client.lookalike("seed=yes", candidate_expression=LOOKALIKE_POOL,
+            POOL, page_size=10000))),
+        ("lookalike top-1,000 x20", lambda: [client.lookalike("seed=yes", candidate_expression=POOL,
                                                               k=1000) for _ in range(20)]),
-        ("lookalike top-100,000 x3", lambda: [client.lookalike("seed=yes", candidate_expression=LOOKALIKE_POOL,
+        ("lookalike top-100,000 x3", lambda: [client.lookalike("seed=yes", candidate_expression=POOL,
                                                                k=100_000) for _ in range(3)]),
     ]
 
 
 def vector_files(data: pathlib.Path) -> dict[str, int]:
     """Return the sizes of the newest version's embedding files (none without embeddings)."""
-    versions = sorted((data / "versions").iterdir()) if (data / "versions").is_dir() else []
-    newest = versions[-1] if versions else data
-    return {p.name: p.stat().st_size for p in newest.glob("vector*")}
+    versions = layout.list_versions(data)
+    if not versions:
+        return {}
+    newest = layout.versions_dir(data) / layout.version_name(versions[-1])
+    return {name: (newest / name).stat().st_size for name in vectors.FILES if (newest / name).exists()}
 
 
 def main() -> int:
@@ -95,7 +96,7 @@ def main() -> int:
     parser.add_argument("--data", default="", help="data dir (default: bench/work/data-<users>)")
     args = parser.parse_args()
     data = pathlib.Path(args.data) if args.data else pathlib.Path(args.work) / f"data-{args.users}"
-    vectors = vector_files(data)
+    embeddings = vector_files(data)
     env = {**os.environ, **dict(e.split("=", 1) for e in args.env)}
     proc = subprocess.Popen(dolphin_cmd("serve", "--data-dir", str(data), "--port", str(args.port),
                                         "--watch-seconds", "0"), env=env, stdout=subprocess.DEVNULL,
@@ -109,19 +110,20 @@ def main() -> int:
                     status = client.status()
                     if status.users:  # the snapshot is served
                         break
-                    time.sleep(0.2)
                 except Exception:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise
-                    time.sleep(0.2)
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"the server served no users within 120 s ({data})")
+                time.sleep(0.2)
             users = int(status.users)
             bitmaps = int(status.bitmap_bytes)
-            held = sum(size for name, size in vectors.items() if name != "vectors.npy")  # loaded, not mapped
+            held = sum(size for name, size in embeddings.items() if name != vectors.VECTORS_FILE)  # mapped, not held
             budget = bitmaps + 8 * users + held
-            report.update(bitmap_bytes=bitmaps, dictionary_bytes=8 * users, vector_files=vectors,
+            report.update(bitmap_bytes=bitmaps, dictionary_bytes=8 * users, vector_files=embeddings,
                           target_rss=int(1.5 * budget))
             rows = [{"after": "start", "rss_mb": round(rss_bytes(proc.pid) / 2**20, 1)}]
-            for name, run in (lookalike_steps(client) if vectors else steps(client)):
+            for name, run in (lookalike_steps(client) if embeddings else steps(client)):
                 started = time.perf_counter()
                 run()
                 rows.append({"after": name, "seconds": round(time.perf_counter() - started, 3),
