@@ -308,7 +308,9 @@ def codes_pay(lookups: int, values: int, value_users: int, users: int, *, rest: 
         pair_ns = PROBE_NS * min(audience, value)  # each ID of the array side is probed in the bitset
     else:
         pair_ns = MERGE_NS * (audience + value)
-    codes = lookups * (CODE_NS + (MERGE_NS if rest else 0.0)) + (rest + 1 if rest else 0) * containers * PAIR_NS
+    codes = lookups * CODE_NS
+    if rest:  # the audience merged with the rest's union, then what is left of it meets each rest value
+        codes += lookups * MERGE_NS + (rest + 1) * containers * PAIR_NS
     return codes < pairs * (PAIR_NS + pair_ns)
 
 
