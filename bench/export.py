@@ -41,8 +41,9 @@ def full_rate(export: Callable[[], int], repeats: int) -> dict[str, float]:
     return {"ids": ids, "seconds": round(median, 3), "ids_per_second": round(ids / median)}
 
 
-def measure_floor(port: int, n: int) -> dict[str, float]:
-    """Return the latency of a bare one-page stream: what gRPC and one thread hop cost without Dolphin."""
+def measure_floor(port: int, n: int) -> dict[str, dict[str, float]]:
+    """Return the latency of a bare one-page stream (what gRPC and one thread hop cost without Dolphin) and of a
+    bare unary ExportPage."""
     import multiprocessing
 
     import grpc
@@ -60,7 +61,9 @@ def measure_floor(port: int, n: int) -> dict[str, float]:
         grpc.channel_ready_future(channel).result(timeout=30)
         stub = aud_grpc.AudienceServiceStub(channel)
         request = aud_pb.ExportRequest(expression="ALL")
-        return timed(lambda: [np.array(m.int_user_ids) for m in stub.Export(request)], n)
+        page = aud_pb.ExportPageRequest(expression="ALL")
+        return {"stream": timed(lambda: [np.array(m.int_user_ids) for m in stub.Export(request)], n),
+                "unary ExportPage": timed(lambda: np.array(stub.ExportPage(page).int_user_ids), n)}
     finally:
         server.terminate()
         server.join()
@@ -73,10 +76,14 @@ def measure_dolphin(target: str, n: int, repeats: int) -> tuple[dict[str, object
                    "full": np.concatenate(list(client.export_integers(FULL, page_size=10000)))}
         text = [int(u) for u in next(client.export_pages(Q2, page_size=10000, max_pages=1)).user_ids]
         assert text == answers["page"].tolist(), "text and int64 pages differ"
+        unary = np.asarray(client.export_page(Q2, page_size=10000, integers=True).int_user_ids)
+        assert unary.tolist() == answers["page"].tolist(), "ExportPage and Export's first page differ"
         out["page 10k text"] = timed(
             lambda: list(next(client.export_pages(Q2, page_size=10000, max_pages=1)).user_ids), n)
         out["page 10k int64"] = timed(
             lambda: np.asarray(next(client.export_integers(Q2, page_size=10000, max_pages=1))), n)
+        out["page 10k int64, unary ExportPage"] = timed(
+            lambda: np.asarray(client.export_page(Q2, page_size=10000, integers=True).int_user_ids), n)
         out["page 10 int64"] = timed(
             lambda: np.asarray(next(client.export_integers(Q2, page_size=10, max_pages=1))), n)
         out["count q2 (for scale)"] = timed(lambda: client.count(Q2), n)
@@ -112,7 +119,7 @@ def main() -> int:
     data = tag_data(work, args.users)
     proc, _ = start_server(data, args.port, 1)
     report: dict[str, object] = {"users": args.users, "full_expression": FULL,
-                                 "bare_grpc_stream_10k_page": measure_floor(args.port + 1, args.iterations)}
+                                 "bare_grpc_10k_page": measure_floor(args.port + 1, args.iterations)}
     try:
         report["dolphin"], answers = measure_dolphin(f"127.0.0.1:{args.port}", args.iterations, args.repeats)
         report["dolphin_rss_after"] = rss_bytes(proc.pid)

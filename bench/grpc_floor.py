@@ -2,8 +2,10 @@
 with a bare grpc.aio server answering the same RPCs with prebuilt responses, in one run, calls interleaved.
 
 The bare server is the floor: the same protos, the same client stub, one process, no interceptors, no engine. Its
-Export yields one prebuilt 10,000-ID int64 page after one thread hop (a real export needs a worker). The report
-also gives Dolphin's own engine time for q1 in-process, so what remains between the two is the server's path.
+Export yields one prebuilt 10,000-ID int64 page after one thread hop (a real export needs a worker); its ExportPage
+(the unary one-page call) returns the same page at once, as Dolphin's first page is made on the event loop. The
+report also gives Dolphin's own engine time for q1 in-process, so what remains between the two is the server's
+path.
 
     python bench/grpc_floor.py                       # 10M users (reuses bench/work from bench/run.py)
     python bench/grpc_floor.py --users 1000000 --iterations 300
@@ -38,6 +40,7 @@ def bare_server(port: int, ready: multiprocessing.synchronize.Event) -> None:
     from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
 
     page = convert.export_page(ExportPage([], "t" * 60, 1, 310_561, np.arange(10_000, dtype=np.int64)))
+    unary_page = convert.export_page_response(ExportPage([], "t" * 60, 1, 310_561, np.arange(10_000, dtype=np.int64)))
     count = aud_pb.CountResponse(count=310_561, snapshot_version=1)
 
     class Bare(aud_grpc.AudienceServiceServicer):
@@ -47,6 +50,9 @@ def bare_server(port: int, ready: multiprocessing.synchronize.Event) -> None:
         async def Export(self, request: object, context: object):  # type: ignore[no-untyped-def]
             await asyncio.get_running_loop().run_in_executor(None, lambda: None)
             yield page
+
+        async def ExportPage(self, request: object, context: object) -> aud_pb.ExportPageResponse:
+            return unary_page
 
     async def serve() -> None:
         server = grpc.aio.server()
@@ -98,6 +104,7 @@ def main() -> int:
         q1 = aud_pb.CountRequest(expression=Q1)
         page = aud_pb.ExportRequest(expression=Q2, page_size=10_000, max_pages=1,
                                     id_encoding=aud_pb.ID_ENCODING_INT64)
+        one_page = aud_pb.ExportPageRequest(expression=Q2, page_size=10_000, id_encoding=aud_pb.ID_ENCODING_INT64)
         assert stubs["dolphin"].Count(q1).count > 0
         report: dict[str, object] = {"users": args.users, "iterations": args.iterations}
         report["grpc"] = interleaved({
@@ -106,6 +113,9 @@ def main() -> int:
             "bare Export 10k int64": lambda: [np.asarray(m.int_user_ids) for m in stubs["bare"].Export(page)],
             "dolphin Export 10k int64 (q2)": lambda: [np.asarray(m.int_user_ids)
                                                       for m in stubs["dolphin"].Export(page)],
+            "bare ExportPage 10k int64": lambda: np.asarray(stubs["bare"].ExportPage(one_page).int_user_ids),
+            "dolphin ExportPage 10k int64 (q2)": lambda: np.asarray(
+                stubs["dolphin"].ExportPage(one_page).int_user_ids),
         }, args.iterations, warmup=20)
     finally:
         proc.terminate()
@@ -118,6 +128,8 @@ def main() -> int:
     report["q1_minus_floor_ms"] = round(grpc_times["dolphin q1 Count"]["p50"] - grpc_times["bare Count"]["p50"], 3)
     report["export_minus_floor_ms"] = round(grpc_times["dolphin Export 10k int64 (q2)"]["p50"]
                                             - grpc_times["bare Export 10k int64"]["p50"], 3)
+    report["export_page_minus_floor_ms"] = round(grpc_times["dolphin ExportPage 10k int64 (q2)"]["p50"]
+                                                 - grpc_times["bare ExportPage 10k int64"]["p50"], 3)
     (work / f"grpc-floor-{args.users}.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
     return 0

@@ -183,6 +183,18 @@ class Client:
         except grpc.RpcError as exc:
             raise to_dolphin_error(exc) from None
 
+    def export_page(
+        self, expression: str, *, page_size: int = 0, page_token: str = "", integers: bool = False,
+        order_by: str = "", descending: bool = False, timeout: float | None = None,
+    ) -> aud_pb.ExportPageResponse:
+        """Return one page of an audience's external IDs in one unary call (ExportPage); its next_page_token
+        resumes after it. integers puts them in int_user_ids, packed (`numpy.asarray(page.int_user_ids)`)."""
+        request = aud_pb.ExportPageRequest(
+            expression=expression, page_size=page_size, page_token=page_token,
+            id_encoding=aud_pb.ID_ENCODING_INT64 if integers else aud_pb.ID_ENCODING_TEXT,
+            order_by=aud_pb.ExportOrder(field=order_by, descending=descending))
+        return self._call(self.audiences.ExportPage, request, timeout=timeout, idempotent=True)
+
     def export(self, expression: str, *, page_size: int = 0, timeout: float | None = None, order_by: str = "",
                descending: bool = False) -> Iterator[str]:
         """Yield every external user ID of an audience, in a stable order (or by a numeric field, order_by)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from dolphin.config import Settings
-from dolphin.engine.api import EngineApi
+from dolphin.engine import results
+from dolphin.engine.api import EngineApi, ExportPages
 from dolphin.engine.exchange import BitmapFormat
 from dolphin.errors import InvalidArgumentError
 from dolphin.server import convert
@@ -54,15 +55,8 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
             return
         if request.max_pages < 0:
             raise InvalidArgumentError(f"max_pages must not be negative, got {request.max_pages}")
-        if request.id_encoding not in ID_ENCODINGS:
-            raise InvalidArgumentError(f"id_encoding {request.id_encoding} is not one of "
-                                       f"{', '.join(pb.IdEncoding.keys())}")
         with self.expensive.slot("Export"):
-            cursor, first = await self.engine.open_export_async(
-                request.expression, run_engine, page_size=request.page_size, page_token=request.page_token,
-                deadline=self.deadline(context), integers=request.id_encoding == pb.ID_ENCODING_INT64,
-                order_by=request.order_by.field, descending=request.order_by.descending)
-            self.floor.check_export(cursor.total)
+            cursor, first = await self._open_export(request, context)
             message = convert.export_page(first)
             pages = 0
             while True:
@@ -71,6 +65,25 @@ class AudienceServicer(Deadlines, pb_grpc.AudienceServiceServicer):
                 if not message.next_page_token or pages == request.max_pages:
                     return
                 message = await run_engine(lambda: convert.export_page(cursor.next_page()))
+
+    @maps_errors
+    async def ExportPage(self, request: pb.ExportPageRequest, context: Context) -> pb.ExportPageResponse:
+        with self.expensive.slot("Export"):
+            _, page = await self._open_export(request, context)
+        return convert.export_page_response(page)
+
+    async def _open_export(self, request: pb.ExportRequest | pb.ExportPageRequest, context: Context
+                           ) -> tuple[ExportPages, results.ExportPage]:
+        """Return the cursor and the first page of an export, after the checks Export and ExportPage share."""
+        if request.id_encoding not in ID_ENCODINGS:
+            raise InvalidArgumentError(f"id_encoding {request.id_encoding} is not one of "
+                                       f"{', '.join(pb.IdEncoding.keys())}")
+        cursor, first = await self.engine.open_export_async(
+            request.expression, run_engine, page_size=request.page_size, page_token=request.page_token,
+            deadline=self.deadline(context), integers=request.id_encoding == pb.ID_ENCODING_INT64,
+            order_by=request.order_by.field, descending=request.order_by.descending)
+        self.floor.check_export(cursor.total)
+        return cursor, first
 
     async def _export_bitmap(self, request: pb.ExportRequest, fmt: BitmapFormat, context: Context
                              ) -> AsyncIterator[pb.ExportResponse]:

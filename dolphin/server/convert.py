@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -192,6 +193,7 @@ def explain(result: r.ExplainResult, floor: Floor = NO_FLOOR) -> aud_pb.ExplainR
                                   normalized_expression=result.normalized_expression)
 
 
+# ExportResponse and ExportPageResponse give int_user_ids the same number (a test holds them to it)
 _INT_IDS_TAG = bytes([aud_pb.ExportResponse.DESCRIPTOR.fields_by_name["int_user_ids"].number << 3 | 2])
 
 
@@ -204,16 +206,28 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+_Page = TypeVar("_Page", aud_pb.ExportResponse, aud_pb.ExportPageResponse)
+
+
 def export_page(page: r.ExportPage) -> aud_pb.ExportResponse:
-    """Return the ExportResponse of a page."""
+    """Return the ExportResponse of a page (a message of Export's stream)."""
+    return _page_message(page, aud_pb.ExportResponse)
+
+
+def export_page_response(page: r.ExportPage) -> aud_pb.ExportPageResponse:
+    """Return the ExportPageResponse of a page (ExportPage's reply)."""
+    return _page_message(page, aud_pb.ExportPageResponse)
+
+
+def _page_message(page: r.ExportPage, kind: type[_Page]) -> _Page:
     if page.int_user_ids is None:
-        return aud_pb.ExportResponse(user_ids=page.user_ids, next_page_token=page.next_page_token,
-                                     snapshot_version=page.snapshot_version, total_count=page.total_count,
-                                     order_values=page.order_values)
+        return kind(user_ids=page.user_ids, next_page_token=page.next_page_token,
+                    snapshot_version=page.snapshot_version, total_count=page.total_count,
+                    order_values=page.order_values)
     # a packed sfixed64 field is the IDs' little-endian bytes behind one tag and length: parsing that is a copy,
     # where assigning the field would convert every ID through a Python int (measured 3 us against 950 us per 10k)
     packed = np.ascontiguousarray(page.int_user_ids, dtype="<i8").tobytes()
-    message = aud_pb.ExportResponse.FromString(_INT_IDS_TAG + _varint(len(packed)) + packed)
+    message = kind.FromString(_INT_IDS_TAG + _varint(len(packed)) + packed)
     message.next_page_token = page.next_page_token
     message.snapshot_version = page.snapshot_version
     message.total_count = page.total_count

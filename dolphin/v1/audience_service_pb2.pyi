@@ -103,6 +103,36 @@ class ExportRequest(_message.Message):
     bitmap_64: bool
     def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., max_pages: _Optional[int] = ..., id_encoding: _Optional[_Union[IdEncoding, str]] = ..., order_by: _Optional[_Union[ExportOrder, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., bitmap_64: _Optional[bool] = ...) -> None: ...
 
+class ExportPageRequest(_message.Message):
+    __slots__ = ("expression", "page_size", "page_token", "id_encoding", "order_by")
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ID_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    expression: str
+    page_size: int
+    page_token: str
+    id_encoding: IdEncoding
+    order_by: ExportOrder
+    def __init__(self, expression: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., id_encoding: _Optional[_Union[IdEncoding, str]] = ..., order_by: _Optional[_Union[ExportOrder, _Mapping]] = ...) -> None: ...
+
+class ExportPageResponse(_message.Message):
+    __slots__ = ("user_ids", "next_page_token", "snapshot_version", "total_count", "int_user_ids", "order_values")
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INT_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_VALUES_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    next_page_token: str
+    snapshot_version: int
+    total_count: int
+    int_user_ids: _containers.RepeatedScalarFieldContainer[int]
+    order_values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., snapshot_version: _Optional[int] = ..., total_count: _Optional[int] = ..., int_user_ids: _Optional[_Iterable[int]] = ..., order_values: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ExportOrder(_message.Message):
     __slots__ = ("field", "descending")
     FIELD_FIELD_NUMBER: _ClassVar[int]

@@ -52,6 +52,11 @@ class AudienceServiceStub:
                 request_serializer=dolphin_dot_v1_dot_audience__service__pb2.ExportRequest.SerializeToString,
                 response_deserializer=dolphin_dot_v1_dot_audience__service__pb2.ExportResponse.FromString,
                 _registered_method=True)
+        self.ExportPage = channel.unary_unary(
+                '/dolphin.v1.AudienceService/ExportPage',
+                request_serializer=dolphin_dot_v1_dot_audience__service__pb2.ExportPageRequest.SerializeToString,
+                response_deserializer=dolphin_dot_v1_dot_audience__service__pb2.ExportPageResponse.FromString,
+                _registered_method=True)
         self.Profile = channel.unary_unary(
                 '/dolphin.v1.AudienceService/Profile',
                 request_serializer=dolphin_dot_v1_dot_audience__service__pb2.ProfileRequest.SerializeToString,
@@ -118,6 +123,15 @@ class AudienceServiceServicer:
         """Export streams the external user IDs of an audience in pages, in ascending
         dense-ID order (stable within a snapshot version), or ordered by a numeric field
         (order_by); resumable with page_token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportPage(self, request, context):
+        """ExportPage returns one page of an audience's external user IDs in one unary call: the same pages and
+        tokens as Export, for a client that pages call by call (a table in a UI, an HTTP caller). A unary call
+        costs gRPC less than a one-page stream (about 0.3 ms here); Export stays the way to read many pages.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -198,6 +212,11 @@ def add_AudienceServiceServicer_to_server(servicer, server):
                     servicer.Export,
                     request_deserializer=dolphin_dot_v1_dot_audience__service__pb2.ExportRequest.FromString,
                     response_serializer=dolphin_dot_v1_dot_audience__service__pb2.ExportResponse.SerializeToString,
+            ),
+            'ExportPage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportPage,
+                    request_deserializer=dolphin_dot_v1_dot_audience__service__pb2.ExportPageRequest.FromString,
+                    response_serializer=dolphin_dot_v1_dot_audience__service__pb2.ExportPageResponse.SerializeToString,
             ),
             'Profile': grpc.unary_unary_rpc_method_handler(
                     servicer.Profile,
@@ -324,6 +343,33 @@ class AudienceService:
             '/dolphin.v1.AudienceService/Export',
             dolphin_dot_v1_dot_audience__service__pb2.ExportRequest.SerializeToString,
             dolphin_dot_v1_dot_audience__service__pb2.ExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportPage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dolphin.v1.AudienceService/ExportPage',
+            dolphin_dot_v1_dot_audience__service__pb2.ExportPageRequest.SerializeToString,
+            dolphin_dot_v1_dot_audience__service__pb2.ExportPageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -113,6 +113,21 @@ def test_int64_export_pages_equal_text_pages_and_one_node(client: Client, ad_eng
     assert sorted(int(u) for p in ints for u in p.int_user_ids) == sorted(node)
 
 
+def test_unary_pages_walk_a_cluster_audience_like_one_node(client: Client, ad_engine: Engine) -> None:
+    expression = "gender=F AND NOT vip=true"
+    streamed = list(client.export_pages(expression, page_size=300, id_encoding=aud_pb.ID_ENCODING_INT64))
+    token, pages = "", []
+    while True:
+        pages.append(client.export_page(expression, page_size=300, page_token=token, integers=True))
+        token = pages[-1].next_page_token
+        if not token:
+            break
+    assert [list(p.int_user_ids) for p in pages] == [list(p.int_user_ids) for p in streamed]
+    assert [p.next_page_token for p in pages] == [p.next_page_token for p in streamed]
+    node = [int(u) for p in ad_engine.export_pages(expression, page_size=1000) for u in p.user_ids]
+    assert sorted(u for p in pages for u in p.int_user_ids) == sorted(node) and pages[0].total_count == len(node)
+
+
 def test_tampered_and_foreign_tokens_are_refused(client: Client) -> None:
     first = next(iter(client.export_pages("gender=F", page_size=5)))
     token = first.next_page_token

@@ -59,6 +59,9 @@ def test_grpc_answers_equal_the_engine(server: RunningServer, numeric: dict[str,
         top = next(client.export_pages("ALL", page_size=5, order_by="spend_30d", descending=True))
         assert list(top.user_ids) == next(iter([engine.export_cursor(
             "ALL", page_size=5, order_by="spend_30d", descending=True).next_page().user_ids]))
+        one = client.export_page("ALL", page_size=5, order_by="spend_30d", descending=True)
+        assert (list(one.user_ids), list(one.order_values), one.next_page_token) == (
+            list(top.user_ids), list(top.order_values), top.next_page_token)
         dims = {d.name: d for d in client.list_dimensions(max_values=3)}
         assert dims["age"].numeric.type == "integer" and dims["age"].values == []
         assert (dims["age"].numeric.min.exact, dims["age"].numeric.max.exact) == ("0", "99")

@@ -37,6 +37,9 @@ READS: dict[str, list[dict[str, Any]]] = {
     "/dolphin.v1.AudienceService/Overlap": [{"expressions": ["gender=F", "vip=true", "interest=tennis"]},
                                             {"expressions": ["gender=F"]}],
     "/dolphin.v1.AudienceService/Explain": [{"expression": "gender=F AND NOT vip=true"}],
+    "/dolphin.v1.AudienceService/ExportPage": [
+        {"expression": "gender=F", "pageSize": 5}, {"expression": "ALL", "pageToken": "xyz"},
+        {"expression": "vip=true", "pageSize": 3, "idEncoding": "ID_ENCODING_INT64"}],
     "/dolphin.v1.AudienceService/GetAudience": [{"name": "women"}, {"name": "missing"}],
     "/dolphin.v1.AudienceService/Aggregate": [
         {"expression": "gender=F", "fields": ["spend"], "percentiles": [50, 90, 99], "cutPoints": ["10", "100"]},

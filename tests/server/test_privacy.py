@@ -40,6 +40,8 @@ def test_floor(ad_world: dict[str, object], ad_engine: Engine, tmp_path: pathlib
             assert client.profile(small, dimensions=["city"]).audience_suppressed
             with pytest.raises(errors.PreconditionError, match="exports of smaller audiences are refused"):
                 list(client.export(small))
+            with pytest.raises(errors.PreconditionError, match="exports of smaller audiences are refused"):
+                client.export_page(small)
             assert len(list(client.export(large))) == large_n
             saved = client.save_audience("tiny", small)
             assert saved.below_reportable and saved.count == 0
