@@ -35,10 +35,12 @@ from dolphin.server.lookalike_service import LookalikeServicer
 from dolphin.server.maintenance import HEALTH_SERVICE, add_health, add_reflection, set_ingest_serving, set_serving
 from dolphin.server.observe import CallObserver
 from dolphin.server.privacy import Floor
+from dolphin.server.reads_first import ReadsFirstInterceptor
 from dolphin.server.run_engine import run_engine
 from dolphin.server.shard_service import ShardServicer
 from dolphin.stream import FsyncPolicy, Ingestor, IngestSettings
 from dolphin.stream.api import StreamApi
+from dolphin.stream.read_priority import ReadPriority
 from dolphin.v1 import (
     adeffect_service_pb2_grpc,
     admin_service_pb2_grpc,
@@ -132,14 +134,16 @@ class DolphinServer:
     """A running server: the grpc.aio server, its engine and its health state."""
 
     def __init__(self, engine: EngineApi, settings: Settings, ingestor: StreamApi | None = None,
-                 lookalike: LookalikeApi | None = None) -> None:
+                 lookalike: LookalikeApi | None = None, reads: ReadPriority | None = None) -> None:
         """Serve an engine (one node's, or a cluster front's); lookalike None answers Lookalike with
-        FAILED_PRECONDITION."""
+        FAILED_PRECONDITION; reads: the read calls a stream writer in this process steps aside for."""
         self.engine = engine
         self.settings = settings
         self.ingestor = ingestor
         self.tokens = TokenStore(pathlib.Path(settings.auth_tokens)) if settings.auth_tokens else None
         interceptors: list[grpc.aio.ServerInterceptor] = [DecodeErrorsInterceptor()]
+        if reads is not None:
+            interceptors.insert(0, ReadsFirstInterceptor(reads))
         if self.tokens is not None:
             interceptors.insert(0, AuthInterceptor(self.tokens))
         self.server = grpc.aio.server(interceptors=interceptors, options=[
@@ -187,7 +191,8 @@ class DolphinServer:
         if settings.http_port:  # imported only then: aiohttp costs 11 MB of RSS
             from dolphin.server.http_api import HttpApi
 
-            self.http = HttpApi([*public, (HEALTH_SERVICE, self.health)], self.tokens, settings.max_message_bytes)
+            self.http = HttpApi([*public, (HEALTH_SERVICE, self.health)], self.tokens, settings.max_message_bytes,
+                                reads)
         self.http_port = 0
         address = f"{settings.host}:{settings.port}"
         credentials = server_credentials(settings)
@@ -264,8 +269,8 @@ class DolphinServer:
 
 def build_server(engine: Engine, settings: Settings, ingestor: Ingestor | None = None) -> DolphinServer:
     """Return a server for one node's engine, bound but not started."""
-    return DolphinServer(engine, settings, ingestor, Lookalike(engine, max_k=settings.max_lookalike_k,
-                                                                exact_pool_max=settings.lookalike_exact_pool))
+    lookalike = Lookalike(engine, max_k=settings.max_lookalike_k, exact_pool_max=settings.lookalike_exact_pool)
+    return DolphinServer(engine, settings, ingestor, lookalike, ingestor.reads if ingestor is not None else None)
 
 
 async def _serve(settings: Settings) -> None:

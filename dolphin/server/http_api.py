@@ -35,7 +35,9 @@ from dolphin.server import openapi
 from dolphin.server.auth import TokenStore, rejection
 from dolphin.server.console_files import SECURITY_HEADERS, console_files
 from dolphin.server.http_context import HttpAbort, HttpContext, Metadata, seconds_of_timeout
+from dolphin.server.reads_first import is_read, marked
 from dolphin.server.status import ERROR_METADATA_KEY, encodable, status_code
+from dolphin.stream.read_priority import ReadPriority
 
 log = logging.getLogger("dolphin.server")
 NDJSON = "application/x-ndjson"
@@ -59,8 +61,9 @@ class Route:
     streaming: bool
 
 
-def routes_of(services: Sequence[tuple[str, object]]) -> dict[str, Route]:
-    """Return the routes of every unary-request method of these (full service name, servicer) pairs."""
+def routes_of(services: Sequence[tuple[str, object]], reads: ReadPriority | None = None) -> dict[str, Route]:
+    """Return the routes of every unary-request method of these (full service name, servicer) pairs; with reads,
+    read calls are marked for the stream writer (reads_first.py), as gRPC's are."""
     pool = descriptor_pool.Default()
     routes = {}
     for name, servicer in services:
@@ -70,9 +73,11 @@ def routes_of(services: Sequence[tuple[str, object]]) -> dict[str, Route]:
             path = f"/{name}/{method.name}"
             if path in GRPC_ONLY:
                 continue
+            call = getattr(servicer, method.name)
+            if reads is not None and is_read(path):
+                call = marked(call, reads, method.server_streaming)
             routes[path] = Route(path, message_factory.GetMessageClass(method.input_type),
-                                 message_factory.GetMessageClass(method.output_type),
-                                 getattr(servicer, method.name), method.server_streaming)
+                                 message_factory.GetMessageClass(method.output_type), call, method.server_streaming)
     return routes
 
 
@@ -97,8 +102,8 @@ class HttpApi:
     """The aiohttp application of the API, bound to one server's servicers."""
 
     def __init__(self, services: Sequence[tuple[str, object]], tokens: TokenStore | None,
-                 max_message_bytes: int) -> None:
-        self.routes = routes_of(services)
+                 max_message_bytes: int, reads: ReadPriority | None = None) -> None:
+        self.routes = routes_of(services, reads)
         self.tokens = tokens
         self.max_message_bytes = max_message_bytes
         self.document = json.dumps(openapi.document(list(self.routes), secured=tokens is not None))

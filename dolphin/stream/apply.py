@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -33,6 +34,7 @@ from dolphin.errors import InvalidArgumentError
 from dolphin.storage import DimensionKind, IdDictionary, bitmap_from_array
 from dolphin.storage.numbers import BIT_NAMES, EXISTS, NEGATIVE, parse_value, slice_bitmaps
 from dolphin.stream.batches import NUMBER_OPS, MutationBatch, MutationOp
+from dolphin.stream.read_priority import no_pause
 
 EMPTY = FrozenBitMap()
 Events = dict[tuple[str, str], dict[str, FrozenBitMap]]
@@ -100,15 +102,17 @@ def _users(frame: pl.DataFrame) -> BitMap:
 class _Tags:
     """The new tag table: a shallow copy whose touched dimensions and values are replaced, never mutated."""
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, pause: Callable[[], None]) -> None:
         self.tags: dict[str, dict[str, FrozenBitMap]] = dict(snap.tags)
         self.touched: set[str] = set()
         self.changed: set[tuple[str, str]] = set()
+        self.pause = pause  # called before each tag is replaced: reads in flight go first (read_priority.py)
 
     def get(self, dimension: str, value: str) -> FrozenBitMap:
         return self.tags.get(dimension, {}).get(value, EMPTY)
 
     def put(self, dimension: str, value: str, bitmap: AbstractBitMap) -> None:
+        self.pause()
         if dimension not in self.touched:
             self.tags[dimension] = dict(self.tags.get(dimension, {}))
             self.touched.add(dimension)
@@ -126,9 +130,13 @@ class _Tags:
                     self.put(dimension, value, bm - deleted)
 
 
-def _bitmaps(users: pl.Series) -> list[BitMap]:
-    """Return one bitmap per list of dense IDs (a List column from a group_by)."""
-    return [bitmap_from_array(u.to_numpy()) if u is not None and len(u) else BitMap() for u in users]
+def _bitmaps(users: pl.Series, pause: Callable[[], None]) -> list[BitMap]:
+    """Return one bitmap per list of dense IDs (a List column from a group_by), pausing between them."""
+    out = []
+    for u in users:
+        pause()
+        out.append(bitmap_from_array(u.to_numpy()) if u is not None and len(u) else BitMap())
+    return out
 
 
 def _apply_multi(tags: _Tags, frame: pl.DataFrame) -> None:
@@ -141,7 +149,8 @@ def _apply_multi(tags: _Tags, frame: pl.DataFrame) -> None:
         pl.col("user").filter(pl.col("op") == MutationOp.REMOVE).alias("removes"),
     )
     for dimension, value, adds, removes in zip(grouped["dim"].to_list(), grouped["value"].to_list(),
-                                               _bitmaps(grouped["adds"]), _bitmaps(grouped["removes"]), strict=True):
+                                               _bitmaps(grouped["adds"], tags.pause),
+                                               _bitmaps(grouped["removes"], tags.pause), strict=True):
         old = tags.get(dimension, value)
         new = (old | adds) - removes if removes else old | adds
         if new != old:
@@ -157,9 +166,9 @@ def _apply_single(tags: _Tags, frame: pl.DataFrame) -> None:
     per_dim = last.group_by("dim").agg(pl.col("user"))
     adds: dict[str, dict[str, BitMap]] = {}
     for dimension, value, users in zip(per_value["dim"].to_list(), per_value["value"].to_list(),
-                                       _bitmaps(per_value["user"]), strict=True):
+                                       _bitmaps(per_value["user"], tags.pause), strict=True):
         adds.setdefault(dimension, {})[value] = users
-    for dim, moved in zip(per_dim["dim"].to_list(), _bitmaps(per_dim["user"]), strict=True):
+    for dim, moved in zip(per_dim["dim"].to_list(), _bitmaps(per_dim["user"], tags.pause), strict=True):
         for value, bm in list(tags.tags.get(dim, {}).items()):
             if value not in adds[dim] and bm.intersect(moved):
                 tags.put(dim, value, bm - moved)
@@ -233,7 +242,7 @@ def event_windows(batches: list[MutationBatch], newest_day: str, keep_days: int)
     return starts, newest_day
 
 
-def _apply_events(events: Events, index: EventIndex, frame: pl.DataFrame, oldest: str
+def _apply_events(events: Events, index: EventIndex, frame: pl.DataFrame, oldest: str, pause: Callable[[], None]
                   ) -> tuple[Events, set[tuple[str, str, str]]]:
     """Return events with the ADD_EVENTs added and days before oldest removed, and the days that changed."""
     adds = frame.filter(pl.col("op") == MutationOp.ADD_EVENT)
@@ -244,7 +253,7 @@ def _apply_events(events: Events, index: EventIndex, frame: pl.DataFrame, oldest
         copied: set[tuple[str, str]] = set()
         grouped = adds.group_by(["dim", "value", "date"]).agg(pl.col("user"))
         keys = zip(grouped["dim"].to_list(), grouped["value"].to_list(), grouped["date"].to_list(), strict=True)
-        for (campaign, event, day), users in zip(keys, _bitmaps(grouped["user"]), strict=True):
+        for (campaign, event, day), users in zip(keys, _bitmaps(grouped["user"], pause), strict=True):
             old = out.get((campaign, event), {}).get(day, EMPTY)
             if users.issubset(old):
                 continue
@@ -271,17 +280,18 @@ def _apply_events(events: Events, index: EventIndex, frame: pl.DataFrame, oldest
 
 def apply_batches(
     snap: Snapshot, batches: list[MutationBatch], kinds: dict[str, DimensionKind], stream: StreamState,
-    keep_days: int = 0,
+    keep_days: int = 0, pause: Callable[[], None] = no_pause,
 ) -> Snapshot:
     """Return a new snapshot with validated batches applied in order; `kinds` are the dimensions after them.
 
-    keep_days > 0 is the window of event days (see the module docstring).
+    keep_days > 0 is the window of event days (see the module docstring). pause is called between steps
+    (`read_priority.WriterTurn.pause` on the writer thread).
     """
     if not any(len(b) for b in batches):
         return snap.with_stream(stream, dataclasses.replace(snap.data, dimensions=kinds), set())
     frame, ids = _frame(snap, batches)
     deletes = frame.filter(pl.col("op") == MutationOp.DELETE_USER).group_by("user").agg(pl.col("pos").max())
-    tags = _Tags(snap)
+    tags = _Tags(snap, pause)
     population: FrozenBitMap = snap.population
     events = snap.data.events
     changed_days: set[tuple[str, str, str]] = set()
@@ -301,7 +311,7 @@ def apply_batches(
     _apply_multi(tags, frame)
     _apply_single(tags, frame)
     _apply_numbers(tags, frame, kinds)
-    events, added_days = _apply_events(events, snap.events, frame, oldest)
+    events, added_days = _apply_events(events, snap.events, frame, oldest, pause)
     changed_days |= added_days
     joined = frame.filter(pl.col("op").is_in(JOINING))
     if not joined.is_empty():

@@ -29,6 +29,7 @@ from dolphin.storage.wal import FileOps, Record, WalWriter, iter_records, segmen
 from dolphin.stream.admission import admit
 from dolphin.stream.apply import apply_batches
 from dolphin.stream.batches import MutationBatch
+from dolphin.stream.read_priority import ReadPriority, WriterTurn
 from dolphin.stream.results import Ack, IngestStats
 from dolphin.stream.settings import IngestSettings
 
@@ -70,9 +71,13 @@ class GroupCommit:
     """The writer thread over one log; implements WriterThread for recovery, adoption and checkpoints."""
 
     def __init__(self, engine: Engine, wal_dir: pathlib.Path, position: int, settings: IngestSettings, *,
-                 ops: FileOps, on_fatal: Callable[[BaseException], None]) -> None:
-        """Open a new log segment at position (the end of the recovered log); the thread starts with start()."""
+                 ops: FileOps, on_fatal: Callable[[BaseException], None], reads: ReadPriority) -> None:
+        """Open a new log segment at position (the end of the recovered log); the thread starts with start().
+
+        reads: the server's read calls in flight, which each group's work steps aside for (read_priority.py).
+        """
         self.engine = engine
+        self.reads = reads
         self.wal_dir = wal_dir
         self.settings = settings
         self.ops = ops
@@ -249,8 +254,10 @@ class GroupCommit:
             for item in group:
                 resolve(item.future, error=self._stopped_error())
             return
+        turn = self.reads.turn()
         snap = self.current()
         verdict = admit([item.batch for item in group], snap, self.settings, time.time())
+        turn.pause()
         for index, error in verdict.rejected:
             self.stats.rejected += 1
             resolve(group[index].future, error=error)
@@ -278,17 +285,18 @@ class GroupCommit:
                 return
             failpoints.hit("wal.after_fsync_before_apply")
             kinds = verdict.kinds_of_first(len(written), dict(snap.kinds))
-            snap = self._apply(snap, [item.batch for item in written], kinds)
+            snap = self._apply(snap, [item.batch for item in written], kinds, turn)
             failpoints.hit("wal.after_apply_before_ack")
         self._acknowledge(snap, written, skipped, verdict.dropped_events)
 
-    def _apply(self, snap: Snapshot, batches: list[MutationBatch], kinds: dict[str, DimensionKind]) -> Snapshot:
+    def _apply(self, snap: Snapshot, batches: list[MutationBatch], kinds: dict[str, DimensionKind],
+               turn: WriterTurn) -> Snapshot:
         """Apply logged batches in one copy-on-write step and publish the result."""
         offsets = dict(snap.stream.offsets)
         for batch in batches:
             offsets[batch.source] = max(offsets.get(batch.source, -1), batch.offset)
         stream = snap.stream.advanced(self._wal.position, offsets, len(batches))
-        snap = apply_batches(snap, batches, kinds, stream, self.settings.keep_days)
+        snap = apply_batches(snap, batches, kinds, stream, self.settings.keep_days, turn.pause)
         self.publish(snap, "stream")
         return snap
 

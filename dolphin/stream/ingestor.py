@@ -29,6 +29,7 @@ from dolphin.storage.wal import FileOps
 from dolphin.stream.batches import MutationBatch, normalized
 from dolphin.stream.checkpointer import Checkpointer
 from dolphin.stream.group_commit import GroupCommit
+from dolphin.stream.read_priority import ReadPriority
 from dolphin.stream.recovery import adopt_version, recover_state
 from dolphin.stream.results import Ack, CheckpointResult, IngestStats, RecoveryReport, StreamStatus
 from dolphin.stream.settings import IngestSettings
@@ -55,6 +56,7 @@ class Ingestor:
         self.ops = ops or FileOps()
         self.on_fatal = on_fatal or (lambda exc: log.critical("stream ingest stopped: %s", exc))
         self.recovery: RecoveryReport | None = None
+        self.reads = ReadPriority()  # the server marks its read calls; the writer steps aside for them
         self._running: _Running | None = None
 
     # -- life cycle --------------------------------------------------------------
@@ -69,7 +71,7 @@ class Ingestor:
         # users a server with the stream started at 808 MB without this, 551 MB with it (bench/memory.py)
         return_free_memory()
         writer = GroupCommit(engine, layout.wal_dir(self.data_dir), recovered.end_position, self.settings,
-                             ops=self.ops, on_fatal=self.on_fatal)
+                             ops=self.ops, on_fatal=self.on_fatal, reads=self.reads)
         keep_days = self.settings.keep_days
         checkpointer = Checkpointer(writer, self.data_dir, self.settings,
                                     lambda data: adopt_version(writer, data, keep_days))
