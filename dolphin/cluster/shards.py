@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import pathlib
 import time
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ import ray
 
 from dolphin.cluster.shard import ShardActor
 from dolphin.storage.cluster_file import read_cluster
+
+log = logging.getLogger("dolphin.cluster")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +42,37 @@ def start_shards(root: pathlib.Path, settings: dict[str, object] | None = None, 
 
 
 def actor_pid(shard: RunningShard, timeout: float = 120.0) -> int:
-    """Return the shard actor's process ID, waiting while Ray restarts it (its server may answer a little sooner)."""
+    """Return the shard actor's process ID, waiting while Ray restarts it (its server may answer a little sooner);
+    raises ray's GetTimeoutError or ActorUnavailableError when it has not answered within timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return int(ray.get(shard.actor.pid.remote()))
+            return int(ray.get(shard.actor.pid.remote(), timeout=max(0.05, deadline - time.monotonic())))
         except ray.exceptions.ActorUnavailableError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
 
 
-def stop_shards(shards: list[RunningShard]) -> None:
-    """Stop every shard's server cleanly, then end the actors."""
+# A SIGTERM to the front's process group reaches the shard workers and the raylet too: a shard that died with
+# them is never restarted, and waiting for it without a bound held `dolphin cluster serve` 20-60 s past SIGTERM.
+STOP_WAIT_SECONDS = 10.0
+
+
+def stop_shards(shards: list[RunningShard], wait: float = STOP_WAIT_SECONDS) -> None:
+    """Stop every shard's server cleanly, then end the actors; a shard that does not answer within wait seconds
+    (it died with the front's process group, or Ray cannot restart it) is only ended."""
+    deadline = time.monotonic() + wait  # one bound for all shards, not one each
+    answering = []
     for shard in shards:
-        actor_pid(shard)  # a shard Ray is restarting finishes its start first
-    ray.get([s.actor.stop.remote() for s in shards])
+        try:
+            actor_pid(shard, timeout=max(0.0, deadline - time.monotonic()))  # a restarting shard finishes first
+            answering.append(shard)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+            log.warning("shard %d did not answer at stop (%s); ending it", shard.shard, type(exc).__name__)
+    try:
+        ray.get([s.actor.stop.remote() for s in answering], timeout=wait)
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+        log.warning("a shard did not stop cleanly (%s); ending it", type(exc).__name__)
     for s in shards:
         ray.kill(s.actor, no_restart=True)
