@@ -148,7 +148,7 @@ def main() -> int:
             grpc_ms = asyncio.run(grpc_fanout([r.target for r in running], want, args.iterations))
             restart = restart_seconds(running[0])
         finally:
-            stop_shards(running)
+            stop_shards(running, 60.0)
         report[f"{shards} shard(s)"] = {"ray_actor": ray_ms, "grpc": grpc_ms, "kill_9_to_serving_seconds": restart}
         print(shards, "shards:", json.dumps(report[f"{shards} shard(s)"]), flush=True)
     ray.shutdown()

@@ -60,11 +60,12 @@ class RunningCluster:
     shards: list[RunningShard]
     engine: ClusterEngine
     stream: ClusterStream
+    stop_wait: float  # seconds the shards get to answer, then to stop (shutdown grace, as for one server's checkpoint)
 
     def close(self) -> None:
         """Stop every shard cleanly and close the channels."""
         self.stream.close()
-        stop_shards(self.shards)
+        stop_shards(self.shards, self.stop_wait)
         self.engine.close()
 
 
@@ -87,7 +88,7 @@ def start_cluster(root: pathlib.Path, settings: Settings, *, cpus_per_shard: flo
     engine.serve_newest()  # shards opened their pins, or their newest version when there were none yet
     stream = ClusterStream(channels, layout.id_type, lambda: kinds_of(engine), settings.max_batch_mutations,
                            settings.fsync, engine.forget_names)
-    return RunningCluster(layout, shards, engine, stream)
+    return RunningCluster(layout, shards, engine, stream, max(1.0, settings.shutdown_grace))
 
 
 async def serve_front(settings: Settings, cluster: RunningCluster, stop: asyncio.Event,

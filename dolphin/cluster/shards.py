@@ -43,7 +43,7 @@ def start_shards(root: pathlib.Path, settings: dict[str, object] | None = None, 
 
 def actor_pid(shard: RunningShard, timeout: float = 120.0) -> int:
     """Return the shard actor's process ID, waiting while Ray restarts it (its server may answer a little sooner);
-    raises ray's GetTimeoutError or ActorUnavailableError when it has not answered within timeout seconds."""
+    raises a ray GetTimeoutError or RayActorError when it has not answered within timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -54,15 +54,13 @@ def actor_pid(shard: RunningShard, timeout: float = 120.0) -> int:
             time.sleep(0.05)
 
 
-# A SIGTERM to the front's process group reaches the shard workers and the raylet too: a shard that died with
-# them is never restarted, and waiting for it without a bound held `dolphin cluster serve` 20-60 s past SIGTERM.
-STOP_WAIT_SECONDS = 10.0
-
-
-def stop_shards(shards: list[RunningShard], wait: float = STOP_WAIT_SECONDS) -> None:
-    """Stop every shard's server cleanly, then end the actors; a shard that does not answer within wait seconds
-    (it died with the front's process group, or Ray cannot restart it) is only ended."""
-    deadline = time.monotonic() + wait  # one bound for all shards, not one each
+def stop_shards(shards: list[RunningShard], wait: float) -> None:
+    """Stop every shard's server cleanly (drain and checkpoint), then end the actors. Shards get wait seconds in all
+    to answer, then wait seconds to stop; the rest are only ended, as after a crash (their logs replay at the next
+    start), like a single server's shutdown checkpoint bounded by its shutdown grace."""
+    # A SIGTERM to the front's process group reaches the shard workers and the raylet too: a shard that died with
+    # them is never restarted, and waiting for it without a bound held `dolphin cluster serve` 20-60 s past SIGTERM.
+    deadline = time.monotonic() + wait
     answering = []
     for shard in shards:
         try:
@@ -73,6 +71,6 @@ def stop_shards(shards: list[RunningShard], wait: float = STOP_WAIT_SECONDS) -> 
     try:
         ray.get([s.actor.stop.remote() for s in answering], timeout=wait)
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
-        log.warning("a shard did not stop cleanly (%s); ending it", type(exc).__name__)
+        log.warning("a shard did not stop cleanly within %.0f s (%s); ending it", wait, type(exc).__name__)
     for s in shards:
         ray.kill(s.actor, no_restart=True)

@@ -33,7 +33,7 @@ def shards(ray_session: None, tmp_path_factory: pytest.TempPathFactory, frame: p
     load_tags_into_cluster([str(root / "users.parquet")], root / "data", shards=2, shard_bits=9)
     running = start_shards(root / "data", {"watch_seconds": 0.0, "checkpoint_seconds": 0.0}, cpus_per_shard=0.5)
     yield running
-    stop_shards(running)
+    stop_shards(running, 60.0)
 
 
 def total(shards: list[RunningShard], expression: str) -> int:
