@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pyroaring import AbstractBitMap
+
 from dolphin import failpoints
 from dolphin.engine.engine import Engine
 from dolphin.engine.snapshot import Snapshot, empty_snapshot
@@ -30,6 +32,7 @@ from dolphin.stream.admission import admit
 from dolphin.stream.apply import apply_batches
 from dolphin.stream.batches import MutationBatch
 from dolphin.stream.read_priority import ReadPriority, WriterTurn
+from dolphin.stream.release import release, replaced_bitmaps
 from dolphin.stream.results import Ack, IngestStats
 from dolphin.stream.settings import IngestSettings
 
@@ -255,6 +258,7 @@ class GroupCommit:
                 resolve(item.future, error=self._stopped_error())
             return
         turn = self.reads.turn()
+        replaced: list[AbstractBitMap] = []
         snap = self.current()
         verdict = admit([item.batch for item in group], snap, self.settings, time.time())
         turn.pause()
@@ -285,9 +289,12 @@ class GroupCommit:
                 return
             failpoints.hit("wal.after_fsync_before_apply")
             kinds = verdict.kinds_of_first(len(written), dict(snap.kinds))
-            snap = self._apply(snap, [item.batch for item in written], kinds, turn)
+            applied = self._apply(snap, [item.batch for item in written], kinds, turn)
+            replaced = replaced_bitmaps(snap, applied)
+            snap = applied  # the replaced snapshot goes here, but not its bitmaps: `replaced` frees them after the acks
             failpoints.hit("wal.after_apply_before_ack")
         self._acknowledge(snap, written, skipped, verdict.dropped_events)
+        release(replaced, turn.pause)
 
     def _apply(self, snap: Snapshot, batches: list[MutationBatch], kinds: dict[str, DimensionKind],
                turn: WriterTurn) -> Snapshot:
