@@ -7,7 +7,7 @@ import tempfile
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pyroaring import AbstractBitMap
+from pyroaring import AbstractBitMap, BitMap
 
 from dolphin.engine.snapshot import Snapshot
 from dolphin.stream.batches import Mutation
@@ -41,8 +41,6 @@ def test_replaced_bitmaps_are_the_old_ones_the_new_snapshot_dropped(batches: lis
 
 
 def test_release_pauses_between_steps() -> None:
-    from pyroaring import BitMap
-
     bitmaps: list[AbstractBitMap] = [BitMap([i]) for i in range(2 * RELEASE_STEP + 1)]
     left: list[int] = []
     release(bitmaps, lambda: left.append(len(bitmaps)))
