@@ -8,7 +8,10 @@ meanwhile (what a query waits for when it needs the GIL back).
 The batches are bench/stream.py's (SET city 40%, ADD interest 40%, REMOVE interest 20%, int64 IDs as columns),
 decoded as the server decodes them. The state is warmed by 100 batches first, so the streamed values exist. Each
 group is applied to the result of the one before (the writer's own history, so the ID index stays at its tip),
-and the bitmaps it replaced are freed as the writer frees them (stream/release.py), inside the timing.
+and the bitmaps it replaced are freed as the writer frees them (engine/release.py), inside the timing.
+
+Last, the same for a reload: a freshly opened copy of the version is published, so every tag is replaced, and the
+publish is timed with the old snapshot's bitmaps freed in it (`Engine.publish`).
 """
 
 from __future__ import annotations
@@ -21,19 +24,21 @@ import threading
 import time
 
 import numpy as np
+from pyroaring import AbstractBitMap
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stream import INT_COLUMNS, serialized_batches  # noqa: E402
 from dolphin.engine.engine import Engine  # noqa: E402
+from dolphin.engine.release import release, replaced_bitmaps  # noqa: E402
 from dolphin.engine.snapshot import Snapshot  # noqa: E402
 from dolphin.server.app import tune_server_process  # noqa: E402
 from dolphin.server.ingest_service import batch_of  # noqa: E402
 from dolphin.storage import DimensionKind  # noqa: E402
+from dolphin.storage.reader import open_newest_snapshot  # noqa: E402
 from dolphin.stream.apply import apply_batches  # noqa: E402
 from dolphin.stream.batches import MutationBatch  # noqa: E402
-from dolphin.stream.release import release, replaced_bitmaps  # noqa: E402
 from dolphin.v1 import ingest_service_pb2 as pb  # noqa: E402
 
 WARM = 100  # batches applied before measuring, in groups of 20
@@ -75,7 +80,9 @@ def main() -> int:
     parser.add_argument("--groups", default="1,5,15,40", help="batches of 5,000 mutations per group, comma-separated")
     parser.add_argument("--repeats", type=int, default=6, help="groups applied per size (median reported)")
     parser.add_argument("--drop-at-once", action="store_true",
-                        help="drop the replaced snapshot in one go, as the writer did before stream/release.py")
+                        help="drop the replaced snapshot in one go, as the writer and reloads did before "
+                             "engine/release.py")
+    parser.add_argument("--reloads", type=int, default=3, help="reloads timed (every tag replaced)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.groups.split(",")]
     tune_server_process()  # the server's GIL switch interval: lateness is what a query there would see
@@ -113,7 +120,29 @@ def main() -> int:
         one = fixed + per * 5000  # a group of one batch
         print(f"fit: {fixed * 1e3:.1f} ms per group + {per * 1e6:.2f} us per mutation; above {5000 / one:,.0f} "
               "mutations/s in 5,000-mutation batches the writer never idles (groups grow instead)")
+    del snap
+    reload_times(engine, args.reloads, args.drop_at_once)
     return 0
+
+
+def reload_times(engine: Engine, reloads: int, at_once: bool) -> None:
+    """Print what publishing a freshly opened copy of the version costs, the replaced snapshot freed in it."""
+    for _ in range(reloads):
+        data = open_newest_snapshot(engine.data_dir)
+        assert data is not None
+        fresh = Snapshot(data, cache=engine.new_cache())
+        del data
+        dropped: list[AbstractBitMap] = []
+        with GilProbe() as probe:
+            started = time.perf_counter()
+            engine.publish(fresh, "reload", dropped if at_once else None)
+            del fresh
+            dropped.clear()  # with --drop-at-once: all of them in one call
+            seconds = time.perf_counter() - started
+        lateness = np.percentile(np.array(probe.late) * 1e3, [50, 99, 100])
+        print(f"reload of {sum(len(v) for v in engine.snapshot().tags.values()):,} tags: publish "
+              f"{seconds * 1e3:.1f} ms; GIL lateness p50 {lateness[0]:.2f}, p99 {lateness[1]:.2f}, "
+              f"max {lateness[2]:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from dolphin.engine.memory import return_free_memory
 from dolphin.engine.numeric_profile import numeric_profile
 from dolphin.engine.planner import Node, plan
 from dolphin.engine.profile import profile_dimensions, value_counts
+from dolphin.engine.release import release, replaced_bitmaps, yield_gil
 from dolphin.engine.results import (
     AudienceInfo,
     AudiencePage,
@@ -178,12 +179,22 @@ class Engine:
             return CacheBudget.per_user()
         return CacheBudget(self.limits.read_cache_bytes)
 
-    def publish(self, snapshot: Snapshot, reason: str) -> None:
-        """Serve snapshot from now on; the one way the served state changes (reason is for the log)."""
-        self._ref.swap(snapshot)
+    def publish(self, snapshot: Snapshot, reason: str, defer_to: list[AbstractBitMap] | None = None) -> None:
+        """Serve snapshot from now on; the one way the served state changes (reason is for the log).
+
+        The bitmaps only the replaced snapshot held are freed one at a time (release.py): here, or by the caller
+        when it passes defer_to, to which they are appended (the stream writer frees them after its acks).
+        """
+        previous = self._ref.swap(snapshot)
+        replaced = replaced_bitmaps(previous, snapshot) if previous is not None else []
+        del previous  # its bitmaps outlive it in `replaced`, unless a read still holds it
         if reason != "stream":  # a stream batch publishes many times a second
             log.info("serving snapshot version %d (%s, %d users)", snapshot.version, reason,
                      len(snapshot.population))
+        if defer_to is not None:
+            defer_to.extend(replaced)
+        else:
+            release(replaced, yield_gil)
 
     def reload(self) -> ReloadResult:
         """Switch to the newest valid snapshot on disk, if it is newer; the swap is atomic.

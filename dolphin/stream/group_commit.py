@@ -23,6 +23,7 @@ from pyroaring import AbstractBitMap
 
 from dolphin import failpoints
 from dolphin.engine.engine import Engine
+from dolphin.engine.release import release
 from dolphin.engine.snapshot import Snapshot, empty_snapshot
 from dolphin.errors import StorageFullError
 from dolphin.storage import DimensionKind
@@ -32,7 +33,6 @@ from dolphin.stream.admission import admit
 from dolphin.stream.apply import apply_batches
 from dolphin.stream.batches import MutationBatch
 from dolphin.stream.read_priority import ReadPriority, WriterTurn
-from dolphin.stream.release import release, replaced_bitmaps
 from dolphin.stream.results import Ack, IngestStats
 from dolphin.stream.settings import IngestSettings
 
@@ -130,9 +130,9 @@ class GroupCommit:
         """Return the served state, or an empty one before the first snapshot."""
         return self.engine.snapshot() if self.engine.ready else self._empty
 
-    def publish(self, snap: Snapshot, reason: str) -> None:
-        """Serve snap."""
-        self.engine.publish(snap, reason)
+    def publish(self, snap: Snapshot, reason: str, defer_to: list[AbstractBitMap] | None = None) -> None:
+        """Serve snap (Engine.publish: the replaced bitmaps are freed there, or go to defer_to)."""
+        self.engine.publish(snap, reason, defer_to)
 
     def rotate_log(self) -> int:
         """Fsync and start a new segment (none when the current one is empty); return its first position."""
@@ -289,22 +289,22 @@ class GroupCommit:
                 return
             failpoints.hit("wal.after_fsync_before_apply")
             kinds = verdict.kinds_of_first(len(written), dict(snap.kinds))
-            applied = self._apply(snap, [item.batch for item in written], kinds, turn)
-            replaced = replaced_bitmaps(snap, applied)
-            snap = applied  # the replaced snapshot goes here, but not its bitmaps: `replaced` frees them after the acks
+            # the replaced snapshot goes at `snap = ...`, but not its bitmaps: `replaced` frees them after the acks
+            snap = self._apply(snap, [item.batch for item in written], kinds, turn, replaced)
             failpoints.hit("wal.after_apply_before_ack")
         self._acknowledge(snap, written, skipped, verdict.dropped_events)
         release(replaced, turn.pause)
 
     def _apply(self, snap: Snapshot, batches: list[MutationBatch], kinds: dict[str, DimensionKind],
-               turn: WriterTurn) -> Snapshot:
-        """Apply logged batches in one copy-on-write step and publish the result."""
+               turn: WriterTurn, replaced: list[AbstractBitMap]) -> Snapshot:
+        """Apply logged batches in one copy-on-write step and publish the result (the bitmaps it replaced go to
+        `replaced`)."""
         offsets = dict(snap.stream.offsets)
         for batch in batches:
             offsets[batch.source] = max(offsets.get(batch.source, -1), batch.offset)
         stream = snap.stream.advanced(self._wal.position, offsets, len(batches))
         snap = apply_batches(snap, batches, kinds, stream, self.settings.keep_days, turn.pause)
-        self.publish(snap, "stream")
+        self.publish(snap, "stream", replaced)
         return snap
 
     def _acknowledge(self, snap: Snapshot, written: list[_Submitted], skipped: list[_Submitted],

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from pyroaring import AbstractBitMap
 
 from dolphin.engine import Engine
 from dolphin.engine.snapshot import Snapshot
@@ -631,10 +632,10 @@ def test_the_recovery_report_is_there_as_soon_as_the_recovered_state_is_served(d
     class Watched(Engine):
         """An engine that notes what the ingestor reports when the recovered state is published."""
 
-        def publish(self, snapshot: Snapshot, reason: str) -> None:
+        def publish(self, snapshot: Snapshot, reason: str, defer_to: list[AbstractBitMap] | None = None) -> None:
             if reason == "recovery":  # a Status answered right after this must already say what was replayed
                 seen.append(reopened.recovery.replayed if reopened.recovery is not None else None)
-            super().publish(snapshot, reason)
+            super().publish(snapshot, reason, defer_to)
 
     engine = Watched(data, load=False, adopter=reopened)
     reopened.start(engine)

@@ -1,22 +1,24 @@
 """Freeing what a publish replaced, one bitmap at a time, so the GIL can change hands in between.
 
-When the writer drops the last reference to the snapshot it replaced, CPython frees every bitmap that snapshot
-alone held in one chain of deallocations, with no bytecode boundary in it: at 10M users, a group that touches
-the 700 values of bench/stream.py's city and interest frees about 100,000 containers and held the GIL for 8-19
-ms (`python bench/apply.py`: GIL lateness max 11-19 ms, 3.7-7.5 ms when freed this way). A query that wants the GIL
-meanwhile waits for all of it. Kept in a list and popped one by one, each bitmap is a separate short call, so the
-switch interval and the reads-first pauses apply between them.
+When the last reference to a replaced snapshot goes, CPython frees every bitmap that snapshot alone held in one
+chain of deallocations, with no bytecode boundary in it, and a query that wants the GIL meanwhile waits for all of
+it. At 10M users, a stream group that touches the 700 values of bench/stream.py's city and interest frees about
+100,000 containers and held the GIL for 8-19 ms (`python bench/apply.py`: GIL lateness max 11-19 ms, 3.7-7.5 ms
+when freed this way); a reload, which replaces all 1,037 tags, held it for about 20 ms. Kept in a list and popped
+one by one, each bitmap is a separate short call, so the switch interval and the pauses apply between them.
+`Engine.publish` frees this way; the stream writer has it hand the list over and frees it after its acks.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from pyroaring import AbstractBitMap
 
 from dolphin.engine.snapshot import Snapshot
 
-RELEASE_STEP = 64  # bitmaps freed between two reads-first pauses
+RELEASE_STEP = 64  # bitmaps freed between two pauses
 
 
 def replaced_bitmaps(old: Snapshot, new: Snapshot) -> list[AbstractBitMap]:
@@ -34,6 +36,11 @@ def replaced_bitmaps(old: Snapshot, new: Snapshot) -> list[AbstractBitMap]:
     if old.population is not new.population:
         out.append(old.population)
     return out
+
+
+def yield_gil() -> None:
+    """Let any thread that waits for the GIL have it (a pause for work that has no reads-first turn)."""
+    time.sleep(0)
 
 
 def release(bitmaps: list[AbstractBitMap], pause: Callable[[], None]) -> None:
