@@ -30,12 +30,11 @@ from dolphin.server.auth import AuthInterceptor, TokenStore
 from dolphin.server.call_limits import ExpensiveCalls
 from dolphin.server.catalog_service import CatalogServicer
 from dolphin.server.ingest_service import IngestServicer
-from dolphin.server.interceptors import DecodeErrorsInterceptor
 from dolphin.server.lookalike_service import LookalikeServicer
 from dolphin.server.maintenance import HEALTH_SERVICE, add_health, add_reflection, set_ingest_serving, set_serving
 from dolphin.server.observe import CallObserver
 from dolphin.server.privacy import Floor
-from dolphin.server.reads_first import ReadsFirstInterceptor
+from dolphin.server.registration import WrappingRegistrar, dolphin_wrap
 from dolphin.server.run_engine import run_engine
 from dolphin.server.shard_service import ShardServicer
 from dolphin.stream import FsyncPolicy, Ingestor, IngestSettings
@@ -141,16 +140,14 @@ class DolphinServer:
         self.settings = settings
         self.ingestor = ingestor
         self.tokens = TokenStore(pathlib.Path(settings.auth_tokens)) if settings.auth_tokens else None
-        interceptors: list[grpc.aio.ServerInterceptor] = [DecodeErrorsInterceptor()]
-        if reads is not None:
-            interceptors.insert(0, ReadsFirstInterceptor(reads))
-        if self.tokens is not None:
-            interceptors.insert(0, AuthInterceptor(self.tokens))
-        self.server = grpc.aio.server(interceptors=interceptors, options=[
+        # Decoding and reads first wrap each handler once (registration.py); auth, which reads every call's
+        # metadata, is the one interceptor, and only with tokens: grpc.aio runs interceptors on every call.
+        self.server = grpc.aio.server(interceptors=[AuthInterceptor(self.tokens)] if self.tokens else None, options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
             ("grpc.so_reuseport", 1 if os.environ.get(REUSE_PORT_ENV) == "1" else 0),
         ])
+        registrar = WrappingRegistrar(self.server, dolphin_wrap(reads))
         expensive = ExpensiveCalls(settings.max_expensive_calls)
         self.lookalike = lookalike
         self.servicers = [
@@ -171,12 +168,12 @@ class DolphinServer:
             ingest_service_pb2_grpc.add_IngestServiceServicer_to_server,
             shard_service_pb2_grpc.add_ShardServiceServicer_to_server,
         ), strict=True):
-            register(servicer, self.server)
+            register(servicer, registrar)
         self.observer = CallObserver(engine, settings.slow_call_ms, ingestor=ingestor,
                                      budget=self.servicers[5].budget)  # type: ignore[attr-defined]
         for servicer in self.servicers:
             servicer.observer = self.observer  # type: ignore[attr-defined]
-        self.health = add_health(self.server)
+        self.health = add_health(registrar)
         self.health_server: grpc.aio.Server | None = None
         if settings.health_port:
             # Kubernetes gRPC probes speak neither TLS nor tokens: health alone, on its own plaintext port.

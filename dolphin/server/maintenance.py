@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from dolphin.server.registration import WrappingRegistrar
 from dolphin.v1 import (
     adeffect_service_pb2,
     admin_service_pb2,
@@ -38,7 +39,7 @@ INGEST_SERVICE = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"]
 DATA_SERVICES = [name for name in SERVICE_NAMES if name != ADMIN_SERVICE]
 
 
-def add_health(server: grpc.aio.Server) -> HealthServicer:
+def add_health(server: grpc.aio.Server | WrappingRegistrar) -> HealthServicer:
     """Register the health service."""
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

@@ -2,9 +2,9 @@
 
 Every dolphin.v1 method is a read except those that wait for the writer themselves: IngestService (it feeds the
 writer), AdminService (Reload and Checkpoint queue work on it) and a shard's PrepareVersion and ServeVersion
-(they adopt a batch load through it). gRPC calls are marked by `ReadsFirstInterceptor`, HTTP calls by the routes
-(`marked`), around the same servicer methods. A streamed reply counts as a read while its next message is being
-made, not while it waits for its reader.
+(they adopt a batch load through it). gRPC calls are marked by their handlers (`marked_handler`, applied when the
+server registers its methods), HTTP calls by the routes (`marked`), around the same servicer methods. A streamed
+reply counts as a read while its next message is being made, not while it waits for its reader.
 """
 
 from __future__ import annotations
@@ -61,32 +61,14 @@ def marked(call: Any, reads: ReadPriority, streaming: bool) -> Any:
     return marked_stream(call, reads) if streaming else marked_unary(call, reads)
 
 
-class ReadsFirstInterceptor(grpc.aio.ServerInterceptor):
-    """Marks the read calls of a server whose stream writer steps aside for them."""
-
-    def __init__(self, reads: ReadPriority) -> None:
-        self.reads = reads
-        self._handlers: dict[str, grpc.RpcMethodHandler] = {}  # one per method, built on first use
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-        cached = self._handlers.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(handler_call_details)
-        if handler is None or not is_read(method) or handler.request_streaming:
-            return handler
-        if handler.unary_unary is not None:
-            wrapped = grpc.unary_unary_rpc_method_handler(
-                marked_unary(handler.unary_unary, self.reads), request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        else:
-            wrapped = grpc.unary_stream_rpc_method_handler(
-                marked_stream(handler.unary_stream, self.reads), request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        self._handlers[method] = wrapped
-        return wrapped
+def marked_handler(method: str, handler: grpc.RpcMethodHandler, reads: ReadPriority) -> grpc.RpcMethodHandler:
+    """Return the handler of a full method name marked as a read when it is one (request streams never are)."""
+    if not is_read(method) or handler.request_streaming:
+        return handler
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            marked_unary(handler.unary_unary, reads), request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    return grpc.unary_stream_rpc_method_handler(
+        marked_stream(handler.unary_stream, reads), request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer)

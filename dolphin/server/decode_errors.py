@@ -1,13 +1,14 @@
 """Corrupt request bytes get INVALID_ARGUMENT, not grpcio's UNKNOWN: requests are decoded where Dolphin maps errors.
 
 grpcio answers a request that fails to parse with UNKNOWN (`Unexpected <class 'DecodeError'>`), measured on grpcio
-1.85 aio. This interceptor removes the handler's deserializer and parses inside the handler instead.
-Dolphin's bidirectional Mutate is wrapped too, message by message; reflection is left as it is.
+1.85 aio. `decoded_in_handler` removes a handler's deserializer and parses inside the handler instead; the server
+applies it to every method when it registers them (server/registration.py). Dolphin's bidirectional Mutate is
+wrapped too, message by message; reflection is left as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -63,32 +64,16 @@ def _stream_stream(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     return grpc.stream_stream_rpc_method_handler(call, response_serializer=handler.response_serializer)
 
 
-class DecodeErrorsInterceptor(grpc.aio.ServerInterceptor):
-    """Maps undecodable request bytes to INVALID_ARGUMENT for unary-request methods."""
-
-    def __init__(self) -> None:
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # one wrapper per method, built on first use
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        if handler.request_streaming and not (method.startswith("/dolphin.v1.") and handler.stream_stream):
-            return handler  # reflection keeps its own decoding
-        wrapped = handler
-        if handler.stream_stream is not None:
-            wrapped = _stream_stream(handler)
-        elif handler.unary_unary is not None:
-            wrapped = _unary_unary(handler)
-        elif handler.unary_stream is not None:
-            wrapped = _unary_stream(handler)
-        self._wrapped[method] = wrapped
-        return wrapped
+def decoded_in_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """Return the handler of a full method name (`/pkg.Service/Method`) parsing its requests itself."""
+    if handler.request_deserializer is None:
+        return handler
+    if handler.request_streaming and not (method.startswith("/dolphin.v1.") and handler.stream_stream):
+        return handler  # reflection keeps its own decoding
+    if handler.stream_stream is not None:
+        return _stream_stream(handler)
+    if handler.unary_unary is not None:
+        return _unary_unary(handler)
+    if handler.unary_stream is not None:
+        return _unary_stream(handler)
+    return handler
