@@ -5,7 +5,8 @@ The bare server is the floor: the same protos, the same client stub, one process
 Export yields one prebuilt 10,000-ID int64 page after one thread hop (a real export needs a worker); its ExportPage
 (the unary one-page call) returns the same page at once, as Dolphin's first page is made on the event loop. The
 report also gives Dolphin's own engine time for q1 in-process, so what remains between the two is the server's
-path.
+path. The counts are timed first on their own (bare, q1, and a one-tag count whose engine time is a few us), then
+everything interleaved: there the exports between two q1 calls push q1's bitmaps out of the caches.
 
     python bench/grpc_floor.py                       # 10M users (reuses bench/work from bench/run.py)
     python bench/grpc_floor.py --users 1000000 --iterations 300
@@ -25,6 +26,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run import Q1, Q2, interleaved, start_server, tag_data, timed  # noqa: E402
+
+ONE_TAG = "vip=true"  # a count whose engine time is a few us: what is left above the floor is the server's path
 
 
 def bare_server(port: int, ready: multiprocessing.synchronize.Event) -> None:
@@ -70,7 +73,8 @@ def engine_times(data: pathlib.Path, n: int) -> dict[str, float]:
     from dolphin.engine.engine import Engine
 
     engine = Engine(data)
-    calls = {"q1 count": lambda: engine.count(Q1), "q2 count": lambda: engine.count(Q2),
+    calls = {"q1 count": lambda: engine.count(Q1), "one-tag count": lambda: engine.count(ONE_TAG),
+             "q2 count": lambda: engine.count(Q2),
              "q2 10k int64 page": lambda: engine.export_cursor(Q2, page_size=10_000, integers=True).next_page()}
     return {name: round(timed(fn, n)["p50"], 3) for name, fn in calls.items()}
 
@@ -106,7 +110,14 @@ def main() -> int:
                                     id_encoding=aud_pb.ID_ENCODING_INT64)
         one_page = aud_pb.ExportPageRequest(expression=Q2, page_size=10_000, id_encoding=aud_pb.ID_ENCODING_INT64)
         assert stubs["dolphin"].Count(q1).count > 0
+        one_tag = aud_pb.CountRequest(expression=ONE_TAG)
         report: dict[str, object] = {"users": args.users, "iterations": args.iterations}
+        # counts alone first: interleaved with exports, q1's bitmaps are out of cache by its turn (the pacing effect)
+        report["grpc_counts_alone"] = interleaved({
+            "bare Count": lambda: stubs["bare"].Count(q1),
+            "dolphin q1 Count": lambda: stubs["dolphin"].Count(q1),
+            "dolphin one-tag Count": lambda: stubs["dolphin"].Count(one_tag),
+        }, args.iterations, warmup=20)
         report["grpc"] = interleaved({
             "bare Count": lambda: stubs["bare"].Count(q1),
             "dolphin q1 Count": lambda: stubs["dolphin"].Count(q1),
@@ -125,6 +136,11 @@ def main() -> int:
     report["engine_in_process_p50_ms"] = engine_times(data, args.iterations)
     grpc_times = report["grpc"]
     assert isinstance(grpc_times, dict)
+    alone = report["grpc_counts_alone"]
+    assert isinstance(alone, dict)
+    report["counts_alone_q1_minus_floor_ms"] = round(alone["dolphin q1 Count"]["p50"] - alone["bare Count"]["p50"], 3)
+    report["counts_alone_one_tag_minus_floor_ms"] = round(
+        alone["dolphin one-tag Count"]["p50"] - alone["bare Count"]["p50"], 3)
     report["q1_minus_floor_ms"] = round(grpc_times["dolphin q1 Count"]["p50"] - grpc_times["bare Count"]["p50"], 3)
     report["export_minus_floor_ms"] = round(grpc_times["dolphin Export 10k int64 (q2)"]["p50"]
                                             - grpc_times["bare Export 10k int64"]["p50"], 3)
