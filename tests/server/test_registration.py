@@ -71,7 +71,8 @@ def test_registered_handlers_mark_reads_and_answer_bad_bytes_with_invalid_argume
     if registered:
         assert busy == {"Count": True, "Export": True, "GetOffsets": False}  # ingest waits for the writer: no read
         assert codes == dict.fromkeys(codes, grpc.StatusCode.INVALID_ARGUMENT) and len(codes) == 2
-    else:  # the bare server, to show what the wrapping changes
+    else:  # the bare server, to show that the marking is the wrapping's (its code for bad bytes is grpcio's own:
+        # UNKNOWN on 1.85)
         assert busy == {"Count": False, "Export": False, "GetOffsets": False}
-        assert set(codes.values()) == {grpc.StatusCode.UNKNOWN}
+        assert len(codes) == 2
     assert not left_busy
