@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -16,30 +15,12 @@ import dolphin.v1.ingest_service_pb2
 import dolphin.v1.shard_service_pb2  # noqa: F401 - registers the services in the default pool
 from dolphin.server.reads_first import is_read, marked_stream, marked_unary
 from dolphin.stream.read_priority import ReadPriority
+from tests.server.loop_thread import run_in_loop_thread
 
 NOT_READS = {"/dolphin.v1.IngestService/Mutate", "/dolphin.v1.IngestService/GetOffsets",
              "/dolphin.v1.AdminService/Status", "/dolphin.v1.AdminService/Reload",
              "/dolphin.v1.AdminService/Checkpoint", "/dolphin.v1.ShardService/PrepareVersion",
              "/dolphin.v1.ShardService/ServeVersion"}
-
-
-def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine to its end on an event loop in another thread (the suite's main thread keeps none)."""
-    out: list[Any] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            out.append(asyncio.run(coroutine))
-        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
-            failed.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
-    return out[0]
 
 
 def test_reads_are_every_method_but_those_that_wait_for_the_writer() -> None:
@@ -65,9 +46,9 @@ def test_a_unary_read_counts_while_it_runs() -> None:
         return "ok"
 
     call = marked_unary(handler, reads)
-    assert _run(call("x", None)) == "ok" and seen == [True, True] and not reads.busy
+    assert run_in_loop_thread(call("x", None)) == "ok" and seen == [True, True] and not reads.busy
     with pytest.raises(ValueError):
-        _run(call("fail", None))
+        run_in_loop_thread(call("fail", None))
     assert not reads.busy
 
 
@@ -93,10 +74,10 @@ def test_a_stream_counts_while_it_makes_a_message_not_while_its_reader_waits() -
         await stream.aclose()  # the reader leaves early
         return between
 
-    assert _run(read_two()) == [False, False]
+    assert run_in_loop_thread(read_two()) == [False, False]
     assert making == [True, True] and closed == [True] and not reads.busy
 
     async def read_all() -> list[int]:
         return [i async for i in marked_stream(handler, reads)(None, None)]
 
-    assert _run(read_all()) == [0, 1, 2, 3, 4] and not reads.busy
+    assert run_in_loop_thread(read_all()) == [0, 1, 2, 3, 4] and not reads.busy

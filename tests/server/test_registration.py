@@ -14,7 +14,7 @@ from dolphin.v1 import audience_service_pb2 as aud_pb
 from dolphin.v1 import audience_service_pb2_grpc as aud_grpc
 from dolphin.v1 import ingest_service_pb2 as ing_pb
 from dolphin.v1 import ingest_service_pb2_grpc as ing_grpc
-from tests.server.test_reads_first import _run
+from tests.server.loop_thread import run_in_loop_thread
 
 
 class Recording(aud_grpc.AudienceServiceServicer, ing_grpc.IngestServiceServicer):  # type: ignore[misc]
@@ -67,7 +67,7 @@ async def _exercise(registered: bool) -> tuple[dict[str, bool], dict[str, grpc.S
 
 @pytest.mark.parametrize("registered", [True, False])
 def test_registered_handlers_mark_reads_and_answer_bad_bytes_with_invalid_argument(registered: bool) -> None:
-    busy, codes, left_busy = _run(_exercise(registered))
+    busy, codes, left_busy = run_in_loop_thread(_exercise(registered))
     if registered:
         assert busy == {"Count": True, "Export": True, "GetOffsets": False}  # ingest waits for the writer: no read
         assert codes == dict.fromkeys(codes, grpc.StatusCode.INVALID_ARGUMENT) and len(codes) == 2
