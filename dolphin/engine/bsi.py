@@ -23,6 +23,7 @@ import numpy as np
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
 from dolphin.engine.cache_budget import CacheBudget
+from dolphin.engine.frozen import frozen
 from dolphin.engine.memory import bitmap_bytes
 from dolphin.storage import DimensionKind
 from dolphin.storage.numbers import BIT_NAMES, EXISTS, NEGATIVE
@@ -73,8 +74,8 @@ class Field:
         bitset over nearly everyone (spend_30d at 10M users: 972 users under 2 against 4.0M at or above).
         """
         def build() -> tuple[AbstractBitMap, bool]:
-            high = FrozenBitMap(_union(list(self.bits[length:])))
-            low = FrozenBitMap(self.exists - high) if high else self.exists
+            high = frozen(_union(list(self.bits[length:])))
+            low = frozen(self.exists - high) if high else self.exists
             return (low, True) if bitmap_bytes(low) < bitmap_bytes(high) else (high, False)
 
         return self.cache.cached(("numeric_unions", self.name, length), build, lambda split: bitmap_bytes(split[0]))

@@ -7,6 +7,7 @@ import threading
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
+from dolphin.engine.frozen import frozen
 from dolphin.engine.memory import bitmap_bytes
 from dolphin.errors import InvalidArgumentError, NotFoundError
 
@@ -109,7 +110,7 @@ class EventIndex:
         parts = [bm for c in campaigns for day, bm in self.events.get((c, event), {}).items() if start <= day <= end]
         result: AbstractBitMap = EMPTY
         if parts:
-            result = FrozenBitMap(BitMap.union(*parts)) if len(parts) > 1 else parts[0]
+            result = frozen(BitMap.union(*parts)) if len(parts) > 1 else parts[0]
         with self._lock:
             if len(self._cache) >= CACHE_ENTRIES:
                 self._cache.clear()

@@ -16,6 +16,7 @@ from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 from dolphin.engine.bsi import Field
 from dolphin.engine.cache_budget import CacheBudget
 from dolphin.engine.events import EventIndex
+from dolphin.engine.frozen import frozen
 from dolphin.engine.memory import bitmap_bytes, value_bytes
 from dolphin.engine.step_order import ARRAY_MAX, CONTAINER_IDS
 from dolphin.errors import NotReadyError
@@ -231,7 +232,7 @@ class Snapshot:
                 codes[np.frombuffer(tags[value].to_array(), dtype=np.uint32)] = i + 1
             rest_users = tuple(tags[v] for v in rest)
             return ValueCodes(codes, coded, tuple(rest), rest_users,
-                              FrozenBitMap(BitMap.union(*rest_users)) if rest_users else EMPTY)
+                              frozen(BitMap.union(*rest_users)) if rest_users else EMPTY)
 
         return self.cache.cached(("value_codes", dimension, None), build, lambda c: c.nbytes)
 

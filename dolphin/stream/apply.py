@@ -29,6 +29,7 @@ import polars as pl
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
 from dolphin.engine.events import EventIndex
+from dolphin.engine.frozen import frozen
 from dolphin.engine.snapshot import Snapshot, StreamState
 from dolphin.errors import InvalidArgumentError
 from dolphin.storage import DimensionKind, IdDictionary, bitmap_from_array
@@ -117,9 +118,8 @@ class _Tags:
             self.tags[dimension] = dict(self.tags.get(dimension, {}))
             self.touched.add(dimension)
         self.changed.add((dimension, value))
-        frozen = bitmap if isinstance(bitmap, FrozenBitMap) else FrozenBitMap(bitmap)
-        if frozen:
-            self.tags[dimension][value] = frozen
+        if bitmap:
+            self.tags[dimension][value] = frozen(bitmap)
         else:
             self.tags[dimension].pop(value, None)
 
@@ -213,7 +213,7 @@ def _delete_from_events(events: Events, deleted: BitMap) -> tuple[Events, set[tu
             if (campaign, event, day) in changed:
                 left = bm - deleted
                 if left:
-                    days[day] = FrozenBitMap(left)
+                    days[day] = frozen(left)
                 else:
                     del days[day]
         out[(campaign, event)] = days
@@ -260,7 +260,7 @@ def _apply_events(events: Events, index: EventIndex, frame: pl.DataFrame, oldest
             if (campaign, event) not in copied:
                 out[(campaign, event)] = dict(out.get((campaign, event), {}))
                 copied.add((campaign, event))
-            out[(campaign, event)][day] = FrozenBitMap(old | users)
+            out[(campaign, event)][day] = frozen(old | users)
             changed.add((campaign, event, day))
     if oldest:  # days left the window: the index's oldest ones, or days this group added before a later batch
         stale = {key for key, days in index.days.items() if days[0] < oldest}
