@@ -59,8 +59,8 @@ class Acc:
     Each step that builds a new bitmap allocates and writes all its containers (153 at 10M users), then frees
     the last one's. When two or more steps follow each other, the first copies into a private BitMap and the
     rest change it in place. `gender=F AND city IN (Hangzhou, Shanghai) AND interest=tennis AND NOT vip=true`
-    on bench/stream.py's state at 10M users (bench/paced_counts.py, medians of five alternating runs): 1.04 ->
-    0.81 ms back to back, 1.55 -> 1.12 ms at one call per 5 ms.
+    on bench/stream.py's state at 10M users (bench/paced_counts.py, four alternating pairs): 1.36-1.54 ->
+    1.08-1.15 ms back to back, 1.92-2.10 -> 1.51-1.59 ms at one call per 5 ms.
     """
 
     bitmap: AbstractBitMap
