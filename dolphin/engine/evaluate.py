@@ -3,7 +3,9 @@ chain of steps copies once into a private accumulator that the rest change in pl
 
 from __future__ import annotations
 
+import operator
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -68,27 +70,22 @@ class Acc:
 
     def intersect(self, other: AbstractBitMap, more: bool) -> Acc:
         """Return self & other; `more`: another step will follow."""
-        if self.private:
-            mine = cast(BitMap, self.bitmap)
-            mine &= other
-            return self
-        if more:
-            mine = BitMap(self.bitmap, optimize=False)  # no run optimisation: frozen.py
-            mine &= other
-            return Acc(mine, True)
-        return Acc(self.bitmap & other)
+        return self._step(other, more, operator.and_, operator.iand)
 
     def minus(self, other: AbstractBitMap, more: bool) -> Acc:
         """Return self - other; `more`: another step will follow."""
-        if self.private:
-            mine = cast(BitMap, self.bitmap)
-            mine -= other
-            return self
-        if more:
-            mine = BitMap(self.bitmap, optimize=False)
-            mine -= other
-            return Acc(mine, True)
-        return Acc(self.bitmap - other)
+        return self._step(other, more, operator.sub, operator.isub)
+
+    def _step(
+        self, other: AbstractBitMap, more: bool,
+        build: Callable[[AbstractBitMap, AbstractBitMap], AbstractBitMap],
+        change: Callable[[BitMap, AbstractBitMap], BitMap],
+    ) -> Acc:
+        if not (self.private or more):
+            return Acc(build(self.bitmap, other))
+        # no run optimisation on the copy: frozen.py
+        mine = cast(BitMap, self.bitmap) if self.private else BitMap(self.bitmap, optimize=False)
+        return Acc(change(mine, other), True)
 
 
 def _intersect_positives(ps: list[Node], budget: Budget, upto: int, then: int = 0) -> Acc:
