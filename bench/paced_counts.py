@@ -20,12 +20,12 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stream import QUERY_5  # noqa: E402
+from bench.run import Q1, Q2  # noqa: E402
 from dolphin.engine.engine import Engine  # noqa: E402
 
 QUERIES = {
-    "q1": "gender=F AND interest=tennis",
-    "five_terms": QUERY_5,
+    "q1": Q1,
+    "five_terms": Q2,  # bench/stream.py's QUERY_5
     "four_terms": "age_band IN (25-34, 35-44) AND device_os=ios AND NOT member_level=bronze AND interest=travel",
 }
 PACE_SECONDS = 0.005
