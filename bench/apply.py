@@ -39,15 +39,18 @@ from dolphin.storage import DimensionKind  # noqa: E402
 from dolphin.storage.reader import open_newest_snapshot  # noqa: E402
 from dolphin.stream.apply import apply_batches  # noqa: E402
 from dolphin.stream.batches import MutationBatch  # noqa: E402
+from dolphin.stream.live_codes import LiveCodes  # noqa: E402
 from dolphin.v1 import ingest_service_pb2 as pb  # noqa: E402
 
 WARM = 100  # batches applied before measuring, in groups of 20
 PROBE_SLEEP = 0.0001  # the probe thread's nap: it asks for the GIL back every 0.1 ms
 
 
-def applied(snap: Snapshot, group: list[MutationBatch], kinds: dict[str, DimensionKind]) -> Snapshot:
-    """Return snap with a group applied as the writer applies it."""
-    return apply_batches(snap, group, kinds, snap.stream.advanced(0, dict(snap.stream.offsets), len(group)))
+def applied(snap: Snapshot, group: list[MutationBatch], kinds: dict[str, DimensionKind],
+            codes: LiveCodes | None = None) -> Snapshot:
+    """Return snap with a group applied as the writer applies it (codes: the writer's live codes)."""
+    return apply_batches(snap, group, kinds, snap.stream.advanced(0, dict(snap.stream.offsets), len(group)),
+                         codes=codes)
 
 
 class GilProbe:
@@ -83,6 +86,8 @@ def main() -> int:
                         help="drop the replaced snapshot in one go, as the writer and reloads did before "
                              "engine/release.py")
     parser.add_argument("--reloads", type=int, default=3, help="reloads timed (every tag replaced)")
+    parser.add_argument("--no-live-codes", action="store_true",
+                        help="SETs without the writer's live codes (stream/live_codes.py), as before them")
     args = parser.parse_args()
     sizes = [int(s) for s in args.groups.split(",")]
     tune_server_process()  # the server's GIL switch interval: lateness is what a query there would see
@@ -94,8 +99,9 @@ def main() -> int:
     kinds = dict(snap.kinds)
     kinds.setdefault("city", DimensionKind.SINGLE)
     kinds.setdefault("interest", DimensionKind.MULTI)
+    codes = None if args.no_live_codes else LiveCodes()
     for start in range(0, WARM, 20):
-        snap = applied(snap, batches[start:start + 20], kinds)
+        snap = applied(snap, batches[start:start + 20], kinds, codes)
     print(f"{args.users:,} users; values: city {len(snap.tags['city'])}, interest {len(snap.tags['interest'])}")
     medians = []
     for size in sizes:
@@ -104,7 +110,7 @@ def main() -> int:
             group = batches[WARM + rep * size: WARM + (rep + 1) * size]
             with GilProbe() as probe:
                 started = time.perf_counter()
-                new = applied(snap, group, kinds)
+                new = applied(snap, group, kinds, codes)
                 replaced = replaced_bitmaps(snap, new) if not args.drop_at_once else []
                 snap = new  # the old snapshot goes; its replaced bitmaps, if kept, go one by one as the writer does
                 del new

@@ -32,6 +32,7 @@ from dolphin.storage.wal import FileOps, Record, WalWriter, iter_records, segmen
 from dolphin.stream.admission import admit
 from dolphin.stream.apply import apply_batches
 from dolphin.stream.batches import MutationBatch
+from dolphin.stream.live_codes import LiveCodes
 from dolphin.stream.read_priority import ReadPriority, WriterTurn
 from dolphin.stream.results import Ack, IngestStats
 from dolphin.stream.settings import IngestSettings
@@ -95,6 +96,7 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._run, name="dolphin-ingest", daemon=True)
         self._last_sync = 0.0
         self._unsynced = False
+        self._codes = LiveCodes()  # the writer thread's own: which value each user holds where it SETs
 
     # -- life cycle and producers ---------------------------------------------------
     def start(self) -> None:
@@ -303,7 +305,7 @@ class GroupCommit:
         for batch in batches:
             offsets[batch.source] = max(offsets.get(batch.source, -1), batch.offset)
         stream = snap.stream.advanced(self._wal.position, offsets, len(batches))
-        snap = apply_batches(snap, batches, kinds, stream, self.settings.keep_days, turn.pause)
+        snap = apply_batches(snap, batches, kinds, stream, self.settings.keep_days, turn.pause, self._codes)
         self.publish(snap, "stream", replaced)
         return snap
 
