@@ -116,8 +116,9 @@ class _Tags:
     def get(self, dimension: str, value: str) -> FrozenBitMap:
         return self.tags.get(dimension, {}).get(value, EMPTY)
 
-    def put(self, dimension: str, value: str, bitmap: AbstractBitMap) -> None:
-        self.pause()
+    def put(self, dimension: str, value: str, bitmap: AbstractBitMap, paused: bool = False) -> None:
+        if not paused:  # paused: the caller paused before building it
+            self.pause()
         if dimension not in self.touched:
             self.tags[dimension] = dict(self.tags.get(dimension, {}))
             self.touched.add(dimension)
@@ -204,15 +205,20 @@ def _rewrite_every_value(tags: _Tags, dim: str, part: pl.DataFrame) -> None:
             tags.put(dim, value, new)
 
 
-def _by_code(users: np.ndarray, codes: np.ndarray) -> dict[int, BitMap]:
-    """Return the users of each nonzero code as a bitmap."""
+def _by_code(users: np.ndarray, codes: np.ndarray, pause: Callable[[], None]) -> dict[int, BitMap]:
+    """Return the users of each nonzero code as a bitmap, pausing between them."""
     if not len(codes):
         return {}
     order = np.argsort(codes, kind="stable")
     codes, users = codes[order], users[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     ends = np.r_[starts[1:], len(codes)]
-    return {int(codes[a]): bitmap_from_array(users[a:b]) for a, b in zip(starts, ends, strict=True) if codes[a]}
+    out = {}
+    for a, b in zip(starts, ends, strict=True):
+        if codes[a]:
+            pause()
+            out[int(codes[a])] = bitmap_from_array(users[a:b])
+    return out
 
 
 def _rewrite_moved(tags: _Tags, dim: str, part: pl.DataFrame, book: DimensionCodes,
@@ -232,19 +238,20 @@ def _rewrite_moved(tags: _Tags, dim: str, part: pl.DataFrame, book: DimensionCod
     held = old != 0
     # A value's users flip: those leaving are in its bitmap and those joining are not (the codes say so), so
     # one XOR over the bitmap rewrites it, where `(bm - leaving) | joining` passed over it twice.
-    flips = _by_code(np.concatenate([users[held], users]), np.concatenate([old[held], new]))
+    flips = _by_code(np.concatenate([users[held], users]), np.concatenate([old[held], new]), tags.pause)
     net = np.bincount(new, minlength=len(book.values) + 1).astype(np.int64)
     net -= np.bincount(old[held], minlength=len(net))
     rewritten = []
     for code, flipped in sorted(flips.items()):
         value = book.values[code - 1]
         before = tags.get(dim, value)
+        tags.pause()
         after = before ^ flipped
         if len(after) != len(before) + net[code]:  # the codes are wrong: a flip removed a joiner or added a leaver
             return None
         rewritten.append((value, after))
     for value, after in rewritten:
-        tags.put(dim, value, after)
+        tags.put(dim, value, after, paused=True)
     return users, new
 
 
