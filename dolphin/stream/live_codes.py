@@ -89,7 +89,7 @@ class LiveCodes:
     def of(self, dimension: str, table: Table | None, users: int, pause: Callable[[], None]) -> DimensionCodes | None:
         """Return the codes that describe `table`, building them if needed; None when the dimension is new, does
         not fit the budget, or has a user with two values."""
-        if table is None or self._refused.get(dimension) is table:
+        if table is None or self.refuses(dimension, table):
             return None
         book = self._books.get(dimension)
         if book is not None and book.table is table:
@@ -105,6 +105,10 @@ class LiveCodes:
         self._books[dimension] = book
         return book
 
+    def refuses(self, dimension: str, table: Table) -> bool:
+        """True when codes for this table were refused (a user holds two values) and will not be tried again."""
+        return self._refused.get(dimension) is table
+
     def forget(self, dimension: str) -> None:
         """Drop a dimension's codes (they disagreed with its bitmaps); they are built again when next needed."""
         self._books.pop(dimension, None)
@@ -114,7 +118,9 @@ class LiveCodes:
         """Record a group: before and after are the tag tables it started from and made, deleted the dense IDs
         it deleted, moves per dimension the users whose value changed and their new codes; users is how many
         dense IDs the new snapshot has. Codes that did not describe `before` are dropped."""
-        self._refused = {d: t for d, t in self._refused.items() if after.get(d) is t}
+        # a refused table stays refused in the tables the stream derives from it: the old way ends the second
+        # value only of the users a SET names, so the others keep theirs; another table (a reload) is tried again
+        self._refused = {d: after[d] for d, t in self._refused.items() if before.get(d) is t and d in after}
         for dimension, book in list(self._books.items()):
             table = after.get(dimension)
             if book.table is not before.get(dimension) or table is None:

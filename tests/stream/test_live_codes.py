@@ -125,3 +125,19 @@ def test_codes_that_disagree_with_the_bitmaps_are_dropped_and_the_old_way_runs(t
     assert [v for v, bm in after.tags["city"].items() if u0 in bm] == ["z"]
     fresh = codes.of("city", after.tags["city"], len(after.ids), no_pause)
     assert fresh is not None and fresh.codes[u0] == fresh.index["z"]  # built again from the bitmaps
+
+
+def test_a_refused_table_stays_refused_in_the_tables_the_stream_derives(tmp_path: pathlib.Path) -> None:
+    snap = base_engine(tmp_path).snapshot()
+    u0 = dense_of(snap, "u0")
+    tags = {d: dict(v) for d, v in snap.tags.items()}
+    held = next(v for v, bm in tags["city"].items() if u0 in bm)
+    other = next(v for v in tags["city"] if v != held)
+    tags["city"][other] = FrozenBitMap(tags["city"][other] | FrozenBitMap([u0]))
+    snap = Snapshot(dataclasses.replace(snap.data, tags=tags))
+    codes = LiveCodes()
+    snap = group_applied(snap, [[Mutation("u1", MutationOp.SET, "city", "z")]], codes)
+    assert codes.refuses("city", snap.tags["city"])  # not built again for the next group
+    snap = group_applied(snap, [[Mutation("u2", MutationOp.SET, "city", "z")]], codes)
+    assert codes.refuses("city", snap.tags["city"])
+    assert sorted(v for v, bm in snap.tags["city"].items() if u0 in bm) == sorted([held, other])  # not named: kept
