@@ -22,15 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 from pyroaring import AbstractBitMap
 
+from dolphin.engine.snapshot import code_dtype
+
 BYTES_PER_USER = 4.0  # the budget: 40 MB at 10M users, two dimensions of up to 65,534 values each
 GROWTH = 1.125  # codes grow past new users by this factor, so that joining users do not copy them every group
 
 Table = Mapping[str, AbstractBitMap]
-
-
-def _dtype_for(values: int) -> type[np.unsignedinteger]:
-    """Return the smallest unsigned type that holds codes 0..values."""
-    return np.uint8 if values <= 0xFF else np.uint16 if values <= 0xFFFF else np.uint32
 
 
 @dataclass(slots=True)
@@ -61,7 +58,7 @@ class DimensionCodes:
 def built(table: Table, users: int, pause: Callable[[], None]) -> DimensionCodes | None:
     """Return the codes of a dimension's table over `users` dense IDs; None when some user holds two values."""
     values = list(table)
-    codes = np.zeros(users, dtype=_dtype_for(len(values)))
+    codes = np.zeros(users, dtype=code_dtype(len(values)))
     held = 0
     for code, value in enumerate(values, start=1):
         pause()
@@ -95,7 +92,7 @@ class LiveCodes:
         if book is not None and book.table is table:
             return book
         self._books.pop(dimension, None)
-        size = max(users, 1) * np.dtype(_dtype_for(len(table))).itemsize
+        size = max(users, 1) * np.dtype(code_dtype(len(table))).itemsize
         if self.nbytes + size > self.bytes_per_user * max(users, 1):
             return None
         book = built(table, users, pause)
@@ -137,7 +134,7 @@ class LiveCodes:
     @staticmethod
     def _fit(book: DimensionCodes, users: int, values: int) -> None:
         """Grow the codes to hold `users` dense IDs and codes up to `values`."""
-        dtype = np.result_type(book.codes.dtype, _dtype_for(values))
+        dtype = np.result_type(book.codes.dtype, code_dtype(values))
         if len(book.codes) >= users and dtype == book.codes.dtype:
             return
         grown = np.zeros(max(users, int(len(book.codes) * GROWTH)) if len(book.codes) < users else len(book.codes),
