@@ -47,6 +47,16 @@ class Oracle:
         return out
 
 
+def with_file_size_limit(argv: list[str], limit: int) -> list[str]:
+    """Return argv run under RLIMIT_FSIZE = limit bytes, set by a small exec trampoline.
+
+    Not preexec_fn: that makes subprocess fork the test process, whose gRPC threads then log epoll errors from
+    the child into the stderr a test reads ("skipping fork() handlers")."""
+    trampoline = ("import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]),) * 2); "
+                  "os.execv(sys.argv[2], sys.argv[2:])")
+    return [sys.executable, "-c", trampoline, str(limit), *argv]
+
+
 def text_of(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -21,7 +21,7 @@ from dolphin.client import Client
 from dolphin.errors import InvalidArgumentError, QueryLimitError, StorageFullError
 from dolphin.sink import Sink
 from dolphin.v1 import ingest_service_pb2 as pb
-from tests.conftest import Oracle, RunningServer
+from tests.conftest import Oracle, RunningServer, with_file_size_limit
 from tests.e2e.test_grpcurl import GRPCURL
 
 pytestmark = pytest.mark.e2e
@@ -300,9 +300,8 @@ def test_checkpoint_and_load_on_a_full_disk_say_so_and_change_nothing(data_copy:
         tmp_path / "regions.parquet")
     versions = layout.list_versions(data_copy)
     load = subprocess.run(
-        [sys.executable, "-m", "dolphin", "load", "tags", str(tmp_path / "regions.parquet"), "--data-dir",
-         str(data_copy)], capture_output=True, text=True, timeout=120,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+        with_file_size_limit([sys.executable, "-m", "dolphin", "load", "tags", str(tmp_path / "regions.parquet"),
+                              "--data-dir", str(data_copy)], limit), capture_output=True, text=True, timeout=120)
     assert load.returncode == 1, load.stderr
     errors = [line for line in load.stderr.splitlines() if not line.startswith("load: ")]
     assert errors == ["error: data dir is full (File too large writing a snapshot version); nothing was changed "

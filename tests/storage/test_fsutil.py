@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import pathlib
-import resource
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import polars as pl
 
 from dolphin.errors import StorageFullError
 from dolphin.storage.fsutil import full_disk_error, os_error_of
+from tests.conftest import with_file_size_limit
 
 
 def test_full_disk_errors_from_the_os_and_from_polars() -> None:
@@ -35,7 +35,6 @@ def test_a_real_polars_write_past_the_file_size_limit_is_a_full_disk(tmp_path: p
         "    pl.DataFrame({'x': [secrets.token_hex(8) for _ in range(50000)]}).write_parquet(sys.argv[1])\n"
         "except Exception as exc:\n"
         "    print(full_disk_error(exc, 'ids'))\n")
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "f.parquet")], capture_output=True,
-                          text=True, timeout=60,
-                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)))
+    done = subprocess.run(with_file_size_limit([sys.executable, "-c", script, str(tmp_path / "f.parquet")], 4096),
+                          capture_output=True, text=True, timeout=60)
     assert done.stdout.startswith("data dir is full (File too large writing ids)"), done.stdout + done.stderr
